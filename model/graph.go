@@ -1,0 +1,5 @@
+package model
+
+type graphKey struct{ B, T int }
+
+type fwdGraph struct{}

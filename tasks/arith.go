@@ -1,0 +1,95 @@
+package tasks
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+
+	"github.com/space-sft/space/dataset"
+)
+
+// Arith is a GSM8K-like task a small byte-level model can learn: two-number addition and
+// subtraction word problems with a one-line worked solution that ends in the final answer.
+//
+//	prompt:   "Ann has 37 pens, gets 45. How many?"
+//	response: "37+45=82. Answer: 82"
+//
+// The metric is exact match of the final answer under greedy decoding. Self-play has
+// something to teach here: a model's own samples carry systematic, learnable mistakes
+// (wrong carries and borrows) that make informative negatives.
+type Arith struct {
+	Digits int // operand size; 2 keeps prompt+response under 64 bytes
+}
+
+func init() { register(Arith{Digits: 2}) }
+
+func (Arith) Name() string       { return "arith" }
+func (Arith) MetricName() string { return "accuracy" }
+
+var (
+	arithNames   = []string{"Ann", "Bob", "Cy", "Dee", "Eli", "Fay", "Gus", "Ida"}
+	arithObjects = []string{"pens", "cups", "eggs", "figs", "hats", "keys", "nuts", "toys"}
+	arithPrompt  = regexp.MustCompile(`^[A-Z][a-z]+ has (\d+) [a-z]+, (gets|loses) (\d+)\. How many\?$`)
+	arithAnswer  = regexp.MustCompile(`Answer: (-?\d+)\s*$`)
+)
+
+// Generate writes n problems. Subtraction never goes below zero.
+func (a Arith) Generate(seed uint64, n int) []dataset.Pair {
+	rng := rand.New(rand.NewPCG(seed, 0xa217))
+	lo, hi := 1, 9
+	for i := 1; i < a.Digits; i++ {
+		lo, hi = lo*10, hi*10+9
+	}
+	out := make([]dataset.Pair, 0, n)
+	for len(out) < n {
+		x := lo + rng.IntN(hi-lo+1)
+		y := lo + rng.IntN(hi-lo+1)
+		who := arithNames[rng.IntN(len(arithNames))]
+		what := arithObjects[rng.IntN(len(arithObjects))]
+		var p dataset.Pair
+		if rng.IntN(2) == 0 {
+			p.Prompt = fmt.Sprintf("%s has %d %s, gets %d. How many?", who, x, what, y)
+			p.Response = fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y)
+		} else {
+			if y > x {
+				x, y = y, x
+			}
+			p.Prompt = fmt.Sprintf("%s has %d %s, loses %d. How many?", who, x, what, y)
+			p.Response = fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Answer computes the true answer of an arith prompt.
+func (Arith) Answer(prompt string) (int, bool) {
+	m := arithPrompt.FindStringSubmatch(prompt)
+	if m == nil {
+		return 0, false
+	}
+	x, _ := strconv.Atoi(m[1])
+	y, _ := strconv.Atoi(m[3])
+	if m[2] == "gets" {
+		return x + y, true
+	}
+	return x - y, true
+}
+
+// Score is 1 when the output's final "Answer: N" equals the true answer.
+func (a Arith) Score(prompt, output string) float64 {
+	want, ok := a.Answer(prompt)
+	if !ok {
+		return 0
+	}
+	m := arithAnswer.FindStringSubmatch(output)
+	if m == nil {
+		return 0
+	}
+	got, err := strconv.Atoi(m[1])
+	if err != nil || got != want {
+		return 0
+	}
+	return 1
+}

@@ -1,0 +1,47 @@
+// Package tasks holds built-in tasks with a measurable truth: a seeded generator of
+// prompt/response pairs and a scorer for a model's output. A run names a task instead of a
+// dataset when it wants a number that says whether self-play helped.
+package tasks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/space-sft/space/dataset"
+)
+
+// Task is a built-in task.
+type Task interface {
+	Name() string
+	// Generate returns n pairs, deterministically for a seed. Different seeds give
+	// (almost surely) different pairs, so train and test sets come from different seeds.
+	Generate(seed uint64, n int) []dataset.Pair
+	// Score rates a model's output for a prompt of this task: 1 correct, 0 wrong.
+	Score(prompt, output string) float64
+	// MetricName names the mean of Score over held-out prompts, e.g. "accuracy".
+	MetricName() string
+}
+
+var registry = map[string]Task{}
+
+func register(t Task) { registry[t.Name()] = t }
+
+// Get returns the built-in task with that name.
+func Get(name string) (Task, error) {
+	t, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown task %q (fix: use one of %s)", name, strings.Join(Names(), ", "))
+	}
+	return t, nil
+}
+
+// Names lists the built-in tasks, sorted.
+func Names() []string {
+	var out []string
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

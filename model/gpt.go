@@ -32,8 +32,8 @@ type GPT struct {
 	Tok    *Tokenizer
 	Params []*Param
 
-	mu     sync.Mutex             // guards graphs
-	graphs map[graphKey]*fwdGraph // forward-only graphs for LogProbs, one per shape
+	mu     sync.Mutex        // guards graphs
+	graphs map[graphKey]*net // forward-only graphs for LogProbs, one per shape
 }
 
 type paramSpec struct {

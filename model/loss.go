@@ -1,0 +1,315 @@
+package model
+
+// Losses (method.md). All take log-probs log p(y|x) = sum over response tokens (incl. EOS)
+// and, for the self-play methods, the opponent's log-probs of the same responses, so the
+// reward of a response u is r(u) = log p_theta(u|x) - log p_opponent(u|x).
+//
+//	sft:    -log p(y|x) / |y|                        (token-mean per sequence; |y| counts EOS)
+//	space:  -logsigmoid(s r(y) - ln mu) - sum_{j=1..mu} logsigmoid(ln mu - s r(y'_j))
+//	        (NCE with the opponent as noise, ratio mu; s = 1 unless Beta is set to another value)
+//	spin:   mean_j l(beta (r(y) - r(y'_j))),  l(t) = log(1+exp(-t)) or hinge max(0, 1-t)
+//	sipo:   mean_j (r(y) - r(y'_j) - 1/(2 beta))^2
+//	ssimpo: mean_j -logsigmoid(beta/|y| log p(y) - beta/|y'_j| log p(y'_j) - gamma)
+//
+// The pairwise methods average over the Mu synthetic responses of an example (Mu = 1 is the
+// papers' setting). The batch loss is the mean of the example losses.
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Method names a training objective.
+type Method string
+
+const (
+	MethodSFT    Method = "sft"
+	MethodSPIN   Method = "spin"
+	MethodSPACE  Method = "space"
+	MethodSIPO   Method = "sipo"
+	MethodSSimPO Method = "ssimpo"
+)
+
+// LossConfig selects and parameterizes the loss. Zero values mean the defaults:
+// Mu 0 -> 1; Beta 0 -> 1 for space (the paper's loss has no beta: keep it at 1), 0.1 for
+// spin and sipo (uclaml/SPIN's default), 2.0 for ssimpo (SimPO's range 2-2.5). Gamma is
+// used by ssimpo only (0 is allowed). Hinge selects the hinge variant of spin.
+type LossConfig struct {
+	Method Method  `json:"method"`
+	Mu     int     `json:"mu"`
+	Beta   float64 `json:"beta"`
+	Hinge  bool    `json:"hinge"`
+	Gamma  float64 `json:"gamma"`
+}
+
+// Validate reports the first problem as an *InputError.
+func (c LossConfig) Validate() error {
+	bad := func(field, problem, fix string) error {
+		return &InputError{Field: "loss." + field, Problem: problem, Fix: fix}
+	}
+	switch c.Method {
+	case MethodSFT, MethodSPIN, MethodSPACE, MethodSIPO, MethodSSimPO:
+	default:
+		return bad("method", fmt.Sprintf("%q is not a known method", c.Method), `use one of "space", "spin", "sft", "sipo", "ssimpo"`)
+	}
+	if c.Mu < 0 || c.Mu > 1024 {
+		return bad("mu", fmt.Sprintf("is %d", c.Mu), "use a number of synthetic responses per prompt between 1 and 1024 (0 means 1)")
+	}
+	if c.Beta < 0 || math.IsNaN(c.Beta) || math.IsInf(c.Beta, 0) {
+		return bad("beta", fmt.Sprintf("is %v", c.Beta), "use a positive finite beta, or 0 for the method's default")
+	}
+	if math.IsNaN(c.Gamma) || math.IsInf(c.Gamma, 0) {
+		return bad("gamma", fmt.Sprintf("is %v", c.Gamma), "use a finite gamma (ssimpo only)")
+	}
+	if c.Hinge && c.Method != MethodSPIN {
+		return bad("hinge", fmt.Sprintf("is set for method %q", c.Method), "hinge applies to spin only: unset it")
+	}
+	return nil
+}
+
+// MuOrDefault is the number of synthetic responses per example (1 when Mu is 0); the
+// trainer requires exactly this many for the self-play methods.
+func (c LossConfig) MuOrDefault() int {
+	if c.Mu <= 0 {
+		return 1
+	}
+	return c.Mu
+}
+
+// NumGen is the number of synthetic responses each training example carries: 0 for sft.
+func (c LossConfig) NumGen() int {
+	if c.Method == MethodSFT {
+		return 0
+	}
+	return c.MuOrDefault()
+}
+
+// BetaOrDefault is the beta actually used (see LossConfig).
+func (c LossConfig) BetaOrDefault() float64 {
+	if c.Beta > 0 {
+		return c.Beta
+	}
+	switch c.Method {
+	case MethodSPIN, MethodSIPO:
+		return 0.1
+	case MethodSSimPO:
+		return 2.0
+	}
+	return 1
+}
+
+// logSigmoid(z) = -log(1+exp(-z)), computed stably.
+func logSigmoid(z float64) float64 {
+	if z >= 0 {
+		return -math.Log1p(math.Exp(-z))
+	}
+	return z - math.Log1p(math.Exp(z))
+}
+
+// sigmoid(z) = 1/(1+exp(-z)), stably.
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+// SFTLoss is -logp/n: the token-mean negative log-likelihood of a response of n tokens.
+func SFTLoss(logp float64, n int) float64 { return -logp / float64(n) }
+
+// SPACELoss is the SPACE (NCE) loss of one prompt: rReal = r(x,y) of the real response,
+// rGen the rewards of the mu synthetic ones (already scaled, if a scale is used).
+//
+//	L = -logsigmoid(rReal - ln mu) - sum_j logsigmoid(ln mu - rGen_j)
+func SPACELoss(rReal float64, rGen []float64, mu int) float64 {
+	lm := math.Log(float64(mu))
+	l := -logSigmoid(rReal - lm)
+	for _, r := range rGen {
+		l -= logSigmoid(lm - r)
+	}
+	return l
+}
+
+// SPINLoss is l(beta*(rReal - rGen)), l logistic log(1+exp(-t)) or hinge max(0, 1-t).
+func SPINLoss(rReal, rGen, beta float64, hinge bool) float64 {
+	t := beta * (rReal - rGen)
+	if hinge {
+		return math.Max(0, 1-t)
+	}
+	return -logSigmoid(t)
+}
+
+// SIPOLoss is (rReal - rGen - 1/(2 beta))^2.
+func SIPOLoss(rReal, rGen, beta float64) float64 {
+	d := rReal - rGen - 1/(2*beta)
+	return d * d
+}
+
+// SSimPOLoss is -logsigmoid(beta/nReal*logpReal - beta/nGen*logpGen - gamma) (no opponent).
+func SSimPOLoss(logpReal float64, nReal int, logpGen float64, nGen int, beta, gamma float64) float64 {
+	return -logSigmoid(beta/float64(nReal)*logpReal - beta/float64(nGen)*logpGen - gamma)
+}
+
+// LossInputs are the log-probs of one example: the model's (Real, Gen) and the opponent's
+// (RefReal, RefGen), and the response lengths in tokens (incl. EOS).
+type LossInputs struct {
+	Real, RefReal float64
+	RealLen       int
+	Gen, RefGen   []float64
+	GenLen        []int
+}
+
+// Loss is the loss of one example (the scalar float64 reference).
+func (c LossConfig) Loss(in LossInputs) float64 {
+	l, _, _ := c.lossGrad(in)
+	return l
+}
+
+// lossGrad returns the loss of one example and its derivatives with respect to the model's
+// log-probs Real and Gen[j]. The training graph's loss op calls this, so the graph and the
+// reference compute the same numbers.
+func (c LossConfig) lossGrad(in LossInputs) (l, dReal float64, dGen []float64) {
+	dGen = make([]float64, len(in.Gen))
+	beta := c.BetaOrDefault()
+	switch c.Method {
+	case MethodSFT:
+		n := float64(in.RealLen)
+		return SFTLoss(in.Real, in.RealLen), -1 / n, dGen
+	case MethodSPACE:
+		s := beta // 1 by default
+		lm := math.Log(float64(c.MuOrDefault()))
+		rR := s * (in.Real - in.RefReal)
+		rG := make([]float64, len(in.Gen))
+		for j := range in.Gen {
+			rG[j] = s * (in.Gen[j] - in.RefGen[j])
+			// d/dr [-logsigmoid(lm - r)] = sigmoid(r - lm)
+			dGen[j] = s * sigmoid(rG[j]-lm)
+		}
+		// d/dr [-logsigmoid(r - lm)] = -sigmoid(lm - r)
+		return SPACELoss(rR, rG, c.MuOrDefault()), -s * sigmoid(lm-rR), dGen
+	}
+	k := float64(len(in.Gen))
+	for j := range in.Gen {
+		var lj, d float64 // d = dlj / d(first argument difference)
+		switch c.Method {
+		case MethodSPIN:
+			rR, rG := in.Real-in.RefReal, in.Gen[j]-in.RefGen[j]
+			lj = SPINLoss(rR, rG, beta, c.Hinge)
+			t := beta * (rR - rG)
+			if c.Hinge {
+				if t < 1 {
+					d = -beta
+				}
+			} else {
+				d = -beta * sigmoid(-t)
+			}
+			dReal += d / k
+			dGen[j] = -d / k
+		case MethodSIPO:
+			rR, rG := in.Real-in.RefReal, in.Gen[j]-in.RefGen[j]
+			lj = SIPOLoss(rR, rG, beta)
+			d = 2 * (rR - rG - 1/(2*beta))
+			dReal += d / k
+			dGen[j] = -d / k
+		case MethodSSimPO:
+			a, b := beta/float64(in.RealLen), beta/float64(in.GenLen[j])
+			lj = SSimPOLoss(in.Real, in.RealLen, in.Gen[j], in.GenLen[j], beta, c.Gamma)
+			d = -sigmoid(-(a*in.Real - b*in.Gen[j] - c.Gamma))
+			dReal += a * d / k
+			dGen[j] = -b * d / k
+		}
+		l += lj / k
+	}
+	return l, dReal, dGen
+}
+
+// lossState is the per-run data of the loss op: E examples of 1+NG rows each (row
+// e*(1+NG) is the real response, the next NG rows the synthetic ones).
+type lossState struct {
+	cfg    LossConfig
+	E, NG  int
+	active []bool    // [E] false for padding examples (loss and gradient 0)
+	ref    []float64 // [E*(1+NG)] opponent log-probs
+	lens   []int     // [E*(1+NG)] response lengths
+	last   []float64 // [E] losses of the last forward (float64)
+	lastLP []float64 // [E*(1+NG)] log-probs of the last forward
+}
+
+func newLossState(cfg LossConfig, E int) *lossState {
+	ng := cfg.NumGen()
+	R := E * (1 + ng)
+	return &lossState{cfg: cfg, E: E, NG: ng, active: make([]bool, E), ref: make([]float64, R), lens: make([]int, R), last: make([]float64, E), lastLP: make([]float64, R)}
+}
+
+func (s *lossState) inputs(e int, lp []float64) LossInputs {
+	r := e * (1 + s.NG)
+	in := LossInputs{Real: lp[r], RefReal: s.ref[r], RealLen: s.lens[r]}
+	for j := 0; j < s.NG; j++ {
+		in.Gen = append(in.Gen, lp[r+1+j])
+		in.RefGen = append(in.RefGen, s.ref[r+1+j])
+		in.GenLen = append(in.GenLen, s.lens[r+1+j])
+	}
+	return in
+}
+
+// lossOp: per-row log-probs [E*(1+NG)] -> per-example losses [E].
+type lossOp struct {
+	opBase
+	s *lossState
+}
+
+func newLossOp(s *lossState) *lossOp { return &lossOp{opBase{"Loss", 0, []int{1, 1}}, s} }
+
+func (o *lossOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return tensor.Shape{o.s.E}, nil }
+
+func (o *lossOp) Do(in ...G.Value) (G.Value, error) {
+	x := dense(in[0])
+	lp := floats(x)
+	copy(o.s.lastLP, lp)
+	vals := make([]float64, o.s.E)
+	for e := range vals {
+		if o.s.active[e] {
+			vals[e], _, _ = o.s.cfg.lossGrad(o.s.inputs(e, lp))
+		}
+	}
+	copy(o.s.last, vals)
+	return newDense(x.Dtype(), []int{o.s.E}, vals), nil
+}
+
+func (o *lossOp) DiffWRT(n int) []bool { return allTrue(n) }
+func (o *lossOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	d, err := G.ApplyOp(&lossGradOp{opBase{"LossGrad", 0, []int{1, 1, 1}}, o.s}, in[0], grad)
+	return G.Nodes{d}, err
+}
+
+// lossGradOp: (logp, grad [E]) -> dlogp [E*(1+NG)].
+type lossGradOp struct {
+	opBase
+	s *lossState
+}
+
+func (o *lossGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+
+func (o *lossGradOp) Do(in ...G.Value) (G.Value, error) {
+	x := dense(in[0])
+	lp, g := floats(x), floats(dense(in[1]))
+	d := make([]float64, len(lp))
+	for e := 0; e < o.s.E; e++ {
+		if !o.s.active[e] {
+			continue
+		}
+		_, dr, dg := o.s.cfg.lossGrad(o.s.inputs(e, lp))
+		r := e * (1 + o.s.NG)
+		d[r] = g[e] * dr
+		for j, v := range dg {
+			d[r+1+j] = g[e] * v
+		}
+	}
+	return newDense(x.Dtype(), []int{len(d)}, d), nil
+}

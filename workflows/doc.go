@@ -1,0 +1,18 @@
+// Package workflows holds the durable orchestration of a SPACE self-play fine-tuning run.
+//
+// SelfPlay is one run: Prepare imports the real pairs, Base trains (or verifies) the base
+// model, which is round 0 and the first opponent; then every round r samples synthetic
+// responses from the opponent in Shards parallel Generate activities, trains the next model
+// from the opponent (Train), scores it (Evaluate) and commits it (CommitRound writes the
+// round manifest last, so a manifest means a complete round). The round's model is the next
+// opponent. Report renders the summary.
+//
+// The workflow is orchestration only: deterministic, no I/O, no math; everything heavy is an
+// activity that reads and writes S3, and the history holds keys, sha256s and small metric
+// maps. Long activities heartbeat and resume from trainer checkpoints in S3 after a worker
+// dies. The run continues as new every ContinueAsNewEvery rounds, carrying its state.
+//
+// Operators talk to a run by workflow ID ("space-run-"+name): the "progress" query, and the
+// "pause", "resume" and "stop" signals (pause between activities, stop after the current
+// round, both survive Continue-As-New).
+package workflows

@@ -1,0 +1,75 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/space-sft/space/activities"
+)
+
+// fakes are in-memory stand-ins for the activities: they return plausible keys and
+// metrics at once and record what they were asked, so tests can check the orchestration.
+type fakes struct {
+	mu       sync.Mutex
+	generate []activities.GenerateInput
+	train    []activities.TrainInput
+	commits  []int
+	reports  []activities.ReportInput
+	// nll returns the held-out NLL of a round (default: decreasing with the round).
+	nll func(round int) float64
+}
+
+func sha(s string) string { return fmt.Sprintf("%064x", len(s)) }
+
+func ck(key string) activities.Checkpoint { return activities.Checkpoint{Key: key, SHA256: sha(key)} }
+
+func (f *fakes) Prepare(_ context.Context, in activities.PrepareInput) (activities.PrepareOutput, error) {
+	return activities.PrepareOutput{
+		Train: ck("runs/" + in.Run + "/inputs/train.jsonl"), Test: ck("runs/" + in.Run + "/inputs/test.jsonl"),
+		Manifest: ck("runs/" + in.Run + "/inputs/manifest.json"), NTrain: 12, NTest: 3,
+	}, nil
+}
+
+func (f *fakes) TrainBase(_ context.Context, in activities.BaseInput) (activities.TrainOutput, error) {
+	return activities.TrainOutput{Model: ck("runs/" + in.Run + "/base/model.safetensors"), Steps: 10, FinalLoss: 2}, nil
+}
+
+func (f *fakes) Generate(_ context.Context, in activities.GenerateInput) (activities.GenerateOutput, error) {
+	f.mu.Lock()
+	f.generate = append(f.generate, in)
+	f.mu.Unlock()
+	return activities.GenerateOutput{Shard: ck(fmt.Sprintf("runs/%s/rounds/%03d/synthetic/shard-%03d.json", in.Run, in.Round, in.Shard)), Prompts: 4}, nil
+}
+
+func (f *fakes) Train(_ context.Context, in activities.TrainInput) (activities.TrainOutput, error) {
+	f.mu.Lock()
+	f.train = append(f.train, in)
+	f.mu.Unlock()
+	return activities.TrainOutput{Model: ck(fmt.Sprintf("runs/%s/rounds/%03d/model.safetensors", in.Run, in.Round)), Steps: 6, FinalLoss: 0.5}, nil
+}
+
+func (f *fakes) Evaluate(_ context.Context, in activities.EvaluateInput) (activities.EvaluateOutput, error) {
+	nll := 3.0 - 0.5*float64(in.Round)
+	if f.nll != nil {
+		nll = f.nll(in.Round)
+	}
+	return activities.EvaluateOutput{
+		Metrics: ck(fmt.Sprintf("runs/%s/rounds/%03d/metrics.json", in.Run, in.Round)),
+		Values:  map[string]float64{activities.MetricNLL: nll},
+	}, nil
+}
+
+func (f *fakes) CommitRound(_ context.Context, in activities.CommitInput) (activities.Checkpoint, error) {
+	f.mu.Lock()
+	f.commits = append(f.commits, in.Round)
+	f.mu.Unlock()
+	return ck(fmt.Sprintf("runs/%s/rounds/%03d/manifest.json", in.Run, in.Round)), nil
+}
+
+func (f *fakes) Report(_ context.Context, in activities.ReportInput) (activities.Checkpoint, error) {
+	f.mu.Lock()
+	f.reports = append(f.reports, in)
+	f.mu.Unlock()
+	return ck("runs/" + in.Run + "/report/report.md"), nil
+}

@@ -1,0 +1,343 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/space-sft/space/activities"
+)
+
+// SelfPlay runs one self-play fine-tuning run:
+//
+//	Prepare -> Base (round 0) -> for r = 1..Rounds: Generate shards in parallel -> Train ->
+//	Evaluate -> CommitRound -> ... -> Report
+//
+// It is orchestration only: every piece of work is an activity that reads and writes S3,
+// and only keys, sha256s and small metric maps pass through here. Each round's model is
+// the next round's opponent. The run continues as new every ContinueAsNewEvery rounds (or
+// when the server suggests it), carrying its state in spec.Carry.
+func SelfPlay(ctx workflow.Context, spec RunSpec) (RunResult, error) {
+	spec = spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		return RunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
+	}
+	carry := spec.Carry
+	if carry == nil {
+		carry = &Carry{}
+	}
+	spec.Carry = nil // the spec proper stays the same across runs; the state travels aside
+
+	r := &runner{spec: spec, c: carry, ctl: newControl(ctx, carry)}
+	r.prog = Progress{Run: spec.Name, Rounds: spec.Rounds, Results: carry.Rounds, BestRound: carry.BestRound}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, r.progress); err != nil {
+		return RunResult{}, err
+	}
+	return r.run(ctx)
+}
+
+// runner is the state of one workflow run.
+type runner struct {
+	spec RunSpec
+	c    *Carry
+	ctl  *control
+	prog Progress
+}
+
+func (r *runner) progress() (Progress, error) {
+	p := r.prog
+	p.Results = r.c.Rounds
+	p.BestRound = r.c.BestRound
+	p.Paused, p.Stopping = r.ctl.paused, r.ctl.stopping
+	if n := len(r.c.Rounds); n > 0 {
+		p.LastMetrics = r.c.Rounds[n-1].Metrics
+	}
+	return p, nil
+}
+
+func (r *runner) run(ctx workflow.Context) (RunResult, error) {
+	log := workflow.GetLogger(ctx)
+	if r.c.Prepared.Train.Key == "" {
+		if err := r.prepare(ctx); err != nil {
+			return RunResult{}, err
+		}
+	}
+	if len(r.c.Rounds) == 0 {
+		if err := r.base(ctx); err != nil {
+			return RunResult{}, err
+		}
+	}
+	status := StatusCompleted
+	ranHere := 0
+	for round := r.c.nextRound(); round <= r.spec.Rounds; round++ {
+		if r.ctl.stopping {
+			status = StatusStopped
+			break
+		}
+		if ranHere >= r.spec.ContinueAsNewEvery || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return RunResult{}, r.continueAsNew(ctx)
+		}
+		if err := r.round(ctx, round); err != nil {
+			return RunResult{}, err
+		}
+		ranHere++
+		if r.earlyStop() {
+			log.Info("early stop", "round", round, "best", r.c.BestRound, "patience", r.spec.EarlyStopPatience)
+			status = StatusEarlyStopped
+			break
+		}
+	}
+	if r.ctl.stopping && status == StatusCompleted && r.c.nextRound() <= r.spec.Rounds {
+		status = StatusStopped
+	}
+	return r.report(ctx, status)
+}
+
+// continueAsNew hands the state to a fresh run of the same workflow ID, so the history
+// stays short however many rounds a run has.
+func (r *runner) continueAsNew(ctx workflow.Context) error {
+	r.ctl.drain()
+	r.c.Paused, r.c.Stop = r.ctl.paused, r.ctl.stopping
+	next := r.spec
+	next.Carry = r.c
+	workflow.GetLogger(ctx).Info("continue as new", "next_round", r.c.nextRound())
+	return workflow.NewContinueAsNewError(ctx, SelfPlay, next)
+}
+
+func (r *runner) prepare(ctx workflow.Context) error {
+	var a *activities.Activities
+	r.prog.Phase = PhasePrepare
+	if err := r.gate(ctx); err != nil {
+		return err
+	}
+	specJSON, err := json.Marshal(r.spec)
+	if err != nil {
+		return err
+	}
+	in := activities.PrepareInput{
+		Run: r.spec.Name, Data: r.spec.Data, Task: r.spec.Task, N: r.spec.N,
+		TestFrac: r.spec.TestFrac, Seed: r.spec.Seed, Context: r.spec.BaseModel.Context,
+		Shards: r.spec.Shards, Spec: specJSON,
+	}
+	var out activities.PrepareOutput
+	if err := workflow.ExecuteActivity(r.spec.shortCtx(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
+		return fail("prepare", err)
+	}
+	r.c.Prepared = out
+	return nil
+}
+
+// base trains (or verifies) the base model and records it as round 0, the first opponent.
+func (r *runner) base(ctx workflow.Context) error {
+	var a *activities.Activities
+	r.prog.Phase, r.prog.Round = PhaseBase, 0
+	if err := r.gate(ctx); err != nil {
+		return err
+	}
+	s := r.spec
+	in := activities.BaseInput{
+		Run: s.Name, Base: s.Base,
+		Shape: activities.ModelShape{DModel: s.BaseModel.DModel, Layers: s.BaseModel.Layers, Heads: s.BaseModel.Heads, Context: s.BaseModel.Context},
+		Optim: s.optim(), Seed: s.Seed, Train: r.c.Prepared.Train, Durability: s.durability(),
+	}
+	in.Optim.Epochs, in.Optim.LR, in.Optim.Optimizer = s.BaseModel.Epochs, s.BaseModel.LR, "adam"
+	var out activities.TrainOutput
+	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {
+		return fail("base", err)
+	}
+	r.c.Base, r.c.Opponent = out.Model, out.Model
+	r.prog.Step, r.prog.TotalSteps = out.Steps, out.Steps
+	res, err := r.evaluateAndCommit(ctx, 0, out, nil)
+	if err != nil {
+		return err
+	}
+	r.c.Rounds = append(r.c.Rounds, res)
+	r.c.BestRound = 0
+	return nil
+}
+
+// round runs one self-play round: synthetic data from the opponent, training from the
+// opponent, evaluation, and the commit that makes the round's model the next opponent.
+func (r *runner) round(ctx workflow.Context, round int) error {
+	var a *activities.Activities
+	s := r.spec
+	r.prog.Round, r.prog.Step, r.prog.TotalSteps = round, 0, 0
+
+	shards, err := r.generate(ctx, round)
+	if err != nil {
+		return err
+	}
+
+	r.prog.Phase = PhaseTrain
+	if err := r.gate(ctx); err != nil {
+		return err
+	}
+	in := activities.TrainInput{
+		Run: s.Name, Round: round, Method: s.Method, Mu: s.Mu, Beta: s.Beta,
+		Opponent: r.c.Opponent, Train: r.c.Prepared.Train, Shards: shards,
+		Optim: s.optim(), Seed: s.Seed + uint64(round), Durability: s.durability(),
+	}
+	var out activities.TrainOutput
+	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
+		return fail(fmt.Sprintf("round %d train", round), err)
+	}
+	r.prog.Step, r.prog.TotalSteps = out.Steps, out.Steps
+
+	res, err := r.evaluateAndCommit(ctx, round, out, shards)
+	if err != nil {
+		return err
+	}
+	r.c.Rounds = append(r.c.Rounds, res)
+	r.c.Opponent = activities.Checkpoint{Key: res.ModelKey, SHA256: res.ModelSHA256}
+	if score(res.Metrics) > score(r.bestMetrics()) {
+		r.c.BestRound = round
+	}
+	return nil
+}
+
+// generate fans the train prompts out over Shards parallel activities (prompt i goes to
+// shard i % Shards) and waits for all of them. SFT needs no synthetic data.
+func (r *runner) generate(ctx workflow.Context, round int) ([]activities.Checkpoint, error) {
+	var a *activities.Activities
+	s := r.spec
+	if s.Method == "sft" {
+		return nil, nil
+	}
+	r.prog.Phase = PhaseGenerate
+	if err := r.gate(ctx); err != nil {
+		return nil, err
+	}
+	actx := s.longCtx(ctx, s.TaskQueues.Generate)
+	futures := make([]workflow.Future, s.Shards)
+	for k := range futures {
+		futures[k] = workflow.ExecuteActivity(actx, a.Generate, activities.GenerateInput{
+			Run: s.Name, Round: round, Shard: k, Shards: s.Shards,
+			Opponent: r.c.Opponent, Train: r.c.Prepared.Train,
+			Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed,
+		})
+	}
+	shards := make([]activities.Checkpoint, s.Shards)
+	var firstErr error
+	for k, f := range futures { // wait for all, so no activity is left running unobserved
+		var out activities.GenerateOutput
+		if err := f.Get(ctx, &out); err != nil {
+			if firstErr == nil {
+				firstErr = fail(fmt.Sprintf("round %d generate shard %d", round, k), err)
+			}
+			continue
+		}
+		shards[k] = out.Shard
+	}
+	return shards, firstErr
+}
+
+// evaluateAndCommit scores a round's model and writes its manifest (last).
+func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activities.TrainOutput, shards []activities.Checkpoint) (RoundResult, error) {
+	var a *activities.Activities
+	s := r.spec
+	opponent := r.c.Opponent // for round 0 this is the base itself: rewards are 0
+
+	r.prog.Phase = PhaseEvaluate
+	if err := r.gate(ctx); err != nil {
+		return RoundResult{}, err
+	}
+	ein := activities.EvaluateInput{
+		Run: s.Name, Round: round, Model: tr.Model, Opponent: opponent,
+		Train: r.c.Prepared.Train, Test: r.c.Prepared.Test, Shards: shards,
+		Task: s.Task, Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed, MaxEval: s.MaxEval,
+	}
+	var ev activities.EvaluateOutput
+	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
+		return RoundResult{}, fail(fmt.Sprintf("round %d evaluate", round), err)
+	}
+	metrics := map[string]float64{activities.MetricTrainLoss: tr.FinalLoss}
+	for k, v := range ev.Values {
+		metrics[k] = v
+	}
+
+	if err := r.gate(ctx); err != nil {
+		return RoundResult{}, err
+	}
+	cin := activities.CommitInput{
+		Run: s.Name, Round: round, Method: s.Method, Model: tr.Model, Opponent: opponent,
+		Metrics: ev.Metrics, Values: metrics, Shards: shards,
+	}
+	var manifest activities.Checkpoint
+	if err := workflow.ExecuteActivity(s.shortCtx(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {
+		return RoundResult{}, fail(fmt.Sprintf("round %d commit", round), err)
+	}
+	return RoundResult{Round: round, ModelKey: tr.Model.Key, ModelSHA256: tr.Model.SHA256, Metrics: metrics, ManifestKey: manifest.Key}, nil
+}
+
+func (r *runner) report(ctx workflow.Context, status string) (RunResult, error) {
+	var a *activities.Activities
+	r.prog.Phase = PhaseReport
+	res := RunResult{Run: r.spec.Name, Status: status, Rounds: r.c.Rounds, BestRound: r.c.BestRound}
+	in := activities.ReportInput{Run: r.spec.Name, Method: r.spec.Method, Status: status, BestRound: r.c.BestRound, Rounds: r.c.Rounds}
+	var rep activities.Checkpoint
+	if err := workflow.ExecuteActivity(r.spec.shortCtx(ctx), a.Report, in).Get(ctx, &rep); err != nil {
+		return RunResult{}, fail("report", err)
+	}
+	res.ReportKey = rep.Key
+	if status == StatusCompleted || status == StatusEarlyStopped {
+		r.prog.Phase = PhaseDone
+	} else {
+		r.prog.Phase = PhaseStopped
+	}
+	return res, nil
+}
+
+// earlyStop is true when EarlyStopPatience rounds have passed without a new best.
+func (r *runner) earlyStop() bool {
+	p := r.spec.EarlyStopPatience
+	return p > 0 && r.c.nextRound()-1-r.c.BestRound >= p
+}
+
+func (r *runner) bestMetrics() map[string]float64 {
+	for _, rr := range r.c.Rounds {
+		if rr.Round == r.c.BestRound {
+			return rr.Metrics
+		}
+	}
+	return nil
+}
+
+// score orders rounds: the task metric when the run has a task (higher is better), else
+// the held-out NLL per token (lower is better).
+func score(m map[string]float64) float64 {
+	if m == nil {
+		return -1e300
+	}
+	if v, ok := m[activities.MetricTaskScore]; ok {
+		return v
+	}
+	if v, ok := m[activities.MetricNLL]; ok {
+		return -v
+	}
+	return -1e300
+}
+
+// fail names the step that failed and keeps the error type, so that a non-retryable
+// activity error (NonFinite, InvalidInput, Integrity) fails the workflow with the same type
+// and a message that says where it happened.
+func fail(where string, err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return temporal.NewNonRetryableApplicationError(where+": "+app.Error(), app.Type(), err)
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+func (s RunSpec) optim() activities.Optim {
+	return activities.Optim{
+		Optimizer: s.Optimizer, LR: s.LR, WarmupFrac: s.WarmupFrac, Epochs: s.Epochs,
+		BatchSize: s.BatchSize, MicroBatch: s.MicroBatch, ClipNorm: s.ClipNorm,
+	}
+}
+
+func (s RunSpec) durability() activities.Durability {
+	return activities.Durability{CheckpointEvery: s.CheckpointEvery, CheckpointSeconds: s.CheckpointSeconds}
+}

@@ -1,0 +1,94 @@
+package workflows
+
+import "github.com/space-sft/space/activities"
+
+// RoundResult is what a committed round leaves behind (round 0 is the base model).
+type RoundResult = activities.RoundResult
+
+// Checkpoint is a key and its sha256.
+type Checkpoint = activities.Checkpoint
+
+// Run statuses.
+const (
+	StatusCompleted    = "completed"     // every round ran
+	StatusStopped      = "stopped"       // the "stop" signal ended the run after a round
+	StatusEarlyStopped = "early_stopped" // early_stop_patience rounds without improvement
+)
+
+// Phases reported by the "progress" query.
+const (
+	PhasePrepare  = "prepare"
+	PhaseBase     = "base"
+	PhaseGenerate = "generate"
+	PhaseTrain    = "train"
+	PhaseEvaluate = "evaluate"
+	PhaseReport   = "report"
+	PhasePaused   = "paused"
+	PhaseDone     = "done"
+	PhaseStopped  = "stopped"
+)
+
+// Query, signal and workflow names used by the CLI.
+const (
+	QueryProgress = "progress"
+	SignalPause   = "pause"
+	SignalResume  = "resume"
+	SignalStop    = "stop"
+)
+
+// RunResult is the workflow's result: every committed round, the best one and the report.
+type RunResult struct {
+	Run       string        `json:"run"`
+	Status    string        `json:"status"`
+	Rounds    []RoundResult `json:"rounds"`
+	BestRound int           `json:"best_round"`
+	ReportKey string        `json:"report_key"`
+}
+
+// Best returns the best round's result (the base when no round beat it).
+func (r RunResult) Best() (RoundResult, bool) {
+	for _, rr := range r.Rounds {
+		if rr.Round == r.BestRound {
+			return rr, true
+		}
+	}
+	return RoundResult{}, false
+}
+
+// Carry is the state one workflow run hands to the next through Continue-As-New: the
+// inputs, the committed rounds (whose last model is the next opponent), the best round,
+// and the signals received so far, so that a pause or stop is not lost at the boundary.
+type Carry struct {
+	Prepared  activities.PrepareOutput `json:"prepared"`
+	Base      Checkpoint               `json:"base"`
+	Opponent  Checkpoint               `json:"opponent"`
+	Rounds    []RoundResult            `json:"rounds"`
+	BestRound int                      `json:"best_round"`
+	Paused    bool                     `json:"paused,omitempty"`
+	Stop      bool                     `json:"stop,omitempty"`
+}
+
+// nextRound is the round the run goes on with: the one after the last committed round.
+func (c *Carry) nextRound() int {
+	if len(c.Rounds) == 0 {
+		return 0
+	}
+	return c.Rounds[len(c.Rounds)-1].Round + 1
+}
+
+// Progress is the answer to the "progress" query. Step and TotalSteps are known to the
+// workflow only between activities; `space watch` fills them live from the heartbeat
+// details of the pending activity (DescribeWorkflowExecution).
+type Progress struct {
+	Run         string             `json:"run"`
+	Round       int                `json:"round"`
+	Rounds      int                `json:"rounds"`
+	Phase       string             `json:"phase"`
+	Step        int                `json:"step"`
+	TotalSteps  int                `json:"total_steps"`
+	LastMetrics map[string]float64 `json:"last_metrics,omitempty"`
+	Results     []RoundResult      `json:"results"`
+	BestRound   int                `json:"best_round"`
+	Paused      bool               `json:"paused"`
+	Stopping    bool               `json:"stopping"`
+}

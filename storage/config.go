@@ -1,0 +1,107 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Defaults used by ConfigFromEnv.
+const (
+	DefaultRegion = "us-east-1"
+	DefaultBucket = "space"
+)
+
+// Config says where the bucket is and how to reach it. The zero value plus Bucket talks to
+// AWS S3 with the default credential chain.
+type Config struct {
+	Endpoint string // e.g. http://127.0.0.1:7070; empty = AWS S3
+	Region   string // default us-east-1
+	Bucket   string // default "space"
+
+	// Static credentials. When AccessKey is empty the SDK's default credential chain is used
+	// (env, shared config/credentials files, SSO, IMDS).
+	AccessKey    string
+	SecretKey    string
+	SessionToken string
+
+	PathStyle bool   // http://host/bucket/key instead of http://bucket.host/key; gateways need it
+	CABundle  string // PEM file of extra root CAs for HTTPS to a gateway with a private CA
+
+	// MaxAttempts bounds the SDK's own retries of one request (0 = SDK default, 3).
+	// Activities have Temporal's retries on top, so tests set 1 to fail fast.
+	MaxAttempts int
+}
+
+// ConfigFromEnv reads the configuration from the environment:
+//
+//	S3_ENDPOINT                       endpoint URL (empty: AWS S3)
+//	S3_REGION, else AWS_REGION        region (default us-east-1)
+//	S3_BUCKET                         bucket (default "space")
+//	AWS_ACCESS_KEY_ID                 access key (empty: the SDK's default credential chain)
+//	AWS_SECRET_ACCESS_KEY             secret key
+//	AWS_SESSION_TOKEN                 optional session token
+//	S3_PATH_STYLE                     true/false (default true when S3_ENDPOINT is set)
+//	S3_CA_BUNDLE, else AWS_CA_BUNDLE  PEM file of extra root CAs
+func ConfigFromEnv() Config {
+	c := Config{
+		Endpoint:     strings.TrimSpace(os.Getenv("S3_ENDPOINT")),
+		Region:       firstNonEmpty(os.Getenv("S3_REGION"), os.Getenv("AWS_REGION"), DefaultRegion),
+		Bucket:       firstNonEmpty(os.Getenv("S3_BUCKET"), DefaultBucket),
+		AccessKey:    os.Getenv("AWS_ACCESS_KEY_ID"),
+		SecretKey:    os.Getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: os.Getenv("AWS_SESSION_TOKEN"),
+		CABundle:     firstNonEmpty(os.Getenv("S3_CA_BUNDLE"), os.Getenv("AWS_CA_BUNDLE")),
+	}
+	c.PathStyle = c.Endpoint != ""
+	if v := os.Getenv("S3_PATH_STYLE"); v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			c.PathStyle = b
+		}
+	}
+	return c
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// String describes the configuration with the secret key and session token redacted, so a
+// Config can be logged or printed safely.
+func (c Config) String() string {
+	endpoint := c.Endpoint
+	if endpoint == "" {
+		endpoint = "aws"
+	}
+	return fmt.Sprintf("s3{endpoint=%s region=%s bucket=%s access_key=%s secret_key=%s path_style=%t ca_bundle=%q}",
+		endpoint, c.Region, c.Bucket, c.AccessKey, redact(c.SecretKey), c.PathStyle, c.CABundle)
+}
+
+// GoString redacts like String, for %#v.
+func (c Config) GoString() string { return "storage.Config" + strings.TrimPrefix(c.String(), "s3") }
+
+// LogValue redacts like String, for log/slog.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("endpoint", c.Endpoint),
+		slog.String("region", c.Region),
+		slog.String("bucket", c.Bucket),
+		slog.String("access_key", c.AccessKey),
+		slog.String("secret_key", redact(c.SecretKey)),
+		slog.Bool("path_style", c.PathStyle),
+	)
+}
+
+func redact(s string) string {
+	if s == "" {
+		return "<unset>"
+	}
+	return "<redacted>"
+}

@@ -1,0 +1,53 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+const testSecret = "s3cr3t-Value-XYZ"
+
+func TestConfigRedactsSecret(t *testing.T) {
+	c := Config{Endpoint: "http://127.0.0.1:7070", Bucket: "space", AccessKey: "AKID", SecretKey: testSecret, SessionToken: "tok-ABC"}
+	var logBuf bytes.Buffer
+	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("cfg", "s3", c)
+	for _, s := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, &c), logBuf.String()} {
+		if strings.Contains(s, testSecret) || strings.Contains(s, "tok-ABC") {
+			t.Errorf("secret leaked: %s", s)
+		}
+		if !strings.Contains(s, "AKID") || !strings.Contains(s, "redacted") {
+			t.Errorf("want access key and a redaction mark in %s", s)
+		}
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	for _, k := range []string{"S3_ENDPOINT", "S3_REGION", "AWS_REGION", "S3_BUCKET", "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "S3_PATH_STYLE", "S3_CA_BUNDLE", "AWS_CA_BUNDLE"} {
+		t.Setenv(k, "")
+	}
+	c := ConfigFromEnv()
+	if c.Region != "us-east-1" || c.Bucket != "space" || c.PathStyle || c.Endpoint != "" {
+		t.Errorf("defaults: %v", c)
+	}
+	t.Setenv("S3_ENDPOINT", "http://127.0.0.1:9000")
+	t.Setenv("AWS_REGION", "eu-west-3")
+	t.Setenv("S3_BUCKET", "b1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "ak")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "sk")
+	t.Setenv("AWS_CA_BUNDLE", "/etc/ca.pem")
+	c = ConfigFromEnv()
+	if !c.PathStyle || c.Region != "eu-west-3" || c.Bucket != "b1" || c.AccessKey != "ak" || c.SecretKey != "sk" || c.CABundle != "/etc/ca.pem" {
+		t.Errorf("from env: %v", c)
+	}
+	t.Setenv("S3_REGION", "us-west-2")
+	t.Setenv("S3_PATH_STYLE", "false")
+	t.Setenv("S3_CA_BUNDLE", "/x.pem")
+	c = ConfigFromEnv()
+	if c.PathStyle || c.Region != "us-west-2" || c.CABundle != "/x.pem" {
+		t.Errorf("overrides: %v", c)
+	}
+}

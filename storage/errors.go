@@ -1,0 +1,163 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	smithy "github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// NotFoundError: the object does not exist.
+type NotFoundError struct{ Key string }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("storage: %s: object not found", e.Key) }
+
+// IntegrityError: the bytes read do not hash to the SHA-256 that was stored with the object
+// (Want from its metadata) or that the caller expected (Want from a manifest).
+type IntegrityError struct {
+	Key       string
+	Want, Got string // hex SHA-256
+	Source    string // "metadata" or "caller": where Want came from
+}
+
+func (e *IntegrityError) Error() string {
+	src := e.Source
+	if src == "" {
+		src = "expected"
+	}
+	return fmt.Sprintf("storage: %s: integrity check failed: sha256 is %s, %s says %s (object corrupted or overwritten)",
+		e.Key, e.Got, src, e.Want)
+}
+
+// AuthError: the gateway rejected the credentials (403). The message names the env vars to
+// check; it never contains the secret.
+type AuthError struct {
+	Op, Key string
+	Code    string // InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied, ...
+	Err     error
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("storage: %s %s: access denied by S3 (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "+
+		"(for the local stack: `make up` writes them to .data/stack.env)", e.Op, e.Key, e.Code)
+}
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// BucketError: the bucket does not exist (or its name is invalid).
+type BucketError struct {
+	Op, Key, Bucket string
+	Err             error
+}
+
+func (e *BucketError) Error() string {
+	return fmt.Sprintf("storage: %s %s: bucket %q does not exist: create it (`make up` does, or call Store.EnsureBucket, "+
+		"or `aws s3 mb s3://%s`) or set S3_BUCKET", e.Op, e.Key, e.Bucket, e.Bucket)
+}
+func (e *BucketError) Unwrap() error { return e.Err }
+
+// UnreachableError: no answer from the endpoint (connection refused, DNS, timeout). Transient.
+type UnreachableError struct {
+	Op, Key, Endpoint string
+	Err               error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("storage: %s %s: cannot reach S3 endpoint %s: is the gateway running? make up (%v)",
+		e.Op, e.Key, e.Endpoint, e.Err)
+}
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// KeyError: a key or name that is not allowed (see ValidateName and ValidateKey).
+type KeyError struct {
+	What, Value, Rule string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("storage: invalid %s %q: %s", e.What, e.Value, e.Rule)
+}
+
+// IsPermanent reports whether err is one a retry cannot fix: an integrity failure, a missing
+// object, rejected credentials, a missing bucket, an invalid key or name. Activities mark
+// these non-retryable. An unreachable endpoint and other errors are not permanent.
+func IsPermanent(err error) bool {
+	var (
+		ie *IntegrityError
+		nf *NotFoundError
+		ae *AuthError
+		be *BucketError
+		ke *KeyError
+	)
+	return errors.As(err, &ie) || errors.As(err, &nf) || errors.As(err, &ae) ||
+		errors.As(err, &be) || errors.As(err, &ke)
+}
+
+// IsNotFound reports whether err is (or wraps) a *NotFoundError.
+func IsNotFound(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf)
+}
+
+// classify turns an SDK error into one of the typed errors above, or wraps it with op and key.
+func (s *Store) classify(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var apiErr smithy.APIError
+	code := ""
+	if errors.As(err, &apiErr) {
+		code = apiErr.ErrorCode()
+	}
+	status := 0
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	switch {
+	case code == "NoSuchKey" || (status == http.StatusNotFound && code == "NotFound"):
+		return &NotFoundError{Key: key}
+	case code == "NoSuchBucket" || code == "InvalidBucketName":
+		return &BucketError{Op: op, Key: key, Bucket: s.cfg.Bucket, Err: err}
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied" ||
+		code == "InvalidToken" || code == "ExpiredToken" || code == "XAdminUserNotFound" ||
+		status == http.StatusForbidden:
+		if code == "" {
+			code = "403"
+		}
+		return &AuthError{Op: op, Key: key, Code: code, Err: err}
+	}
+	if status == 0 && isNetworkError(err) {
+		return &UnreachableError{Op: op, Key: key, Endpoint: s.endpointName(), Err: rootCause(err)}
+	}
+	return fmt.Errorf("storage: %s %s: %w", op, key, err)
+}
+
+func isNetworkError(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EHOSTUNREACH) {
+		return true
+	}
+	var ne net.Error
+	var se *smithyhttp.RequestSendError
+	return errors.As(err, &ne) || errors.As(err, &se)
+}
+
+// rootCause returns the innermost net error (e.g. "dial tcp 127.0.0.1:7070: connect:
+// connection refused") so the message stays one line instead of the SDK's retry chain.
+func rootCause(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return err
+}
+
+func (s *Store) endpointName() string {
+	if s.cfg.Endpoint == "" {
+		return "AWS S3 (" + s.cfg.Region + ")"
+	}
+	return s.cfg.Endpoint
+}

@@ -1,0 +1,295 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// MultipartThreshold: objects larger than this are uploaded in parts (of 8 MiB) through
+// transfermanager; smaller ones with one PutObject.
+const MultipartThreshold = 16 << 20
+
+// metaSHA is the user metadata key holding the hex SHA-256 of the object's bytes
+// (sent as x-amz-meta-sha256; the SDK returns metadata keys lower-cased).
+const metaSHA = "sha256"
+
+// Object describes a stored object. SHA256 is the hex SHA-256 of its bytes; List leaves it
+// empty (it would cost one HEAD per object): use Stat, or a Manifest, for it.
+type Object struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256,omitempty"`
+	Size   int64  `json:"size"`
+}
+
+// Store reads and writes objects of one bucket. It is safe for concurrent use.
+type Store struct {
+	cfg    Config
+	client *s3.Client
+	tm     *transfermanager.Client
+}
+
+// New builds a Store. It does not contact the endpoint: call EnsureBucket (or any operation)
+// to find out whether it answers.
+func New(ctx context.Context, c Config) (*Store, error) {
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.Bucket == "" {
+		return nil, &KeyError{What: "bucket", Value: "", Rule: "set S3_BUCKET (default \"space\")"}
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(c.Region),
+		// A custom http.Client breaks AWS_CA_BUNDLE ("unable to add custom RootCAs"):
+		// the buildable client is the one the SDK can add CAs to.
+		config.WithHTTPClient(awshttp.NewBuildableClient()),
+		// We verify our own SHA-256 on read; the SDK's optional CRC checksums are only
+		// requested where S3 requires them, which keeps older gateways happy.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if c.AccessKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.SessionToken)))
+	}
+	if c.CABundle != "" {
+		f, err := os.Open(c.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("storage: CA bundle (S3_CA_BUNDLE/AWS_CA_BUNDLE): %w", err)
+		}
+		defer f.Close()
+		opts = append(opts, config.WithCustomCABundle(f))
+	}
+	if c.MaxAttempts > 0 {
+		opts = append(opts, config.WithRetryMaxAttempts(c.MaxAttempts))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: load AWS config for %s: %w", c, err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = c.PathStyle
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+		}
+	})
+	tm := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.MultipartUploadThreshold = MultipartThreshold
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+	return &Store{cfg: c, client: client, tm: tm}, nil
+}
+
+// Config returns the configuration the Store was built with.
+func (s *Store) Config() Config { return s.cfg }
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.cfg.Bucket }
+
+// Client returns the underlying S3 client, for tests and tools.
+func (s *Store) Client() *s3.Client { return s.client }
+
+// EnsureBucket creates the bucket if it does not exist. It is the first call a program makes,
+// so its errors are the ones that say "wrong credentials" or "gateway not running".
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	err := s.checkBucket(ctx, s.cfg.Bucket)
+	var be *BucketError
+	if !errors.As(err, &be) {
+		return err // nil: the bucket exists
+	}
+	in := &s3.CreateBucketInput{Bucket: &s.cfg.Bucket}
+	if s.cfg.Region != "" && s.cfg.Region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
+			LocationConstraint: types.BucketLocationConstraint(s.cfg.Region),
+		}
+	}
+	_, err = s.client.CreateBucket(ctx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return s.classify("create-bucket", s.cfg.Bucket, err)
+	}
+	return nil
+}
+
+// SHA256Hex returns the hex SHA-256 of data, as stored in x-amz-meta-sha256.
+func SHA256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Put stores data under key with its SHA-256 as metadata, replacing any object there.
+// Above MultipartThreshold it uploads in parts.
+func (s *Store) Put(ctx context.Context, key string, data []byte) (Object, error) {
+	return s.put(ctx, key, data, "application/octet-stream")
+}
+
+func (s *Store) put(ctx context.Context, key string, data []byte, contentType string) (Object, error) {
+	if err := ValidateKey(key); err != nil {
+		return Object{}, err
+	}
+	obj := Object{Key: key, SHA256: SHA256Hex(data), Size: int64(len(data))}
+	meta := map[string]string{metaSHA: obj.SHA256}
+	var err error
+	if len(data) > MultipartThreshold {
+		_, err = s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+			Bucket:        &s.cfg.Bucket,
+			Key:           &key,
+			Body:          bytes.NewReader(data),
+			ContentLength: aws.Int64(obj.Size),
+			ContentType:   &contentType,
+			Metadata:      meta,
+		})
+	} else {
+		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        &s.cfg.Bucket,
+			Key:           &key,
+			Body:          bytes.NewReader(data),
+			ContentLength: aws.Int64(obj.Size),
+			ContentType:   &contentType,
+			Metadata:      meta,
+		})
+	}
+	if err != nil {
+		return Object{}, s.classify("put", key, err)
+	}
+	return obj, nil
+}
+
+// Get returns the object's bytes after checking their SHA-256 against the object's
+// x-amz-meta-sha256 (when present: objects uploaded by other tools may lack it) and against
+// wantSHA (when not empty). A mismatch is an *IntegrityError; a missing object a
+// *NotFoundError.
+func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return nil, s.classify("get", key, err)
+	}
+	defer out.Body.Close()
+	var buf bytes.Buffer
+	if n := aws.ToInt64(out.ContentLength); n > 0 {
+		buf.Grow(int(n))
+	}
+	if _, err := io.Copy(&buf, out.Body); err != nil {
+		return nil, s.classify("get", key, err)
+	}
+	data := buf.Bytes()
+	got := SHA256Hex(data)
+	if meta := strings.ToLower(out.Metadata[metaSHA]); meta != "" && meta != got {
+		return nil, &IntegrityError{Key: key, Want: meta, Got: got, Source: "metadata"}
+	}
+	if want := strings.ToLower(wantSHA); want != "" && want != got {
+		return nil, &IntegrityError{Key: key, Want: want, Got: got, Source: "caller"}
+	}
+	return data, nil
+}
+
+// PutJSON stores v as indented JSON.
+func (s *Store) PutJSON(ctx context.Context, key string, v any) (Object, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return Object{}, fmt.Errorf("storage: put %s: encode JSON: %w", key, err)
+	}
+	return s.put(ctx, key, append(data, '\n'), "application/json")
+}
+
+// GetJSON fetches key (verified as in Get) and decodes it into v.
+func (s *Store) GetJSON(ctx context.Context, key string, wantSHA string, v any) error {
+	data, err := s.Get(ctx, key, wantSHA)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("storage: get %s: decode JSON: %w", key, err)
+	}
+	return nil
+}
+
+// Stat returns the object's size and stored SHA-256 (empty if it has none) without its bytes.
+func (s *Store) Stat(ctx context.Context, key string) (Object, error) {
+	if err := ValidateKey(key); err != nil {
+		return Object{}, err
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		err = s.classify("head", key, err)
+		if IsNotFound(err) {
+			// HEAD has no body, so a missing bucket also looks like 404 NotFound.
+			if berr := s.checkBucket(ctx, key); berr != nil {
+				return Object{}, berr
+			}
+		}
+		return Object{}, err
+	}
+	return Object{Key: key, SHA256: out.Metadata[metaSHA], Size: aws.ToInt64(out.ContentLength)}, nil
+}
+
+// checkBucket probes the bucket with a one-key listing rather than HeadBucket: a HEAD
+// response has no body, so its 404 cannot tell a missing bucket from an unknown access key.
+func (s *Store) checkBucket(ctx context.Context, key string) error {
+	_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, MaxKeys: aws.Int32(1)})
+	return s.classify("check-bucket", key, err)
+}
+
+// Exists reports whether an object is stored under key.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.Stat(ctx, key)
+	if IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// List returns every object whose key starts with prefix, in key order, following pagination.
+// Object.SHA256 is left empty (see Object).
+func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
+	if prefix != "" {
+		if err := validateKeyChars("prefix", prefix); err != nil {
+			return nil, err
+		}
+	}
+	var objs []Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.classify("list", prefix+"*", err)
+		}
+		for _, o := range page.Contents {
+			objs = append(objs, Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)})
+		}
+	}
+	return objs, nil
+}
+
+// Delete removes the object under key. Deleting a missing object is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		err = s.classify("delete", key, err)
+		if IsNotFound(err) {
+			return nil
+		}
+	}
+	return err
+}

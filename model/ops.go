@@ -732,3 +732,6 @@ func tokLogpBwd[F fnum](x, g, d []F, st *batchState, V int) {
 		dr[st.targets[n]] += F(c)
 	}
 }
+
+// denseData returns the backing slice of a gorgonia value holding a dense tensor.
+func denseData(v G.Value) any { return v.(*tensor.Dense).Data() }

@@ -1,0 +1,104 @@
+package model
+
+// The optimizer is our own, over the parameter tensors, so that its whole state (moments
+// and step count) is plain float64 slices that checkpoints store exactly. gorgonia's solvers
+// are not used: their state cannot be saved.
+//
+//	RMSProp (PyTorch's defaults; the paper's optimizer): v = a v + (1-a) g^2,
+//	        p -= lr g / (sqrt(v) + eps),  a = 0.99, eps = 1e-8
+//	Adam (Kingma & Ba): m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+//	        p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  b1 0.9, b2 0.999, eps 1e-8
+//
+// No weight decay. The learning rate follows Schedule.
+
+import (
+	"fmt"
+	"math"
+)
+
+const (
+	rmspropAlpha = 0.99
+	adamBeta1    = 0.9
+	adamBeta2    = 0.999
+	optEps       = 1e-8
+)
+
+type optimizer struct {
+	kind string      // "rmsprop" or "adam"
+	t    int         // updates done (Adam's bias correction)
+	m, v [][]float64 // per parameter; m unused by rmsprop (kept zero)
+}
+
+func newOptimizer(kind string, m *GPT) *optimizer {
+	o := &optimizer{kind: kind}
+	for _, p := range m.Params {
+		n := p.Value.Shape().TotalSize()
+		o.m = append(o.m, make([]float64, n))
+		o.v = append(o.v, make([]float64, n))
+	}
+	return o
+}
+
+// update applies one step with gradient g (per parameter, float64) and learning rate lr.
+func (o *optimizer) update(m *GPT, g [][]float64, lr float64) {
+	o.t++
+	bc1 := 1 - math.Pow(adamBeta1, float64(o.t))
+	bc2 := 1 - math.Pow(adamBeta2, float64(o.t))
+	for i, p := range m.Params {
+		mi, vi, gi := o.m[i], o.v[i], g[i]
+		delta := func(j int) float64 {
+			if o.kind == "adam" {
+				mi[j] = adamBeta1*mi[j] + (1-adamBeta1)*gi[j]
+				vi[j] = adamBeta2*vi[j] + (1-adamBeta2)*gi[j]*gi[j]
+				return lr * (mi[j] / bc1) / (math.Sqrt(vi[j]/bc2) + optEps)
+			}
+			vi[j] = rmspropAlpha*vi[j] + (1-rmspropAlpha)*gi[j]*gi[j]
+			return lr * gi[j] / (math.Sqrt(vi[j]) + optEps)
+		}
+		switch d := p.Value.Data().(type) {
+		case []float32:
+			for j := range d {
+				d[j] = float32(float64(d[j]) - delta(j))
+			}
+		case []float64:
+			for j := range d {
+				d[j] -= delta(j)
+			}
+		default:
+			panic(fmt.Sprintf("model: unsupported dtype %v", p.Value.Dtype()))
+		}
+	}
+}
+
+// Schedule is the learning rate of step s (0-based) of total: linear warm-up over the first
+// ceil(warmupFrac*total) steps (lr*(s+1)/W), then linear decay towards 0
+// (lr*(total-s)/(total-W)), as transformers' get_linear_schedule_with_warmup but never 0
+// at a step that is taken.
+func Schedule(lr, warmupFrac float64, s, total int) float64 {
+	w := int(math.Ceil(warmupFrac * float64(total)))
+	if s < w {
+		return lr * float64(s+1) / float64(w)
+	}
+	return lr * float64(total-s) / float64(total-w)
+}
+
+// clipGlobalNorm scales g so that its global L2 norm is at most maxNorm (when maxNorm > 0)
+// and returns the norm before clipping.
+func clipGlobalNorm(g [][]float64, maxNorm float64) float64 {
+	var s float64
+	for _, gi := range g {
+		for _, v := range gi {
+			s += v * v
+		}
+	}
+	norm := math.Sqrt(s)
+	if maxNorm > 0 && norm > maxNorm {
+		f := maxNorm / norm
+		for _, gi := range g {
+			for j := range gi {
+				gi[j] *= f
+			}
+		}
+	}
+	return norm
+}

@@ -1,0 +1,333 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// Example is one training example: a real pair plus, for the self-play methods, exactly
+// NumGen() (= Mu) synthetic responses for the same prompt and the opponent's log-probs of
+// each (computed once per round, forward only). For sft, Gen and the Ref fields are unused.
+type Example struct {
+	Prompt, Real []int
+	Gen          [][]int
+	RefReal      float64
+	RefGen       []float64
+}
+
+// TrainConfig controls one round of training.
+type TrainConfig struct {
+	Loss       LossConfig `json:"loss"`
+	Optimizer  string     `json:"optimizer"`   // "rmsprop" (default, the paper's) or "adam"
+	LR         float64    `json:"lr"`          // peak learning rate
+	WarmupFrac float64    `json:"warmup_frac"` // linear warm-up fraction, then linear decay to 0
+	Epochs     int        `json:"epochs"`
+	BatchSize  int        `json:"batch_size"`  // examples per optimizer step
+	MicroBatch int        `json:"micro_batch"` // examples per forward/backward; 0 = BatchSize
+	ClipNorm   float64    `json:"clip_norm"`   // global-norm clipping; 0 = off
+	Seed       uint64     `json:"seed"`        // data order
+}
+
+func (tc TrainConfig) normalized() TrainConfig {
+	if tc.Optimizer == "" {
+		tc.Optimizer = "rmsprop"
+	}
+	if tc.MicroBatch <= 0 || tc.MicroBatch > tc.BatchSize {
+		tc.MicroBatch = tc.BatchSize
+	}
+	return tc
+}
+
+// Validate reports the first problem as an *InputError.
+func (tc TrainConfig) Validate() error {
+	bad := func(field, problem, fix string) error {
+		return &InputError{Field: "train." + field, Problem: problem, Fix: fix}
+	}
+	if err := tc.Loss.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case tc.Optimizer != "" && tc.Optimizer != "rmsprop" && tc.Optimizer != "adam":
+		return bad("optimizer", fmt.Sprintf("%q is not supported", tc.Optimizer), `use "rmsprop" or "adam"`)
+	case !(tc.LR > 0) || math.IsInf(tc.LR, 0):
+		return bad("lr", fmt.Sprintf("is %v", tc.LR), "use a positive learning rate (e.g. 1e-3 for small models)")
+	case !(tc.WarmupFrac >= 0 && tc.WarmupFrac < 1):
+		return bad("warmup_frac", fmt.Sprintf("is %v", tc.WarmupFrac), "use a fraction in [0, 1), e.g. 0.1")
+	case tc.Epochs < 1:
+		return bad("epochs", fmt.Sprintf("is %d", tc.Epochs), "use at least 1 epoch")
+	case tc.BatchSize < 1:
+		return bad("batch_size", fmt.Sprintf("is %d", tc.BatchSize), "use at least 1 example per step")
+	case tc.MicroBatch < 0:
+		return bad("micro_batch", fmt.Sprintf("is %d", tc.MicroBatch), "use 0 (= batch size) or a positive number")
+	case !(tc.ClipNorm >= 0) || math.IsInf(tc.ClipNorm, 0):
+		return bad("clip_norm", fmt.Sprintf("is %v", tc.ClipNorm), "use 0 (off) or a positive norm, e.g. 1")
+	}
+	return nil
+}
+
+// StepInfo reports one optimizer step.
+type StepInfo struct {
+	Step, Total int     // Step is the number of steps done after this one
+	Loss        float64 // mean loss over the batch's examples
+	GradNorm    float64 // global gradient norm before clipping
+	LR          float64
+	Tokens      int // tokens (prompt+response, all sequences) processed
+}
+
+// NonFiniteError reports a NaN or Inf; the step's update was not applied.
+type NonFiniteError struct {
+	Step int    // 0-based index of the step that failed
+	Term string // "real log-prob", "synthetic log-prob", "loss" or "gradient"
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("model: non-finite %s at step %d (weights not updated; lower the learning rate or enable ClipNorm)", e.Term, e.Step)
+}
+
+// Trainer trains a model in place (Model() is the model passed to NewTrainer).
+//
+// Data order: epoch e uses the permutation of the examples drawn from PCG(Seed, e), so the
+// batch of a step depends only on (Seed, step): resuming needs no RNG state beyond the step.
+// TotalSteps = Epochs * ceil(N / BatchSize); an epoch's last batch may be smaller. The loss
+// of a step is the mean over its examples; micro-batches accumulate summed gradients in
+// float64 buffers, divided by the batch's example count before clipping and the update.
+type Trainer struct {
+	m     *GPT
+	data  []Example
+	tc    TrainConfig
+	step  int
+	total int
+	opt   *optimizer
+	n     *net
+	ls    *lossState
+	T     int
+	fp    fingerprints
+	acc   [][]float64
+}
+
+type fingerprints struct {
+	Data   string `json:"data"`
+	Config string `json:"config"`
+}
+
+// NewTrainer validates the configuration and every example (lengths against the model's
+// context, number of synthetic responses) and builds the training graph once.
+func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
+	if err := tc.Validate(); err != nil {
+		return nil, err
+	}
+	tc = tc.normalized()
+	if err := m.checkLayout(); err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, &InputError{Field: "data", Problem: "has no examples", Fix: "give at least one training example"}
+	}
+	ng := tc.Loss.NumGen()
+	maxLen := 0
+	for i, ex := range data {
+		where := func(err error) error {
+			if ie, ok := err.(*InputError); ok {
+				return &InputError{Field: fmt.Sprintf("example %d: %s", i, ie.Field), Problem: ie.Problem, Fix: ie.Fix}
+			}
+			return err
+		}
+		if err := m.CheckSequence(Sequence{ex.Prompt, ex.Real}); err != nil {
+			return nil, where(err)
+		}
+		maxLen = max(maxLen, len(ex.Prompt)+len(ex.Real))
+		if ng == 0 {
+			continue
+		}
+		if len(ex.Gen) != ng || len(ex.RefGen) != ng {
+			return nil, &InputError{Field: fmt.Sprintf("example %d: gen", i), Problem: fmt.Sprintf("has %d synthetic responses and %d opponent log-probs, method %q with mu %d needs %d of each", len(ex.Gen), len(ex.RefGen), tc.Loss.Method, tc.Loss.MuOrDefault(), ng),
+				Fix: "sample Mu responses per prompt from the opponent and compute their log-probs"}
+		}
+		if math.IsNaN(ex.RefReal) || math.IsInf(ex.RefReal, 0) {
+			return nil, &InputError{Field: fmt.Sprintf("example %d: ref_real", i), Problem: "is not finite", Fix: "recompute the opponent's log-probs"}
+		}
+		for j, g := range ex.Gen {
+			if err := m.CheckSequence(Sequence{ex.Prompt, g}); err != nil {
+				return nil, where(err)
+			}
+			if math.IsNaN(ex.RefGen[j]) || math.IsInf(ex.RefGen[j], 0) {
+				return nil, &InputError{Field: fmt.Sprintf("example %d: ref_gen %d", i, j), Problem: "is not finite", Fix: "recompute the opponent's log-probs"}
+			}
+			maxLen = max(maxLen, len(ex.Prompt)+len(g))
+		}
+	}
+	t := &Trainer{m: m, data: data, tc: tc, opt: newOptimizer(tc.Optimizer, m)}
+	t.total = tc.Epochs * t.stepsPerEpoch()
+	t.fp = fingerprint(data, tc)
+	t.T = padT(maxLen, m.Config.Context)
+	t.ls = newLossState(tc.Loss, tc.MicroBatch)
+	var err error
+	if t.n, err = m.build(tc.MicroBatch*(1+ng), t.T, t.ls); err != nil {
+		return nil, err
+	}
+	for _, p := range m.Params {
+		t.acc = append(t.acc, make([]float64, p.Value.Shape().TotalSize()))
+	}
+	return t, nil
+}
+
+func (t *Trainer) stepsPerEpoch() int { return (len(t.data) + t.tc.BatchSize - 1) / t.tc.BatchSize }
+
+// Done reports whether all steps are done.
+func (t *Trainer) Done() bool { return t.step >= t.total }
+
+// StepCount is the number of steps done.
+func (t *Trainer) StepCount() int { return t.step }
+
+// TotalSteps is Epochs * ceil(N / BatchSize).
+func (t *Trainer) TotalSteps() int { return t.total }
+
+// Model is the model being trained (updated in place).
+func (t *Trainer) Model() *GPT { return t.m }
+
+// Config is the normalized training configuration.
+func (t *Trainer) Config() TrainConfig { return t.tc }
+
+// batchIndices returns the example indices of step s.
+func (t *Trainer) batchIndices(s int) []int {
+	spe := t.stepsPerEpoch()
+	epoch, k := s/spe, s%spe
+	perm := rand.New(rand.NewPCG(t.tc.Seed, uint64(epoch)^0x9e3779b97f4a7c15)).Perm(len(t.data))
+	return perm[k*t.tc.BatchSize : min((k+1)*t.tc.BatchSize, len(t.data))]
+}
+
+// Step runs one optimizer step (all its micro-batches). On a NaN/Inf it returns
+// *NonFiniteError and leaves the weights, the optimizer state and the step count unchanged.
+func (t *Trainer) Step() (StepInfo, error) {
+	if t.Done() {
+		return StepInfo{}, fmt.Errorf("model: training is done (%d of %d steps)", t.step, t.total)
+	}
+	idx := t.batchIndices(t.step)
+	info := StepInfo{Step: t.step + 1, Total: t.total}
+	if err := t.accumulate(idx, &info); err != nil {
+		return StepInfo{}, err
+	}
+	inv := 1 / float64(len(idx))
+	info.Loss *= inv
+	for _, a := range t.acc {
+		for j := range a {
+			a[j] *= inv
+		}
+	}
+	info.GradNorm = clipGlobalNorm(t.acc, t.tc.ClipNorm)
+	if !finite(info.GradNorm) {
+		return StepInfo{}, &NonFiniteError{Step: t.step, Term: "gradient"}
+	}
+	info.LR = Schedule(t.tc.LR, t.tc.WarmupFrac, t.step, t.total)
+	t.opt.update(t.m, t.acc, info.LR)
+	t.step++
+	return info, nil
+}
+
+// accumulate runs the forward/backward passes of the examples idx (in micro-batches) and
+// leaves the sum of their gradients in t.acc; it adds their losses and tokens to info.
+func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
+	for _, a := range t.acc {
+		clear(a)
+	}
+	ng := t.ls.NG
+	mb := t.tc.MicroBatch
+	for lo := 0; lo < len(idx); lo += mb {
+		part := idx[lo:min(lo+mb, len(idx))]
+		seqs := make([]Sequence, 0, len(part)*(1+ng))
+		for e := range t.ls.active {
+			t.ls.active[e] = e < len(part)
+		}
+		for e, i := range part {
+			ex := t.data[i]
+			r := e * (1 + ng)
+			seqs = append(seqs, Sequence{ex.Prompt, ex.Real})
+			t.ls.ref[r], t.ls.lens[r] = ex.RefReal, len(ex.Real)
+			for j := 0; j < ng; j++ {
+				seqs = append(seqs, Sequence{ex.Prompt, ex.Gen[j]})
+				t.ls.ref[r+1+j], t.ls.lens[r+1+j] = ex.RefGen[j], len(ex.Gen[j])
+			}
+		}
+		for _, s := range seqs {
+			info.Tokens += s.Len()
+		}
+		t.n.st.fill(seqs)
+		if err := t.n.run(t.m); err != nil {
+			return fmt.Errorf("model: training step %d: %w", t.step, err)
+		}
+		for e := range part {
+			r := e * (1 + ng)
+			if !finite(t.ls.lastLP[r]) {
+				return &NonFiniteError{Step: t.step, Term: "real log-prob"}
+			}
+			for j := 0; j < ng; j++ {
+				if !finite(t.ls.lastLP[r+1+j]) {
+					return &NonFiniteError{Step: t.step, Term: "synthetic log-prob"}
+				}
+			}
+			if !finite(t.ls.last[e]) {
+				return &NonFiniteError{Step: t.step, Term: "loss"}
+			}
+			info.Loss += t.ls.last[e]
+		}
+		for i, gn := range t.n.grads {
+			addFloats(t.acc[i], gn.Value())
+		}
+	}
+	return nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// addFloats adds a gradient value (float32 or float64 tensor) into acc.
+func addFloats(acc []float64, v G.Value) {
+	switch d := denseData(v).(type) {
+	case []float32:
+		for j, x := range d {
+			acc[j] += float64(x)
+		}
+	case []float64:
+		for j, x := range d {
+			acc[j] += x
+		}
+	}
+}
+
+// fingerprint hashes the training data (ids and opponent log-probs, exactly) and the
+// training configuration, so that a resume with other data or settings is refused.
+func fingerprint(data []Example, tc TrainConfig) fingerprints {
+	h := sha256.New()
+	var buf [8]byte
+	wi := func(x int) { binary.LittleEndian.PutUint64(buf[:], uint64(x)); h.Write(buf[:]) }
+	wf := func(x float64) { binary.LittleEndian.PutUint64(buf[:], math.Float64bits(x)); h.Write(buf[:]) }
+	wids := func(ids []int) {
+		wi(len(ids))
+		for _, x := range ids {
+			wi(x)
+		}
+	}
+	wi(len(data))
+	for _, ex := range data {
+		wids(ex.Prompt)
+		wids(ex.Real)
+		wf(ex.RefReal)
+		wi(len(ex.Gen))
+		for _, g := range ex.Gen {
+			wids(g)
+		}
+		wi(len(ex.RefGen))
+		for _, r := range ex.RefGen {
+			wf(r)
+		}
+	}
+	cj, _ := json.Marshal(tc.normalized())
+	c := sha256.Sum256(cj)
+	return fingerprints{Data: hex.EncodeToString(h.Sum(nil)), Config: hex.EncodeToString(c[:])}
+}

@@ -1,0 +1,369 @@
+package model
+
+// Checkpoints are safetensors files (https://github.com/huggingface/safetensors):
+//
+//	8 bytes   little-endian uint64 N, the header length
+//	N bytes   JSON header: {"__metadata__": {string: string}, "<tensor>": {"dtype": "F32"|"F64",
+//	          "shape": [...], "data_offsets": [begin, end]}, ...}, padded with spaces to a
+//	          multiple of 8
+//	rest      the tensors' little-endian bytes, in layout order
+//
+// __metadata__ holds: format ("space-sft/1"), kind ("model" or "trainer"), config (Config
+// JSON), tokenizer (Tokenizer JSON), sha256 (JSON map tensor -> hex sha256 of its bytes),
+// and for trainers step, total_steps, optimizer_t, train_config, data_sha256,
+// train_config_sha256 and rng. Keys are sorted (encoding/json sorts maps), so saving the
+// same state twice gives byte-identical files. Load verifies every tensor's sha256.
+// A trainer checkpoint holds the model's tensors under their names plus the optimizer's
+// moments as "opt.m.<name>" and "opt.v.<name>" (F64).
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+
+	"gorgonia.org/tensor"
+)
+
+const checkpointFormat = "space-sft/1"
+
+type stEntry struct {
+	DType   string   `json:"dtype"`
+	Shape   []int    `json:"shape"`
+	Offsets [2]int64 `json:"data_offsets"`
+}
+
+type namedTensor struct {
+	name  string
+	shape []int
+	f32   []float32
+	f64   []float64
+}
+
+func (t namedTensor) bytes() []byte {
+	if t.f32 != nil {
+		b := make([]byte, 4*len(t.f32))
+		for i, v := range t.f32 {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		return b
+	}
+	b := make([]byte, 8*len(t.f64))
+	for i, v := range t.f64 {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+	}
+	return b
+}
+
+func paramTensors(m *GPT) []namedTensor {
+	var ts []namedTensor
+	for _, p := range m.Params {
+		nt := namedTensor{name: p.Name, shape: append([]int(nil), p.Value.Shape()...)}
+		switch d := p.Value.Data().(type) {
+		case []float32:
+			nt.f32 = d
+		case []float64:
+			nt.f64 = d
+		}
+		ts = append(ts, nt)
+	}
+	return ts
+}
+
+// writeSafetensors writes tensors (in the given order) and metadata (sha256 added).
+func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) error {
+	header := map[string]any{}
+	sums := map[string]string{}
+	var blobs [][]byte
+	var off int64
+	for _, t := range ts {
+		b := t.bytes()
+		dt := "F64"
+		if t.f32 != nil {
+			dt = "F32"
+		}
+		header[t.name] = stEntry{DType: dt, Shape: t.shape, Offsets: [2]int64{off, off + int64(len(b))}}
+		s := sha256.Sum256(b)
+		sums[t.name] = hex.EncodeToString(s[:])
+		off += int64(len(b))
+		blobs = append(blobs, b)
+	}
+	sj, err := json.Marshal(sums)
+	if err != nil {
+		return err
+	}
+	md := map[string]string{"format": checkpointFormat, "sha256": string(sj)}
+	for k, v := range meta {
+		md[k] = v
+	}
+	header["__metadata__"] = md
+	hj, err := json.Marshal(header)
+	if err != nil {
+		return err
+	}
+	for len(hj)%8 != 0 {
+		hj = append(hj, ' ')
+	}
+	bw := bufio.NewWriter(w)
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(hj)))
+	bw.Write(n[:])
+	bw.Write(hj)
+	for _, b := range blobs {
+		bw.Write(b)
+	}
+	return bw.Flush()
+}
+
+// stFile is a parsed, verified safetensors file.
+type stFile struct {
+	meta    map[string]string
+	tensors map[string]namedTensor
+}
+
+// readSafetensors parses a checkpoint and verifies the sha256 of every tensor.
+func readSafetensors(r io.Reader) (*stFile, error) {
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
+	}
+	hl := binary.LittleEndian.Uint64(n[:])
+	if hl == 0 || hl > 100<<20 {
+		return nil, fmt.Errorf("model: checkpoint header length %d is implausible: not a safetensors file", hl)
+	}
+	hj := make([]byte, hl)
+	if _, err := io.ReadFull(r, hj); err != nil {
+		return nil, fmt.Errorf("model: reading checkpoint header: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hj, &raw); err != nil {
+		return nil, fmt.Errorf("model: checkpoint header is not valid JSON: %w", err)
+	}
+	f := &stFile{meta: map[string]string{}, tensors: map[string]namedTensor{}}
+	if m, ok := raw["__metadata__"]; ok {
+		if err := json.Unmarshal(m, &f.meta); err != nil {
+			return nil, fmt.Errorf("model: checkpoint __metadata__: %w", err)
+		}
+	}
+	if f.meta["format"] != checkpointFormat {
+		return nil, fmt.Errorf("model: checkpoint format is %q, this build reads %q", f.meta["format"], checkpointFormat)
+	}
+	sums := map[string]string{}
+	if err := json.Unmarshal([]byte(f.meta["sha256"]), &sums); err != nil {
+		return nil, fmt.Errorf("model: checkpoint sha256 metadata: %w", err)
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("model: reading checkpoint data: %w", err)
+	}
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		if k != "__metadata__" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var e stEntry
+		if err := json.Unmarshal(raw[name], &e); err != nil {
+			return nil, fmt.Errorf("model: checkpoint tensor %q: bad header entry: %w", name, err)
+		}
+		b0, b1 := e.Offsets[0], e.Offsets[1]
+		if b0 < 0 || b1 < b0 || b1 > int64(len(data)) {
+			return nil, fmt.Errorf("model: checkpoint tensor %q: data offsets %v outside the %d data bytes (truncated file?)", name, e.Offsets, len(data))
+		}
+		b := data[b0:b1]
+		s := sha256.Sum256(b)
+		if got := hex.EncodeToString(s[:]); got != sums[name] {
+			return nil, fmt.Errorf("model: checkpoint tensor %q is corrupt: sha256 %s, metadata says %q", name, got, sums[name])
+		}
+		size := 1
+		for _, d := range e.Shape {
+			size *= d
+		}
+		t := namedTensor{name: name, shape: e.Shape}
+		switch e.DType {
+		case "F32":
+			if len(b) != 4*size {
+				return nil, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
+			}
+			t.f32 = make([]float32, size)
+			for i := range t.f32 {
+				t.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		case "F64":
+			if len(b) != 8*size {
+				return nil, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
+			}
+			t.f64 = make([]float64, size)
+			for i := range t.f64 {
+				t.f64[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+			}
+		default:
+			return nil, fmt.Errorf("model: checkpoint tensor %q has dtype %q (want F32 or F64)", name, e.DType)
+		}
+		f.tensors[name] = t
+	}
+	return f, nil
+}
+
+func modelMeta(m *GPT, kind string) (map[string]string, error) {
+	cj, err := json.Marshal(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	tj, err := json.Marshal(m.Tok)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"kind": kind, "config": string(cj), "tokenizer": string(tj)}, nil
+}
+
+// Save writes the model as a safetensors checkpoint (kind "model").
+func (m *GPT) Save(w io.Writer) error {
+	if err := m.checkLayout(); err != nil {
+		return err
+	}
+	meta, err := modelMeta(m, "model")
+	if err != nil {
+		return err
+	}
+	return writeSafetensors(w, paramTensors(m), meta)
+}
+
+// Load reads a model checkpoint, or the model of a trainer checkpoint, verifying every
+// tensor's sha256.
+func Load(r io.Reader) (*GPT, error) {
+	f, err := readSafetensors(r)
+	if err != nil {
+		return nil, err
+	}
+	return f.model()
+}
+
+func (f *stFile) model() (*GPT, error) {
+	if k := f.meta["kind"]; k != "model" && k != "trainer" {
+		return nil, fmt.Errorf("model: checkpoint kind is %q, want \"model\" or \"trainer\"", k)
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(f.meta["config"]), &cfg); err != nil {
+		return nil, fmt.Errorf("model: checkpoint config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("model: checkpoint config: %w", err)
+	}
+	tok := &Tokenizer{}
+	if err := json.Unmarshal([]byte(f.meta["tokenizer"]), tok); err != nil {
+		return nil, fmt.Errorf("model: checkpoint tokenizer: %w", err)
+	}
+	if tok.Kind != "byte" {
+		return nil, fmt.Errorf("model: checkpoint tokenizer kind %q is not supported (only \"byte\")", tok.Kind)
+	}
+	m := &GPT{Config: cfg, Tok: tok}
+	for _, sp := range paramSpecs(cfg) {
+		t, ok := f.tensors[sp.name]
+		if !ok {
+			return nil, fmt.Errorf("model: checkpoint lacks tensor %q", sp.name)
+		}
+		if !tensor.Shape(t.shape).Eq(tensor.Shape(sp.shape)) {
+			return nil, fmt.Errorf("model: checkpoint tensor %q has shape %v, config needs %v", sp.name, t.shape, sp.shape)
+		}
+		var v *tensor.Dense
+		switch {
+		case cfg.dtype() == tensor.Float32 && t.f32 != nil:
+			v = tensor.New(tensor.WithShape(sp.shape...), tensor.WithBacking(t.f32))
+		case cfg.dtype() == tensor.Float64 && t.f64 != nil:
+			v = tensor.New(tensor.WithShape(sp.shape...), tensor.WithBacking(t.f64))
+		default:
+			return nil, fmt.Errorf("model: checkpoint tensor %q dtype does not match config dtype %q", sp.name, cfg.DType)
+		}
+		m.Params = append(m.Params, &Param{Name: sp.name, Value: v})
+	}
+	return m, nil
+}
+
+// Save writes a trainer checkpoint: the weights, the optimizer's moments and step count,
+// the step, and fingerprints of the data and TrainConfig. The data order needs no RNG
+// state: it is a function of (Seed, step).
+func (t *Trainer) Save(w io.Writer) error {
+	meta, err := modelMeta(t.m, "trainer")
+	if err != nil {
+		return err
+	}
+	tcj, err := json.Marshal(t.tc)
+	if err != nil {
+		return err
+	}
+	meta["step"] = strconv.Itoa(t.step)
+	meta["total_steps"] = strconv.Itoa(t.total)
+	meta["optimizer_t"] = strconv.Itoa(t.opt.t)
+	meta["train_config"] = string(tcj)
+	meta["data_sha256"] = t.fp.Data
+	meta["train_config_sha256"] = t.fp.Config
+	meta["rng"] = "stateless: epoch e visits examples in the order of PCG(seed, e).Perm"
+	ts := paramTensors(t.m)
+	for i, p := range t.m.Params {
+		ts = append(ts, namedTensor{name: "opt.m." + p.Name, shape: []int{len(t.opt.m[i])}, f64: t.opt.m[i]})
+	}
+	for i, p := range t.m.Params {
+		ts = append(ts, namedTensor{name: "opt.v." + p.Name, shape: []int{len(t.opt.v[i])}, f64: t.opt.v[i]})
+	}
+	return writeSafetensors(w, ts, meta)
+}
+
+// ResumeTrainer restores a trainer from Trainer.Save. data and tc must be those the
+// checkpoint was made with (checked by fingerprint); training then continues exactly as if
+// it had not been interrupted.
+func ResumeTrainer(r io.Reader, data []Example, tc TrainConfig) (*Trainer, error) {
+	f, err := readSafetensors(r)
+	if err != nil {
+		return nil, err
+	}
+	if f.meta["kind"] != "trainer" {
+		return nil, fmt.Errorf("model: checkpoint kind is %q, ResumeTrainer needs a trainer checkpoint (Trainer.Save)", f.meta["kind"])
+	}
+	if err := tc.Validate(); err != nil {
+		return nil, err
+	}
+	fp := fingerprint(data, tc)
+	if fp.Config != f.meta["train_config_sha256"] {
+		return nil, fmt.Errorf("model: cannot resume: the TrainConfig differs from the checkpoint's (checkpoint: %s); resume with the same configuration or start a new trainer", f.meta["train_config"])
+	}
+	if fp.Data != f.meta["data_sha256"] {
+		return nil, fmt.Errorf("model: cannot resume: the training data differs from the checkpoint's (data sha256 %s, checkpoint %s); resume with the same examples in the same order, or start a new trainer", fp.Data, f.meta["data_sha256"])
+	}
+	m, err := f.model()
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTrainer(m, data, tc)
+	if err != nil {
+		return nil, err
+	}
+	if t.step, err = strconv.Atoi(f.meta["step"]); err != nil || t.step < 0 || t.step > t.total {
+		return nil, fmt.Errorf("model: checkpoint step %q is invalid for %d total steps", f.meta["step"], t.total)
+	}
+	if t.opt.t, err = strconv.Atoi(f.meta["optimizer_t"]); err != nil {
+		return nil, fmt.Errorf("model: checkpoint optimizer_t %q: %v", f.meta["optimizer_t"], err)
+	}
+	for i, p := range m.Params {
+		for _, kind := range []string{"m", "v"} {
+			nt, ok := f.tensors["opt."+kind+"."+p.Name]
+			dst := t.opt.m[i]
+			if kind == "v" {
+				dst = t.opt.v[i]
+			}
+			if !ok || len(nt.f64) != len(dst) {
+				return nil, fmt.Errorf("model: trainer checkpoint lacks optimizer state %q (or it has the wrong size)", "opt."+kind+"."+p.Name)
+			}
+			copy(dst, nt.f64)
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,226 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func tinyTrainModel(t *testing.T, seed uint64) *GPT {
+	t.Helper()
+	m, err := New(Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, TiedEmbeddings: true, Seed: seed}, NewByteTokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// selfPlayData makes n examples with ng synthetic responses and arbitrary opponent log-probs.
+func selfPlayData(t *testing.T, m *GPT, n, ng int) []Example {
+	var data []Example
+	for i := 0; i < n; i++ {
+		a, b := i%7, (i*3)%5
+		s := mustSeq(t, m, string(rune('0'+a))+"+"+string(rune('0'+b))+"=", string(rune('0'+(a+b)%10)))
+		ex := Example{Prompt: s.Prompt, Real: s.Response, RefReal: -8 - float64(i)/10}
+		for j := 0; j < ng; j++ {
+			g := mustSeq(t, m, "x", strings.Repeat(string(rune('a'+j)), 1+(i+j)%3))
+			ex.Gen = append(ex.Gen, g.Response)
+			ex.RefGen = append(ex.RefGen, -6-float64(j))
+		}
+		data = append(data, ex)
+	}
+	return data
+}
+
+func saveBytes(t *testing.T, save func(w *bytes.Buffer) error) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := save(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func trainSteps(t *testing.T, tr *Trainer, n int) {
+	t.Helper()
+	for i := 0; i < n && !tr.Done(); i++ {
+		info, err := tr.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !finite(info.Loss) || info.LR <= 0 {
+			t.Fatalf("step %d: %+v", i, info)
+		}
+	}
+}
+
+// TestResumeExact: k steps, Save, ResumeTrainer, the rest == all steps uninterrupted,
+// bit for bit, for both optimizers, with micro-batching and clipping.
+func TestResumeExact(t *testing.T) {
+	for _, opt := range []string{"rmsprop", "adam"} {
+		tc := TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 2}, Optimizer: opt, LR: 3e-3, WarmupFrac: 0.2, Epochs: 2, BatchSize: 2, MicroBatch: 1, ClipNorm: 0.5, Seed: 9}
+		m := tinyTrainModel(t, 1)
+		data := selfPlayData(t, m, 5, 2)
+		full, err := NewTrainer(m.Clone(), data, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.TotalSteps() != 6 {
+			t.Fatalf("total steps %d, want 2*ceil(5/2)=6", full.TotalSteps())
+		}
+		trainSteps(t, full, 6)
+		want := saveBytes(t, func(w *bytes.Buffer) error { return full.Model().Save(w) })
+
+		part, err := NewTrainer(m.Clone(), data, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trainSteps(t, part, 3)
+		ck := saveBytes(t, func(w *bytes.Buffer) error { return part.Save(w) })
+		if again := saveBytes(t, func(w *bytes.Buffer) error { return part.Save(w) }); !bytes.Equal(ck, again) {
+			t.Fatal("saving the same trainer twice gave different bytes")
+		}
+		res, err := ResumeTrainer(bytes.NewReader(ck), data, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StepCount() != 3 {
+			t.Fatalf("resumed at step %d, want 3", res.StepCount())
+		}
+		trainSteps(t, res, 3)
+		if !res.Done() {
+			t.Fatal("not done after 6 steps")
+		}
+		got := saveBytes(t, func(w *bytes.Buffer) error { return res.Model().Save(w) })
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: resumed weights differ from uninterrupted training", opt)
+		}
+		if bytes.Equal(want, saveBytes(t, func(w *bytes.Buffer) error { return m.Save(w) })) {
+			t.Fatal("training did not change the weights")
+		}
+
+		// a different data set or config is refused with a clear error
+		other := selfPlayData(t, m, 5, 2)
+		other[1].RefReal += 1
+		if _, err := ResumeTrainer(bytes.NewReader(ck), other, tc); err == nil || !strings.Contains(err.Error(), "training data differs") {
+			t.Fatalf("resume with other data: %v", err)
+		}
+		tc2 := tc
+		tc2.LR *= 2
+		if _, err := ResumeTrainer(bytes.NewReader(ck), data, tc2); err == nil || !strings.Contains(err.Error(), "TrainConfig differs") {
+			t.Fatalf("resume with other config: %v", err)
+		}
+		// the model of a trainer checkpoint loads
+		lm, err := Load(bytes.NewReader(ck))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(saveBytes(t, func(w *bytes.Buffer) error { return lm.Save(w) }), saveBytes(t, func(w *bytes.Buffer) error { return part.Model().Save(w) })) {
+			t.Fatal("model loaded from trainer checkpoint differs")
+		}
+	}
+}
+
+// TestMicroBatchEquivalence: gradient accumulation over micro-batches gives the batch gradient.
+func TestMicroBatchEquivalence(t *testing.T) {
+	m := tinyTrainModel(t, 2)
+	data := selfPlayData(t, m, 4, 1)
+	var losses []float64
+	var norms []float64
+	for _, mb := range []int{0, 1, 3} {
+		tr, err := NewTrainer(m.Clone(), data, TrainConfig{Loss: LossConfig{Method: MethodSPIN}, LR: 1e-3, Epochs: 1, BatchSize: 4, MicroBatch: mb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := tr.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, info.Loss)
+		norms = append(norms, info.GradNorm)
+	}
+	for i := 1; i < len(losses); i++ {
+		if math.Abs(losses[i]-losses[0]) > 1e-6 || math.Abs(norms[i]-norms[0]) > 1e-4*norms[0] {
+			t.Fatalf("micro-batch %d: loss %v norm %v; full batch: loss %v norm %v", i, losses[i], norms[i], losses[0], norms[0])
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	run := func() []byte {
+		m := tinyTrainModel(t, 4)
+		tr, err := NewTrainer(m, selfPlayData(t, m, 3, 1), TrainConfig{Loss: LossConfig{Method: MethodSPACE}, LR: 1e-2, Epochs: 2, BatchSize: 2, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		trainSteps(t, tr, 100)
+		return saveBytes(t, func(w *bytes.Buffer) error { return m.Save(w) })
+	}
+	if !bytes.Equal(run(), run()) {
+		t.Fatal("same seed gave different weights")
+	}
+	a, _ := New(Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, Seed: 5}, nil)
+	b, _ := New(Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, Seed: 6}, nil)
+	if bytes.Equal(saveBytes(t, func(w *bytes.Buffer) error { return a.Save(w) }), saveBytes(t, func(w *bytes.Buffer) error { return b.Save(w) })) {
+		t.Fatal("different seeds gave the same init")
+	}
+}
+
+func TestNonFiniteLeavesWeights(t *testing.T) {
+	m := tinyTrainModel(t, 3)
+	data := selfPlayData(t, m, 2, 1)
+	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSPACE}, LR: 1e-2, Epochs: 1, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Param("h0.mlp.bproj").Value.Data().([]float32)[0] = float32(math.NaN())
+	before := saveBytes(t, func(w *bytes.Buffer) error { return tr.Save(w) })
+	_, err = tr.Step()
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Step != 0 || nf.Term != "real log-prob" {
+		t.Fatalf("got %v, want NonFiniteError at step 0, real log-prob", err)
+	}
+	if after := saveBytes(t, func(w *bytes.Buffer) error { return tr.Save(w) }); !bytes.Equal(before, after) || tr.StepCount() != 0 {
+		t.Fatal("weights, optimizer state or step changed after a non-finite step")
+	}
+}
+
+func TestTrainerRejectsBadInput(t *testing.T) {
+	m := tinyTrainModel(t, 3)
+	data := selfPlayData(t, m, 2, 1)
+	long := append([]int(nil), data[0].Real[:len(data[0].Real)-1]...)
+	for len(data[0].Prompt)+len(long) < 20 {
+		long = append(long, 'a')
+	}
+	long = append(long, EOS)
+	cases := map[string]func() ([]Example, TrainConfig){
+		"too long": func() ([]Example, TrainConfig) {
+			d := append([]Example(nil), data...)
+			d[1].Real = long
+			return d, TrainConfig{Loss: LossConfig{Method: MethodSFT}, LR: 1, Epochs: 1, BatchSize: 1}
+		},
+		"wrong mu": func() ([]Example, TrainConfig) {
+			return data, TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 3}, LR: 1, Epochs: 1, BatchSize: 1}
+		},
+		"bad lr": func() ([]Example, TrainConfig) {
+			return data, TrainConfig{Loss: LossConfig{Method: MethodSPACE}, Epochs: 1, BatchSize: 1}
+		},
+		"bad method": func() ([]Example, TrainConfig) {
+			return data, TrainConfig{Loss: LossConfig{Method: "dpo"}, LR: 1, Epochs: 1, BatchSize: 1}
+		},
+	}
+	for name, mk := range cases {
+		d, tc := mk()
+		_, err := NewTrainer(m, d, tc)
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			t.Errorf("%s: got %v, want *InputError", name, err)
+			continue
+		}
+		if name == "too long" && !strings.Contains(err.Error(), "context limit of 16") {
+			t.Errorf("too long: error does not name the limit: %v", err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -115,10 +116,19 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 
 	s := &Stack{opts: opts}
+	vgwArgs := []string{"--port", net.JoinHostPort(Host, strconv.Itoa(opts.S3Port)), "--health", "/health", "--quiet", "posix"}
+	if !xattrSupported(filepath.Join(dir, "s3")) {
+		// versitygw keeps object metadata (our sha256) in extended attributes; where the
+		// filesystem has none (tmpfs before Linux 6.6, some overlays) it can use a sidecar folder.
+		meta := filepath.Join(dir, "vgw-meta")
+		if err := os.MkdirAll(meta, 0o755); err != nil {
+			return nil, fmt.Errorf("stack: metadata folder: %w", err)
+		}
+		vgwArgs = append(vgwArgs, "--sidecar", meta)
+	}
 	s.vgw = &proc{
 		name: "versitygw", path: vgwPath, logPath: filepath.Join(dir, "versitygw.log"), detach: opts.Detach,
-		args: []string{"--port", net.JoinHostPort(Host, strconv.Itoa(opts.S3Port)), "--health", "/health", "--quiet",
-			"posix", filepath.Join(dir, "s3")},
+		args: append(vgwArgs, filepath.Join(dir, "s3")),
 		// Credentials through the environment, not argv (ps would show them).
 		env: []string{"ROOT_ACCESS_KEY_ID=" + DevAccessKey, "ROOT_SECRET_ACCESS_KEY=" + DevSecretKey},
 	}
@@ -149,6 +159,18 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 	}
 	return s, nil
+}
+
+// xattrSupported reports whether files in dir can carry user extended attributes.
+func xattrSupported(dir string) bool {
+	f, err := os.CreateTemp(dir, ".xattr-probe-")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	defer os.Remove(name)
+	return syscall.Setxattr(name, "user.space-probe", []byte("1"), 0) == nil
 }
 
 // reservePort checks that a fixed port is free, or picks a free one for port 0.

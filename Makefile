@@ -1,0 +1,90 @@
+# SPACE: self-play fine-tuning on Temporal + S3.
+#
+#   make tools       build bin/temporal and bin/versitygw (from tools/*/go.mod) if missing
+#   make up / down   start / stop the local stack in the background (writes .data/stack.env)
+#   make test        all tests, integration tests included (needs make tools)
+#   make test-short  unit tests only (-short)
+#   make space       build bin/space (starter) and bin/space-worker (worker)
+#   make worker      run a worker against the local stack
+#   make demo        run the end-to-end demo
+#   make fmt vet clean
+#
+# OpenBLAS: when libopenblas is installed (and cgo works), builds and tests use -tags openblas
+# with OPENBLAS_NUM_THREADS=1, and OPENBLAS_CORETYPE=SkylakeX on AVX-512 machines (Debian's
+# OpenBLAS otherwise runs them as "Prescott", at half speed). `make BLAS_TAGS=` turns it off.
+
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+DATA  ?= .data
+
+# make/bench.mk (the bench target) may define BLAS_TAGS itself; the defaults below apply
+# only where it does not.
+-include make/bench.mk
+
+HAVE_OPENBLAS := $(shell ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ' && [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v gcc >/dev/null && echo yes)
+ifeq ($(HAVE_OPENBLAS),yes)
+BLAS_TAGS ?= openblas
+export OPENBLAS_NUM_THREADS ?= 1
+ifneq ($(shell grep -m1 -ow avx512f /proc/cpuinfo 2>/dev/null),)
+export OPENBLAS_CORETYPE ?= SkylakeX
+endif
+endif
+TAGS := $(if $(strip $(BLAS_TAGS)),-tags '$(strip $(BLAS_TAGS))')
+
+.PHONY: tools up down status test test-short space worker demo fmt vet clean
+
+tools: $(BIN)/temporal $(BIN)/versitygw
+
+# Built only if missing (a cold build of the Temporal CLI takes about 4 minutes).
+$(BIN)/temporal:
+	cd tools/temporal && GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal
+
+$(BIN)/versitygw:
+	cd tools/versitygw && GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw
+
+$(BIN)/devstack: FORCE
+	$(GO) build -o $@ ./internal/stack/cmd/devstack
+
+up: tools $(BIN)/devstack
+	$(BIN)/devstack up -dir $(DATA)
+
+down: $(BIN)/devstack
+	$(BIN)/devstack down -dir $(DATA)
+
+status: $(BIN)/devstack
+	$(BIN)/devstack status -dir $(DATA)
+
+test: tools
+	$(GO) test $(TAGS) ./... -count=1 -timeout 25m
+
+test-short:
+	$(GO) test $(TAGS) -short ./... -count=1 -timeout 10m
+
+space:
+	$(GO) build $(TAGS) -o $(BIN)/space ./starter
+	$(GO) build $(TAGS) -o $(BIN)/space-worker ./worker
+
+# The worker and the demo read the stack's settings from $(DATA)/stack.env when present.
+STACK_ENV = if [ -f $(DATA)/stack.env ]; then source $(DATA)/stack.env; fi;
+
+worker: space
+	$(STACK_ENV) $(BIN)/space-worker
+
+demo: tools
+	@if [ -d internal/demo ]; then $(GO) run $(TAGS) ./internal/demo; \
+	else echo "internal/demo does not exist yet: nothing to run"; exit 1; fi
+
+fmt:
+	$(GO) fmt ./...
+
+vet:
+	$(GO) vet $(TAGS) ./...
+
+clean:
+	-$(MAKE) down
+	rm -rf $(DATA) $(BIN)/space $(BIN)/space-worker $(BIN)/devstack
+	$(GO) clean -testcache
+
+.PHONY: FORCE
+FORCE:

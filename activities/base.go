@@ -1,0 +1,65 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+)
+
+// TrainBase makes round 0, the first opponent: it trains a fresh model with SFT on the real
+// train pairs, or, when the run names a base checkpoint, verifies that checkpoint's shape
+// against the spec and uses it as is.
+func (a *Activities) TrainBase(ctx context.Context, in BaseInput) (out TrainOutput, err error) {
+	defer a.Metrics.track("base", in.Run, 0)(&err)
+	out, err = a.trainBase(ctx, in)
+	return out, classify(err)
+}
+
+func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, error) {
+	if in.Base != "" {
+		return a.verifyBase(ctx, in)
+	}
+	tok := model.NewByteTokenizer()
+	m, err := model.New(model.Config{
+		VocabSize: tok.VocabSize(), DModel: in.Shape.DModel, Layers: in.Shape.Layers,
+		Heads: in.Shape.Heads, Context: in.Shape.Context, Seed: in.Seed,
+	}, tok)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	pairs, err := a.loadPairs(ctx, in.Train)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	data, err := examples(m, pairs, nil)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	return a.trainLoop(ctx, trainJob{
+		run: in.Run, round: 0, phase: "base", model: m, data: data,
+		tc:  trainConfig(model.LossConfig{Method: model.MethodSFT}, in.Optim, in.Seed),
+		dur: in.Durability, finalKey: storage.BaseModelKey(in.Run),
+	})
+}
+
+// verifyBase loads a given checkpoint and checks that its shape is the spec's, so that a
+// run never silently trains a different model than its spec says.
+func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput, error) {
+	obj, err := a.Store.Stat(ctx, in.Base)
+	if err != nil {
+		return TrainOutput{}, fmt.Errorf("base %s: %w", in.Base, err)
+	}
+	m, err := a.loadModel(ctx, Checkpoint{Key: in.Base, SHA256: obj.SHA256})
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	c, s := m.Config, in.Shape
+	if c.DModel != s.DModel || c.Layers != s.Layers || c.Heads != s.Heads || c.Context != s.Context {
+		return TrainOutput{}, invalid(fmt.Sprintf("base %s has d_model %d, layers %d, heads %d, context %d but the spec's base_model says %d, %d, %d, %d; "+
+			"set base_model to the checkpoint's shape", in.Base, c.DModel, c.Layers, c.Heads, c.Context, s.DModel, s.Layers, s.Heads, s.Context))
+	}
+	a.log().Info("using given base", "run", in.Run, "key", in.Base, "params", m.NumParams())
+	return TrainOutput{Model: Checkpoint{Key: in.Base, SHA256: obj.SHA256}}, nil
+}

@@ -1,0 +1,46 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/space-sft/space/storage"
+)
+
+// CommitRound writes the round's manifest, last: it lists the model, metrics and shards
+// with their sizes and sha256s, after checking that each stored object still has the sha256
+// the workflow was given. A manifest's existence therefore means a complete round.
+func (a *Activities) CommitRound(ctx context.Context, in CommitInput) (out Checkpoint, err error) {
+	defer a.Metrics.track("commit", in.Run, in.Round)(&err)
+	out, err = a.commit(ctx, in)
+	return out, classify(err)
+}
+
+func (a *Activities) commit(ctx context.Context, in CommitInput) (Checkpoint, error) {
+	m := storage.Manifest{
+		CreatedBy: fmt.Sprintf("activity CommitRound run=%s round=%d", in.Run, in.Round),
+		Meta: map[string]string{
+			"round": strconv.Itoa(in.Round), "method": in.Method,
+			"opponent": in.Opponent.Key, "opponent_sha256": in.Opponent.SHA256,
+		},
+	}
+	for k, v := range in.Values {
+		m.Meta["metric."+k] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	for _, c := range append([]Checkpoint{in.Model, in.Metrics}, in.Shards...) {
+		obj, err := a.Store.Stat(ctx, c.Key)
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("commit round %d: %w", in.Round, err)
+		}
+		if obj.SHA256 != c.SHA256 {
+			return Checkpoint{}, &storage.IntegrityError{Key: c.Key, Want: c.SHA256, Got: obj.SHA256, Source: "commit"}
+		}
+		m.Add(obj)
+	}
+	obj, err := storage.WriteManifest(ctx, a.Store, storage.RoundManifestKey(in.Run, in.Round), &m)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
+}

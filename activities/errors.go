@@ -1,0 +1,51 @@
+package activities
+
+import (
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+)
+
+// Error types of non-retryable failures; the workflow lists the same names.
+const (
+	ErrInvalidInput = "InvalidInput"
+	ErrNonFinite    = "NonFinite"
+	ErrIntegrity    = "Integrity"
+)
+
+// classify marks errors that a retry cannot fix as non-retryable, at the activity boundary:
+// bad input (model.InputError, dataset.Error, a missing object), a NaN or Inf in training,
+// and storage integrity or other permanent errors. Everything else (a network blip, a
+// killed worker) is returned as is and retried by Temporal.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		in  *model.InputError
+		de  *dataset.Error
+		nf  *model.NonFiniteError
+		ie  *storage.IntegrityError
+		app *temporal.ApplicationError
+	)
+	switch {
+	case errors.As(err, &app):
+		return err // already decided
+	case errors.As(err, &nf):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNonFinite, err)
+	case errors.As(err, &ie):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrIntegrity, err)
+	case errors.As(err, &in), errors.As(err, &de), storage.IsPermanent(err):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, err)
+	}
+	return err
+}
+
+// invalid is a non-retryable InvalidInput error with a message that says how to fix it.
+func invalid(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrInvalidInput, nil)
+}

@@ -1,0 +1,75 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/model"
+)
+
+// loadModel fetches a checkpoint, verifying its sha256, and decodes it.
+func (a *Activities) loadModel(ctx context.Context, c Checkpoint) (*model.GPT, error) {
+	data, err := a.Store.Get(ctx, c.Key, c.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint %s: %w", c.Key, err)
+	}
+	m, err := model.Load(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decode checkpoint %s: %w", c.Key, err)
+	}
+	return m, nil
+}
+
+// saveModel writes a model checkpoint and returns its key and sha256.
+func (a *Activities) saveModel(ctx context.Context, key string, m *model.GPT) (Checkpoint, error) {
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		return Checkpoint{}, fmt.Errorf("encode checkpoint %s: %w", key, err)
+	}
+	return a.put(ctx, key, buf.Bytes())
+}
+
+func (a *Activities) put(ctx context.Context, key string, data []byte) (Checkpoint, error) {
+	obj, err := a.Store.Put(ctx, key, data)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
+}
+
+func (a *Activities) putJSON(ctx context.Context, key string, v any) (Checkpoint, error) {
+	obj, err := a.Store.PutJSON(ctx, key, v)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
+}
+
+// loadPairs reads a JSONL file of pairs written by Prepare.
+func (a *Activities) loadPairs(ctx context.Context, c Checkpoint) ([]dataset.Pair, error) {
+	data, err := a.Store.Get(ctx, c.Key, c.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("load pairs %s: %w", c.Key, err)
+	}
+	pairs, err := dataset.Parse(bytes.NewReader(data), c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("parse pairs %s: %w", c.Key, err)
+	}
+	return pairs, nil
+}
+
+// encodeAll tokenizes pairs for m; Prepare has checked them, so an error here means the
+// model's context differs from the one the inputs were checked against.
+func encodeAll(m *model.GPT, pairs []dataset.Pair) ([]model.Sequence, error) {
+	seqs := make([]model.Sequence, len(pairs))
+	for i, p := range pairs {
+		s, err := m.Encode(p.Prompt, p.Response)
+		if err != nil {
+			return nil, fmt.Errorf("pair %d: %w", i, err)
+		}
+		seqs[i] = s
+	}
+	return seqs, nil
+}

@@ -1,0 +1,63 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the worker's Prometheus series. A nil *Metrics is valid and records nothing,
+// so tests and library users need no registry.
+type Metrics struct {
+	TokensPerSec *prometheus.GaugeVec   // by activity: training or sampling throughput
+	Loss         *prometheus.GaugeVec   // by run: last training loss
+	Round        *prometheus.GaugeVec   // by run: round in progress
+	Running      *prometheus.GaugeVec   // by activity: 1 while running (the phase)
+	Activities   *prometheus.CounterVec // by activity and outcome (ok|error)
+	Seconds      *prometheus.HistogramVec
+}
+
+// NewMetrics creates the series and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		TokensPerSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_tokens_per_second", Help: "Tokens processed per second by the last step."}, []string{"activity"}),
+		Loss:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_train_loss", Help: "Loss of the last training step."}, []string{"run"}),
+		Round:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_round", Help: "Round in progress (0 = base)."}, []string{"run"}),
+		Running:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_activity_running", Help: "Activities running now, by type (the worker's phase)."}, []string{"activity"}),
+		Activities:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "space_activities_total", Help: "Finished activities by type and outcome."}, []string{"activity", "outcome"}),
+		Seconds:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "space_activity_seconds", Help: "Activity duration.", Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}, []string{"activity"}),
+	}
+	reg.MustRegister(m.TokensPerSec, m.Loss, m.Round, m.Running, m.Activities, m.Seconds)
+	return m
+}
+
+// track marks an activity as running and returns the function that records its end.
+func (m *Metrics) track(activity, run string, round int) func(err *error) {
+	if m == nil {
+		return func(*error) {}
+	}
+	start := time.Now()
+	m.Running.WithLabelValues(activity).Inc()
+	if run != "" {
+		m.Round.WithLabelValues(run).Set(float64(round))
+	}
+	return func(err *error) {
+		m.Running.WithLabelValues(activity).Dec()
+		outcome := "ok"
+		if *err != nil {
+			outcome = "error"
+		}
+		m.Activities.WithLabelValues(activity, outcome).Inc()
+		m.Seconds.WithLabelValues(activity).Observe(time.Since(start).Seconds())
+	}
+}
+
+func (m *Metrics) step(activity, run string, loss, tokS float64) {
+	if m == nil {
+		return
+	}
+	m.TokensPerSec.WithLabelValues(activity).Set(tokS)
+	if run != "" && activity != "generate" {
+		m.Loss.WithLabelValues(run).Set(loss)
+	}
+}

@@ -1,0 +1,166 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+)
+
+// Train trains round in.Round: it starts from the opponent (the previous round's model),
+// trains on the real pairs and the round's synthetic shards with the run's loss, and saves
+// the round's model. A retry resumes from the latest trainer checkpoint in S3.
+func (a *Activities) Train(ctx context.Context, in TrainInput) (out TrainOutput, err error) {
+	defer a.Metrics.track("train", in.Run, in.Round)(&err)
+	out, err = a.train(ctx, in)
+	return out, classify(err)
+}
+
+func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, error) {
+	opp, err := a.loadModel(ctx, in.Opponent)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	pairs, err := a.loadPairs(ctx, in.Train)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	loss := model.LossConfig{Method: model.Method(in.Method), Mu: in.Mu}
+	if loss.Method == model.MethodSPIN {
+		loss.Beta = in.Beta // SPACE has no beta: leaving it 0 keeps the paper's scale of 1
+	}
+	var items []ShardItem
+	if loss.NumGen() > 0 {
+		if items, err = a.loadShards(ctx, in.Shards, len(pairs), loss.NumGen()); err != nil {
+			return TrainOutput{}, err
+		}
+	}
+	data, err := examples(opp, pairs, items)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	return a.trainLoop(ctx, trainJob{
+		run: in.Run, round: in.Round, phase: "train", model: opp, data: data,
+		tc: trainConfig(loss, in.Optim, in.Seed), dur: in.Durability,
+		finalKey: storage.RoundModelKey(in.Run, in.Round),
+	})
+}
+
+func trainConfig(loss model.LossConfig, o Optim, seed uint64) model.TrainConfig {
+	return model.TrainConfig{
+		Loss: loss, Optimizer: o.Optimizer, LR: o.LR, WarmupFrac: o.WarmupFrac, Epochs: o.Epochs,
+		BatchSize: o.BatchSize, MicroBatch: o.MicroBatch, ClipNorm: o.ClipNorm, Seed: seed,
+	}
+}
+
+// trainJob is one training activity's work: the base SFT or a round.
+type trainJob struct {
+	run      string
+	round    int
+	phase    string
+	model    *model.GPT
+	data     []model.Example
+	tc       model.TrainConfig
+	dur      Durability
+	finalKey string
+}
+
+// trainLoop steps a trainer to the end, heartbeating every step and saving a trainer
+// checkpoint every CheckpointEvery steps or CheckpointSeconds, and saves the final model.
+// On a non-finite loss it returns at once and saves nothing: the last good checkpoint
+// stays the latest one.
+func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, error) {
+	start := time.Now()
+	tr, from, err := a.resume(ctx, j)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	if tr == nil {
+		if tr, err = model.NewTrainer(j.model, j.data, j.tc); err != nil {
+			return TrainOutput{}, err
+		}
+	}
+	out := TrainOutput{ResumedFrom: from}
+	lastSave := time.Now()
+	for !tr.Done() {
+		if err := ctx.Err(); err != nil {
+			return TrainOutput{}, err // cancelled or heartbeat timed out: the retry resumes
+		}
+		t0 := time.Now()
+		info, err := tr.Step()
+		if err != nil {
+			return TrainOutput{}, fmt.Errorf("%s round %d: %w", j.phase, j.round, err)
+		}
+		tokS := float64(info.Tokens) / max(time.Since(t0).Seconds(), 1e-9)
+		activity.RecordHeartbeat(ctx, Progress{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
+		a.Metrics.step(j.phase, j.run, info.Loss, tokS)
+		out.Tokens += info.Tokens
+		out.FinalLoss = info.Loss
+		every := j.dur.CheckpointEvery > 0 && tr.StepCount()%j.dur.CheckpointEvery == 0
+		timed := j.dur.CheckpointSeconds > 0 && time.Since(lastSave).Seconds() >= j.dur.CheckpointSeconds
+		if (every || timed) && !tr.Done() {
+			if err := a.saveTrainer(ctx, j, tr); err != nil {
+				return TrainOutput{}, err
+			}
+			lastSave = time.Now()
+		}
+	}
+	var err2 error
+	if out.Model, err2 = a.saveModel(ctx, j.finalKey, tr.Model()); err2 != nil {
+		return TrainOutput{}, err2
+	}
+	out.Steps = tr.StepCount()
+	out.Seconds = time.Since(start).Seconds()
+	a.log().Info("trained", "run", j.run, "phase", j.phase, "round", j.round, "steps", out.Steps, "loss", out.FinalLoss, "seconds", out.Seconds)
+	return out, nil
+}
+
+func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trainer) error {
+	var buf bytes.Buffer
+	if err := tr.Save(&buf); err != nil {
+		return fmt.Errorf("encode trainer checkpoint: %w", err)
+	}
+	key := storage.TrainCkptKey(j.run, j.round, tr.StepCount())
+	if _, err := a.put(ctx, key, buf.Bytes()); err != nil {
+		return err
+	}
+	a.log().Info("saved trainer checkpoint", "run", j.run, "round", j.round, "step", tr.StepCount(), "key", key)
+	return nil
+}
+
+// resume looks for this round's trainer checkpoints and resumes from the latest one that
+// verifies and matches the data (ResumeTrainer checks a fingerprint of the examples, so a
+// leftover of another run with the same name is skipped, not silently continued).
+func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, int, error) {
+	objs, err := a.Store.List(ctx, storage.TrainPrefix(j.run, j.round))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list trainer checkpoints: %w", err)
+	}
+	// Keys carry the step zero-padded, so the lexical order is the step order.
+	sort.Slice(objs, func(x, y int) bool { return objs[x].Key > objs[y].Key })
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".safetensors") {
+			continue
+		}
+		data, err := a.Store.Get(ctx, o.Key, o.SHA256)
+		if err != nil {
+			a.log().Warn("skipping trainer checkpoint", "key", o.Key, "err", err)
+			continue
+		}
+		tr, err := model.ResumeTrainer(bytes.NewReader(data), j.data, j.tc)
+		if err != nil {
+			a.log().Warn("skipping trainer checkpoint", "key", o.Key, "err", err)
+			continue
+		}
+		a.log().Info(fmt.Sprintf("resuming round %d from step %d", j.round, tr.StepCount()), "run", j.run, "key", o.Key)
+		return tr, tr.StepCount(), nil
+	}
+	return nil, 0, nil
+}

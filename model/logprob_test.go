@@ -62,3 +62,37 @@ func TestLogProbsMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestLogProbsBatchingAndPadding: a sequence's log-prob does not depend on the batch size,
+// on its neighbours, or on the padded length of the graph (float32, the default).
+func TestLogProbsBatchingAndPadding(t *testing.T) {
+	m, err := New(tinyConfig("", true), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(m, 3)
+	short := mustSeq(t, m, "ab", "c")
+	long := mustSeq(t, m, "a long one", "reply!")
+	alone, err := m.LogProbs([]Sequence{short}, 1) // padded to 8 positions
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed, err := m.LogProbs([]Sequence{long, short, short}, 2) // padded to 24 positions
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range mixed[1:] {
+		if math.Abs(v-alone[0]) > 1e-5*math.Abs(alone[0]) {
+			t.Fatalf("log-prob alone %v, in a padded batch %v", alone[0], v)
+		}
+	}
+	if mixed[1] != mixed[2] {
+		t.Fatalf("same sequence, different rows: %v vs %v", mixed[1], mixed[2])
+	}
+	if len(m.graphs) != 2 {
+		t.Fatalf("%d graphs cached, want 2 (one per shape)", len(m.graphs))
+	}
+	if alone[0] >= 0 || mixed[0] >= mixed[1] {
+		t.Fatalf("implausible log-probs %v %v", alone, mixed)
+	}
+}

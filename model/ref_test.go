@@ -8,7 +8,14 @@ func refLogProb(m *GPT, s Sequence) float64 {
 	c := m.Config
 	D, H := c.DModel, c.Heads
 	hd := D / H
-	P := func(name string) []float64 { return floats(m.Param(name).Value) }
+	cache := map[string][]float64{}
+	P := func(name string) []float64 {
+		if v, ok := cache[name]; ok {
+			return v
+		}
+		cache[name] = floats(m.Param(name).Value)
+		return cache[name]
+	}
 	seq := append(append([]int{}, s.Prompt...), s.Response...)
 	T := len(seq) - 1
 	x := make([][]float64, T)

@@ -1,0 +1,60 @@
+# make/bench.mk: BLAS backend detection and throughput benchmarks. Included by the main
+# Makefile; it leaves the main Makefile's default goal alone.
+#
+#   make bench                  model benchmarks, pure Go (gonum), then OpenBLAS if usable
+#   make bench BENCH=TrainStep BENCHTIME=5x
+#   make bench-gonum | bench-openblas
+#
+# Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input).
+#
+# Variables for the main Makefile:
+#   BLAS_TAGS     "openblas" when OpenBLAS can be linked: ldconfig knows libopenblas.so (the
+#                 development link that libopenblas-dev installs), cgo is on and gcc exists.
+#                 Else empty. Use it as `go build -tags '$(BLAS_TAGS)'`.
+#   OPENBLAS_ENV  environment prefix for running an OpenBLAS build: one OpenBLAS thread
+#                 (a second one spins and starves the Go runtime, and one thread keeps
+#                 results bit-identical), and OPENBLAS_CORETYPE=SkylakeX when the CPU has
+#                 avx512f (Debian's OpenBLAS 0.3.21 detects some AVX-512 server CPUs as
+#                 "Prescott" and runs at about half speed). OpenBLAS reads the core type when
+#                 the library loads, before any Go code runs, so only the environment can set
+#                 it. A value already in the environment wins. Without AVX-512 it stays unset
+#                 (SkylakeX kernels would crash); OpenBLAS's own detection is then used and
+#                 model.BackendDetail() reports it (e.g. "Zen" on AMD EPYC).
+
+_bench_saved_goal := $(.DEFAULT_GOAL)
+
+GO ?= go
+HAVE_OPENBLAS := $(shell ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ' && [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v gcc >/dev/null && echo yes)
+BLAS_TAGS     := $(if $(HAVE_OPENBLAS),openblas,)
+HAVE_AVX512F  := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes)
+OPENBLAS_ENV  := OPENBLAS_NUM_THREADS=1 $(if $(HAVE_AVX512F),OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX},)
+
+BENCH     ?= .
+BENCHTIME ?= 3x
+BENCH_OUT ?= out/bench
+
+# bench_run(env, tags, name): run the model benchmarks, show them as they come, keep a copy,
+# and fail when go test fails (the status survives the pipe through tee in any shell).
+define bench_run
+	@mkdir -p $(BENCH_OUT)
+	@echo "== model benchmarks, backend $(3) -> $(BENCH_OUT)/$(3).txt"
+	@{ $(1) $(GO) test $(2) ./model -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME); \
+	   echo $$? > $(BENCH_OUT)/.$(3).rc; } | tee $(BENCH_OUT)/$(3).txt; \
+	 exit $$(cat $(BENCH_OUT)/.$(3).rc)
+endef
+
+.PHONY: bench bench-gonum bench-openblas
+
+bench: bench-gonum bench-openblas
+
+bench-gonum:
+	$(call bench_run,,,gonum)
+
+bench-openblas:
+ifeq ($(BLAS_TAGS),openblas)
+	$(call bench_run,$(OPENBLAS_ENV),-tags openblas,openblas)
+else
+	@echo "== OpenBLAS not usable (needs libopenblas-dev, cgo and gcc): skipping the openblas benchmarks"
+endif
+
+.DEFAULT_GOAL := $(_bench_saved_goal)

@@ -1,0 +1,157 @@
+package model
+
+// Throughput benchmarks. Run them (both backends) with `make bench`, or one backend:
+//
+//	go test ./model -run '^$' -bench . -benchtime 3x
+//	OPENBLAS_NUM_THREADS=1 go test -tags openblas ./model -run '^$' -bench . -benchtime 3x
+//
+// Shapes: batch 16, byte vocabulary (260; Config requires VocabSize to match the
+// tokenizer), "d128L4T64" (d_model 128, 4 layers, 4 heads, context 64, 0.86M parameters)
+// and the smaller "d64L2T32". Every sequence fills the context, so tokens per step are
+// exact and no padding is counted.
+//
+// Metrics: tok/s counts every token of every sequence processed (prompt and response; for
+// the training step the real and synthetic sequences, as StepInfo.Tokens does). GFLOP/s
+// uses the usual estimate of training compute per token,
+//
+//	6 * params + 12 * layers * context * d_model
+//
+// (2 FLOPs per weight per token forward, twice that backward, plus the attention score and
+// value products QK^T and AV: 2 * 2 * T * D per layer forward, x3 with the backward pass;
+// Kaplan et al. 2020, Table 1). It counts the embedding tables as if they were multiplied
+// and the full T for causal attention, so it overstates the work by a few percent; it is
+// kept for comparison with the field notes and the usual MFU tables.
+
+import (
+	"fmt"
+	"testing"
+)
+
+type benchShape struct {
+	name                    string
+	dModel, layers, context int
+}
+
+var benchShapes = []benchShape{{"d64L2T32", 64, 2, 32}, {"d128L4T64", 128, 4, 64}}
+
+const benchBatch = 16
+
+func benchModel(b *testing.B, s benchShape) *GPT {
+	b.Helper()
+	m, err := New(Config{VocabSize: ByteVocab, DModel: s.dModel, Layers: s.layers, Heads: 4, Context: s.context, Seed: 1}, NewByteTokenizer())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// benchText returns n deterministic printable bytes as token ids.
+func benchText(n, salt int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = 'a' + (i*7+salt*13)%26
+	}
+	return ids
+}
+
+// benchPrompt is BOS + 6 bytes + SEP (8 tokens); benchResponse fills the rest of the
+// context: n-1 bytes + EOS.
+func benchPrompt(salt int) []int { return append(append([]int{BOS}, benchText(6, salt)...), SEP) }
+func benchResponse(n, salt int) []int { return append(benchText(n-1, salt+1), EOS) }
+
+// trainFLOPsPerToken is the estimate described at the top of this file.
+func trainFLOPsPerToken(m *GPT) float64 {
+	c := m.Config
+	return 6*float64(m.NumParams()) + 12*float64(c.Layers*c.Context*c.DModel)
+}
+
+// BenchmarkTrainStep: one optimizer step (forward, backward, RMSProp update) on 16
+// examples, for SFT (16 sequences) and SPACE with mu = 1 (16 real + 16 synthetic).
+func BenchmarkTrainStep(b *testing.B) {
+	for _, s := range benchShapes {
+		for _, method := range []Method{MethodSFT, MethodSPACE} {
+			b.Run(fmt.Sprintf("%s/%s", s.name, method), func(b *testing.B) {
+				m := benchModel(b, s)
+				resp := s.context - 8
+				data := make([]Example, benchBatch)
+				for i := range data {
+					data[i] = Example{Prompt: benchPrompt(i), Real: benchResponse(resp, i)}
+					if method != MethodSFT {
+						data[i].Gen = [][]int{benchResponse(resp, i+100)}
+						data[i].RefReal, data[i].RefGen = -float64(resp)*5.5, []float64{-float64(resp) * 5.5}
+					}
+				}
+				tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, LR: 1e-4,
+					Epochs: b.N, BatchSize: benchBatch})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens := 0
+				b.ResetTimer()
+				for range b.N {
+					info, err := tr.Step()
+					if err != nil {
+						b.Fatal(err)
+					}
+					tokens += info.Tokens
+				}
+				sec := b.Elapsed().Seconds()
+				b.ReportMetric(float64(tokens)/sec, "tok/s")
+				b.ReportMetric(float64(tokens)*trainFLOPsPerToken(m)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkGenerate: sampling (temperature 1) 16 prompts of 8 tokens until the context is
+// full, with the KV cache. tok/s counts new tokens only (the prefill is included in the
+// time); a random-init model rarely emits EOS, so rows run close to the full length.
+func BenchmarkGenerate(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			m := benchModel(b, s)
+			prompts := make([][]int, benchBatch)
+			seeds := make([]uint64, benchBatch)
+			for i := range prompts {
+				prompts[i], seeds[i] = benchPrompt(i), uint64(i)
+			}
+			sc := SampleConfig{Temperature: 1, MaxNewTokens: s.context - 8, Batch: benchBatch}
+			tokens := 0
+			b.ResetTimer()
+			for range b.N {
+				out, err := m.Generate(prompts, seeds, sc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range out {
+					tokens += len(r)
+				}
+			}
+			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
+
+// BenchmarkLogProbs: the forward-only log-prob graph on 16 full-context sequences (what
+// the opponent's reference log-probs cost per round).
+func BenchmarkLogProbs(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			m := benchModel(b, s)
+			seqs := make([]Sequence, benchBatch)
+			for i := range seqs {
+				seqs[i] = Sequence{Prompt: benchPrompt(i), Response: benchResponse(s.context-8, i)}
+			}
+			if _, err := m.LogProbs(seqs, benchBatch); err != nil { // builds the graph
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.LogProbs(seqs, benchBatch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchBatch*s.context)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}

@@ -56,7 +56,7 @@ func benchText(n, salt int) []int {
 
 // benchPrompt is BOS + 6 bytes + SEP (8 tokens); benchResponse fills the rest of the
 // context: n-1 bytes + EOS.
-func benchPrompt(salt int) []int { return append(append([]int{BOS}, benchText(6, salt)...), SEP) }
+func benchPrompt(salt int) []int      { return append(append([]int{BOS}, benchText(6, salt)...), SEP) }
 func benchResponse(n, salt int) []int { return append(benchText(n-1, salt+1), EOS) }
 
 // trainFLOPsPerToken is the estimate described at the top of this file.

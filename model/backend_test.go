@@ -76,3 +76,119 @@ func TestBackendLogProbsMatchReference(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendGradientsMatchReference: the training graph's gradient on the current backend
+// (float64 model) equals central differences of an SFT loss computed with fullForwardRef
+// (no BLAS, no gorgonia) within 1e-4 relative; and the float32 model's gradient, which goes
+// through the backend's single-precision kernels, equals the float64 one within 1e-5 in
+// global relative norm. Shape d64 L2 T32, like the small benchmark.
+func TestBackendGradientsMatchReference(t *testing.T) {
+	cfg := Config{DModel: 64, Layers: 2, Heads: 4, Context: 32, Seed: 9, DType: "float64"}
+	m, err := New(cfg, NewByteTokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []Example
+	for _, pr := range [][2]string{{"1+2=", "3"}, {"hello ", "world, again"}, {"", "abcdefghijklmnopqrstuvwxyz"}} {
+		s, err := m.Encode(pr[0], pr[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, Example{Prompt: s.Prompt, Real: s.Response})
+	}
+	idx := []int{0, 1, 2}
+	n := float64(len(data))
+	refLoss := func() float64 { // mean over examples of -log p(y|x) / |y| (the sft loss)
+		var total float64
+		for _, ex := range data {
+			lg := fullForwardRef(m, append(append([]int{}, ex.Prompt...), ex.Real...))
+			var lp float64
+			for k, id := range ex.Real {
+				row := lg[len(ex.Prompt)-1+k]
+				mx := math.Inf(-1)
+				for _, v := range row {
+					mx = math.Max(mx, v)
+				}
+				var z float64
+				for _, v := range row {
+					z += math.Exp(v - mx)
+				}
+				lp += row[id] - mx - math.Log(z)
+			}
+			total += -lp / float64(len(ex.Real))
+		}
+		return total / n
+	}
+	grads := func(m *GPT) ([][]float64, float64) {
+		tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSFT}, LR: 1e-3, Epochs: 1, BatchSize: len(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info StepInfo
+		if err := tr.accumulate(idx, &info); err != nil {
+			t.Fatal(err)
+		}
+		g := make([][]float64, len(tr.acc))
+		for i, a := range tr.acc {
+			g[i] = make([]float64, len(a))
+			for j, v := range a {
+				g[i][j] = v / n
+			}
+		}
+		return g, info.Loss / n
+	}
+	g64, loss := grads(m)
+	if ref := refLoss(); math.Abs(loss-ref) > 1e-9*math.Max(1, math.Abs(ref)) {
+		t.Fatalf("%s: graph loss %.12g, reference %.12g", Backend(), loss, ref)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	const h = 1e-5
+	for pi, p := range m.Params {
+		if !strings.Contains("wpe h0.attn.wqkv h0.attn.bqkv h1.attn.wo h0.ln2.g h1.mlp.wfc h1.mlp.wproj lnf.b lm_head", p.Name) {
+			continue
+		}
+		d := p.Value.Data().([]float64)
+		for range 2 {
+			j := rng.IntN(len(d))
+			if p.Name == "wpe" {
+				j = rng.IntN(20 * cfg.DModel) // positions every example uses
+			}
+			orig := d[j]
+			d[j] = orig + h
+			lp := refLoss()
+			d[j] = orig - h
+			lm := refLoss()
+			d[j] = orig
+			num, ana := (lp-lm)/(2*h), g64[pi][j]
+			if math.Abs(num-ana) > 1e-4*math.Max(math.Abs(num), math.Abs(ana))+1e-8 {
+				t.Errorf("%s: %s[%d]: gradient %.8g, finite difference of the reference %.8g", Backend(), p.Name, j, ana, num)
+			}
+		}
+	}
+	// The same weights in float32.
+	c32 := cfg
+	c32.DType = "float32"
+	m32, err := New(c32, NewByteTokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range m32.Params {
+		d32, d64 := p.Value.Data().([]float32), m.Params[i].Value.Data().([]float64)
+		for j := range d32 {
+			d32[j] = float32(d64[j])
+		}
+	}
+	g32, _ := grads(m32)
+	var diff, norm float64
+	for i := range g64 {
+		for j := range g64[i] {
+			diff += (g32[i][j] - g64[i][j]) * (g32[i][j] - g64[i][j])
+			norm += g64[i][j] * g64[i][j]
+		}
+	}
+	if rel := math.Sqrt(diff / norm); rel > 1e-5 {
+		t.Errorf("%s: float32 gradient differs from float64 by %.3g (relative global norm)", Backend(), rel)
+	} else {
+		t.Logf("%s: float32 vs float64 gradient: %.3g relative", Backend(), rel)
+	}
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -129,6 +130,9 @@ func (s *Store) classify(op, key string, err error) error {
 			code = "403"
 		}
 		return &AuthError{Op: op, Key: key, Code: code, Err: err}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("storage: %s %s: %w", op, key, err)
 	}
 	if status == 0 && isNetworkError(err) {
 		return &UnreachableError{Op: op, Key: key, Endpoint: s.endpointName(), Err: rootCause(err)}

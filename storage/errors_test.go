@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -40,9 +41,14 @@ func TestClassify(t *testing.T) {
 		{"bad signature", apiErr(403, "SignatureDoesNotMatch"), new(*AuthError), true, []string{"AWS_SECRET_ACCESS_KEY"}},
 		{"refused", refused, new(*UnreachableError), false, []string{"http://127.0.0.1:1", "make up"}},
 		{"server error", apiErr(500, "InternalError"), nil, false, []string{"k1"}},
+		{"canceled", &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: context.Canceled}}, nil, false, []string{"k1", "canceled"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := s.classify("get", "k1", c.err)
+			var ue *UnreachableError
+			if c.target == nil && errors.As(err, &ue) {
+				t.Fatalf("got %T %v", err, err)
+			}
 			if c.target != nil && !errors.As(err, c.target) {
 				t.Fatalf("got %T %v", err, err)
 			}

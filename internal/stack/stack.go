@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,8 +59,19 @@ type Stack struct {
 }
 
 // Start starts the servers, waits until they answer, and creates the bucket. On error,
-// whatever was started is stopped again.
+// whatever was started is stopped again. A free port picked for 0 can be taken by someone
+// else before the server binds it: then Start tries again with new ports (3 times).
 func Start(ctx context.Context, opts Options) (*Stack, error) {
+	auto := opts.S3Port == 0 || (!opts.SkipTemporal && (opts.TemporalPort == 0 || (!opts.Headless && opts.UIPort == 0)))
+	for attempt := 1; ; attempt++ {
+		s, err := start(ctx, opts)
+		if err == nil || !auto || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.Dir == "" {
 		opts.Dir = ".data"
 	}

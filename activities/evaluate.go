@@ -121,6 +121,14 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 			return EvaluateOutput{}, err
 		}
 	}
+	for k, v := range f.Values {
+		// JSON (and so Temporal's payloads) cannot carry NaN or Inf; a diverged model's
+		// metric is reported as absent rather than failing the round's bookkeeping.
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			a.log().Warn("non-finite metric dropped", "run", in.Run, "round", in.Round, "metric", k, "value", v)
+			delete(f.Values, k)
+		}
+	}
 	c, err := a.putJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
 	if err != nil {
 		return EvaluateOutput{}, err

@@ -192,7 +192,7 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 	}
 	r.c.Rounds = append(r.c.Rounds, res)
 	r.c.Opponent = activities.Checkpoint{Key: res.ModelKey, SHA256: res.ModelSHA256}
-	if score(res.Metrics) > score(r.bestMetrics()) {
+	if better(res.Metrics, r.bestMetrics()) {
 		r.c.BestRound = round
 	}
 	return nil
@@ -305,19 +305,19 @@ func (r *runner) bestMetrics() map[string]float64 {
 	return nil
 }
 
-// score orders rounds: the task metric when the run has a task (higher is better), else
-// the held-out NLL per token (lower is better).
-func score(m map[string]float64) float64 {
-	if m == nil {
-		return -1e300
+// better orders rounds: by the task metric when the run has a task (higher is better),
+// then by the held-out NLL per token (lower is better), so a tie on a coarse task metric
+// (a small test set) is broken by the finer one. A tie on both keeps the earlier round.
+func better(m, than map[string]float64) bool {
+	if than == nil {
+		return true
 	}
-	if v, ok := m[activities.MetricTaskScore]; ok {
-		return v
+	a, aok := m[activities.MetricTaskScore]
+	b, bok := than[activities.MetricTaskScore]
+	if aok && bok && a != b {
+		return a > b
 	}
-	if v, ok := m[activities.MetricNLL]; ok {
-		return -v
-	}
-	return -1e300
+	return m[activities.MetricNLL] < than[activities.MetricNLL]
 }
 
 // fail names the step that failed and keeps the error type, so that a non-retryable

@@ -1,0 +1,127 @@
+package app_test
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/internal/stack"
+	"github.com/space-sft/space/internal/stack/stacktest"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/worker/app"
+	"github.com/space-sft/space/workflows"
+)
+
+var update = flag.Bool("update", false, "rewrite workflows/testdata/selfplay_history.json from this run")
+
+// TinySpec is a run small enough for a 2-core CI machine: a d16 one-layer model on 16
+// arithmetic problems, two rounds of two shards, a continue-as-new after every round.
+func tinySpec(name string) workflows.RunSpec {
+	return workflows.RunSpec{
+		Name: name, Method: "space", Rounds: 2, Task: "arith", N: 16, TestFrac: 0.2, Seed: 1,
+		Shards: 2, Epochs: 1, BatchSize: 8, LR: 1e-3, MaxEval: 4,
+		Generation:         activities.Sampling{Temperature: 1, MaxNewTokens: 24},
+		BaseModel:          workflows.BaseSpec{DModel: 16, Layers: 1, Heads: 2, Context: 64, Epochs: 2, LR: 3e-3},
+		CheckpointEvery:    1,
+		ContinueAsNewEvery: 1,
+		Timeouts:           workflows.Timeouts{HeartbeatSeconds: 10, ActivityMinutes: 5},
+	}
+}
+
+// TestEndToEnd runs SelfPlay against a real Temporal dev server and S3 gateway with an
+// in-process worker, then checks the result and the objects the run left in S3.
+func TestEndToEnd(t *testing.T) {
+	st := stacktest.Start(t, stack.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	c, err := client.Dial(client.Options{HostPort: st.TemporalAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wctx, stopWorker := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	}()
+	defer func() { stopWorker(); <-done }()
+
+	spec := tinySpec("e2e")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.RunResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Status != workflows.StatusCompleted || len(res.Rounds) != 3 {
+		t.Fatalf("result: %+v", res)
+	}
+	for _, r := range res.Rounds {
+		for _, k := range []string{activities.MetricNLL, activities.MetricTaskScore} {
+			if _, ok := r.Metrics[k]; !ok {
+				t.Errorf("round %d lacks %s: %v", r.Round, k, r.Metrics)
+			}
+		}
+	}
+	if _, ok := res.Rounds[2].Metrics[activities.MetricDiscAccuracy]; !ok {
+		t.Errorf("round 2 lacks rewards: %v", res.Rounds[2].Metrics)
+	}
+	store, err := storage.New(ctx, st.StorageConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := storage.ReadManifest(ctx, store, storage.RoundManifestKey("e2e", 2), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetListed(ctx, m, res.Rounds[2].ModelKey); err != nil {
+		t.Fatalf("round 2 model not in its manifest: %v", err)
+	}
+	for _, k := range []string{storage.ReportKey("e2e", "report.md"), storage.ShardKey("e2e", 2, 1)} {
+		if ok, err := store.Exists(ctx, k); !ok || err != nil {
+			t.Errorf("%s missing (%v)", k, err)
+		}
+	}
+	t.Logf("result: %+v", res)
+
+	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test
+		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), run.GetRunID(),
+			filepath.Join("..", "..", "workflows", "testdata", "selfplay_history.json"))
+	}
+}
+
+// writeHistory saves a workflow run's history as JSON, the format of `temporal workflow
+// show --output json`, which worker.NewWorkflowReplayer reads.
+func writeHistory(ctx context.Context, t *testing.T, c client.Client, id, runID, path string) {
+	t.Helper()
+	var h historypb.History
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d events)", path, len(h.Events))
+}

@@ -1,0 +1,65 @@
+// Command worker runs a space worker: it polls Temporal for SelfPlay workflows and their
+// activities, reads and writes S3, and serves Prometheus metrics.
+//
+//	worker [--temporal-address ADDR] [--namespace NS] [--task-queue Q]
+//	       [--generate-queue Q] [--train-queue Q] [--metrics-addr ADDR] [--s3-endpoint URL] ...
+//
+// Every flag defaults to an environment variable (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// SPACE_TASK_QUEUE, S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID, ...). SIGINT or SIGTERM stops it
+// gracefully; a killed worker's activities are retried by another one after their
+// heartbeat timeout and resume from their last checkpoint in S3.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/worker/app"
+)
+
+func main() {
+	s3 := storage.ConfigFromEnv()
+	o := app.Options{Storage: s3}
+	flag.StringVar(&o.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
+	flag.StringVar(&o.Namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	flag.StringVar(&o.TaskQueue, "task-queue", env("SPACE_TASK_QUEUE", app.DefaultTaskQueue), `queue of workflows and all activities ("-" = do not poll it)`)
+	flag.StringVar(&o.GenerateQueue, "generate-queue", os.Getenv("SPACE_GENERATE_QUEUE"), "also poll this queue for activities (spec task_queues.generate)")
+	flag.StringVar(&o.TrainQueue, "train-queue", os.Getenv("SPACE_TRAIN_QUEUE"), "also poll this queue for activities (spec task_queues.train)")
+	flag.StringVar(&o.MetricsAddr, "metrics-addr", env("SPACE_METRICS_ADDR", "127.0.0.1:9464"), `Prometheus /metrics address ("" = off)`)
+	flag.IntVar(&o.MaxActivities, "max-activities", 2, "concurrent activities per queue")
+	flag.DurationVar(&o.HeartbeatThrottle, "heartbeat-throttle", 0, "longest delay of a heartbeat (default 1s)")
+	flag.StringVar(&o.Storage.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT; empty = AWS)")
+	flag.StringVar(&o.Storage.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
+	flag.StringVar(&o.Storage.Region, "s3-region", s3.Region, "region (S3_REGION)")
+	flag.BoolVar(&o.Storage.PathStyle, "s3-path-style", s3.PathStyle, "path-style addressing (S3_PATH_STYLE)")
+	level := flag.String("log-level", env("SPACE_LOG_LEVEL", "info"), "debug, info, warn or error")
+	flag.Parse()
+
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintln(os.Stderr, "worker: --log-level:", err)
+		os.Exit(2)
+	}
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	slog.SetDefault(o.Log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, o); err != nil {
+		o.Log.Error("worker failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -73,6 +75,42 @@ func (e *UnreachableError) Error() string {
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// TLSError: the HTTPS handshake with the endpoint failed (certificate not trusted, wrong
+// host name, or an http:// gateway addressed as https://). A configuration problem.
+type TLSError struct {
+	Op, Key, Endpoint string
+	Err               error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("storage: %s %s: TLS with %s failed: %v (for a gateway with a private CA set S3_CA_BUNDLE "+
+		"to the CA's PEM file; check that S3_ENDPOINT's scheme matches the gateway)", e.Op, e.Key, e.Endpoint, e.Err)
+}
+func (e *TLSError) Unwrap() error { return e.Err }
+
+func tlsCause(err error) error {
+	var (
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+		cv *tls.CertificateVerificationError
+		rh tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &cv):
+		return cv
+	case errors.As(err, &ua):
+		return ua
+	case errors.As(err, &he):
+		return he
+	case errors.As(err, &ci):
+		return ci
+	case errors.As(err, &rh):
+		return errors.New("the endpoint does not speak TLS (" + rh.Error() + ")")
+	}
+	return nil
+}
+
 // KeyError: a key or name that is not allowed (see ValidateName and ValidateKey).
 type KeyError struct {
 	What, Value, Rule string
@@ -83,7 +121,7 @@ func (e *KeyError) Error() string {
 }
 
 // IsPermanent reports whether err is one a retry cannot fix: an integrity failure, a missing
-// object, rejected credentials, a missing bucket, an invalid key or name. Activities mark
+// object, rejected credentials, a missing bucket, an invalid key or name, a TLS failure. Activities mark
 // these non-retryable. An unreachable endpoint and other errors are not permanent.
 func IsPermanent(err error) bool {
 	var (
@@ -92,9 +130,10 @@ func IsPermanent(err error) bool {
 		ae *AuthError
 		be *BucketError
 		ke *KeyError
+		te *TLSError
 	)
 	return errors.As(err, &ie) || errors.As(err, &nf) || errors.As(err, &ae) ||
-		errors.As(err, &be) || errors.As(err, &ke)
+		errors.As(err, &be) || errors.As(err, &ke) || errors.As(err, &te)
 }
 
 // IsNotFound reports whether err is (or wraps) a *NotFoundError.
@@ -133,6 +172,9 @@ func (s *Store) classify(op, key string, err error) error {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("storage: %s %s: %w", op, key, err)
+	}
+	if tlsErr := tlsCause(err); tlsErr != nil {
+		return &TLSError{Op: op, Key: key, Endpoint: s.endpointName(), Err: tlsErr}
 	}
 	if status == 0 && isNetworkError(err) {
 		return &UnreachableError{Op: op, Key: key, Endpoint: s.endpointName(), Err: rootCause(err)}

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,10 @@ type Options struct {
 	Detach bool
 
 	StartTimeout time.Duration // per server, default 60s
+
+	// HTTPS for the gateway: certificate and key files (PEM) for versitygw, and the CA file
+	// clients need to trust it (StorageConfig's CABundle). Empty: plain HTTP on loopback.
+	S3TLSCert, S3TLSKey, S3CABundle string
 }
 
 // Stack is a running local stack.
@@ -99,6 +104,9 @@ func start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 		return FindBin(name)
 	}
+	if (opts.S3TLSCert == "") != (opts.S3TLSKey == "") {
+		return nil, errors.New("stack: S3TLSCert and S3TLSKey go together")
+	}
 	vgwPath, err := bin("versitygw")
 	if err != nil {
 		return nil, err
@@ -128,7 +136,11 @@ func start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 
 	s := &Stack{opts: opts}
-	vgwArgs := []string{"--port", net.JoinHostPort(Host, strconv.Itoa(opts.S3Port)), "--health", "/health", "--quiet", "posix"}
+	vgwArgs := []string{"--port", net.JoinHostPort(Host, strconv.Itoa(opts.S3Port)), "--health", "/health", "--quiet"}
+	if opts.S3TLSCert != "" {
+		vgwArgs = append(vgwArgs, "--cert", opts.S3TLSCert, "--key", opts.S3TLSKey)
+	}
+	vgwArgs = append(vgwArgs, "posix")
 	if !xattrSupported(filepath.Join(dir, "s3")) {
 		// versitygw keeps object metadata (our sha256) in extended attributes; where the
 		// filesystem has none (tmpfs before Linux 6.6, some overlays) it can use a sidecar folder.
@@ -215,7 +227,11 @@ func (s *Stack) UIAddress() string {
 
 // S3Endpoint is the gateway's URL.
 func (s *Stack) S3Endpoint() string {
-	return "http://" + net.JoinHostPort(Host, strconv.Itoa(s.opts.S3Port))
+	scheme := "http://"
+	if s.opts.S3TLSCert != "" {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(Host, strconv.Itoa(s.opts.S3Port))
 }
 
 // Bucket is the bucket Start created.
@@ -234,7 +250,7 @@ func (s *Stack) Credentials() (accessKey, secretKey string) { return DevAccessKe
 func (s *Stack) StorageConfig() storage.Config {
 	return storage.Config{
 		Endpoint: s.S3Endpoint(), Region: storage.DefaultRegion, Bucket: s.opts.Bucket,
-		AccessKey: DevAccessKey, SecretKey: DevSecretKey, PathStyle: true,
+		AccessKey: DevAccessKey, SecretKey: DevSecretKey, PathStyle: true, CABundle: s.opts.S3CABundle,
 	}
 }
 
@@ -247,6 +263,9 @@ func (s *Stack) Env() []string {
 		"S3_PATH_STYLE=true",
 		"AWS_ACCESS_KEY_ID=" + DevAccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + DevSecretKey,
+	}
+	if s.opts.S3CABundle != "" {
+		env = append(env, "S3_CA_BUNDLE="+s.opts.S3CABundle)
 	}
 	if a := s.TemporalAddress(); a != "" {
 		env = append(env, "TEMPORAL_ADDRESS="+a)
@@ -279,6 +298,10 @@ func (s *Stack) StartS3(ctx context.Context) error {
 	}
 	url := s.S3Endpoint() + "/health"
 	client := &http.Client{Timeout: time.Second}
+	if s.opts.S3TLSCert != "" {
+		// A liveness probe on loopback only; real clients verify against S3CABundle.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
 	return s.wait(ctx, s.vgw, url, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -2,6 +2,7 @@
 // background; `make up` and `make down` run it.
 //
 //	devstack up     [-dir .data] [-temporal-port 7233] [-ui-port 8233] [-s3-port 7070] [-headless] [-bucket space]
+//	                [-s3-cert cert.pem -s3-key key.pem -s3-ca ca.pem]
 //	devstack down   [-dir .data]
 //	devstack status [-dir .data]
 //
@@ -38,9 +39,12 @@ func main() {
 		sport := fs.Int("s3-port", 7070, "S3 gateway port (0 = free port)")
 		headless := fs.Bool("headless", false, "no Temporal web UI")
 		bucket := fs.String("bucket", "space", "bucket to create")
+		cert := fs.String("s3-cert", "", "serve S3 over HTTPS with this certificate (PEM)")
+		key := fs.String("s3-key", "", "private key (PEM) of -s3-cert")
+		ca := fs.String("s3-ca", "", "CA file clients need to trust -s3-cert (written to stack.env as S3_CA_BUNDLE)")
 		_ = fs.Parse(args)
 		err = up(stack.Options{Dir: *dir, TemporalPort: *tport, UIPort: *uport, S3Port: *sport,
-			Headless: *headless, Bucket: *bucket, Detach: true})
+			Headless: *headless, Bucket: *bucket, Detach: true, S3TLSCert: *cert, S3TLSKey: *key, S3CABundle: *ca})
 	case "down":
 		_ = fs.Parse(args)
 		err = down(*dir)

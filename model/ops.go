@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -534,12 +536,11 @@ func attnProbs[F fnum](qkv []F, p []float64, base, i, D, off, hd int, scale floa
 func attnFwd[F fnum](qkv, y []F, B, T, D, H int) {
 	hd := D / H
 	scale := 1 / math.Sqrt(float64(hd))
-	p := make([]float64, T)
-	acc := make([]float64, hd)
-	for b := 0; b < B; b++ {
-		base := b * T
-		for h := 0; h < H; h++ {
-			off := h * hd
+	parallelFor(B*H, func(lo, hi int) {
+		p := make([]float64, T)
+		acc := make([]float64, hd)
+		for bh := lo; bh < hi; bh++ {
+			base, off := (bh/H)*T, (bh%H)*hd
 			for i := 0; i < T; i++ {
 				attnProbs(qkv, p, base, i, D, off, hd, scale)
 				clear(acc)
@@ -555,7 +556,28 @@ func attnFwd[F fnum](qkv, y []F, B, T, D, H int) {
 				}
 			}
 		}
+	})
+}
+
+// parallelFor splits [0, n) into contiguous chunks run on up to GOMAXPROCS goroutines.
+// Each index is handled by exactly one goroutine with the same arithmetic as a serial
+// loop, so results are bit-identical whatever the number of cores.
+func parallelFor(n int, f func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), n)
+	if w <= 1 {
+		f(0, n)
+		return
 	}
+	var wg sync.WaitGroup
+	for k := 0; k < w; k++ {
+		lo, hi := k*n/w, (k+1)*n/w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
 }
 
 func (o *attnOp) DiffWRT(n int) []bool { return allTrue(n) }
@@ -594,14 +616,13 @@ func (o *attnGradOp) Do(in ...G.Value) (G.Value, error) {
 func attnBwd[F fnum](qkv, gy, dqkv []F, B, T, D, H int) {
 	hd := D / H
 	scale := 1 / math.Sqrt(float64(hd))
-	p := make([]float64, T)
-	dp := make([]float64, T)
-	// accumulate in float64, then convert
+	// accumulate in float64, then convert; each (batch row, head) owns its columns of acc
 	acc := make([]float64, len(dqkv))
-	for b := 0; b < B; b++ {
-		base := b * T
-		for h := 0; h < H; h++ {
-			off := h * hd
+	parallelFor(B*H, func(lo, hi int) {
+		p := make([]float64, T)
+		dp := make([]float64, T)
+		for bh := lo; bh < hi; bh++ {
+			base, off := (bh/H)*T, (bh%H)*hd
 			for i := 0; i < T; i++ {
 				attnProbs(qkv, p, base, i, D, off, hd, scale)
 				g := gy[(base+i)*D+off : (base+i)*D+off+hd]
@@ -627,7 +648,7 @@ func attnBwd[F fnum](qkv, gy, dqkv []F, B, T, D, H int) {
 				}
 			}
 		}
-	}
+	})
 	for i, v := range acc {
 		dqkv[i] = F(v)
 	}

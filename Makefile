@@ -61,14 +61,18 @@ test: tools
 test-short:
 	$(GO) test $(TAGS) -short ./... -count=1 -timeout 10m
 
-space:
-	$(GO) build $(TAGS) -o $(BIN)/space ./starter
-	$(GO) build $(TAGS) -o $(BIN)/space-worker ./worker
+space: $(BIN)/space $(BIN)/space-worker
+
+$(BIN)/space: FORCE
+	$(GO) build $(TAGS) -o $@ ./starter
+
+$(BIN)/space-worker: FORCE
+	$(GO) build $(TAGS) -o $@ ./worker
 
 # The worker and the demo read the stack's settings from $(DATA)/stack.env when present.
 STACK_ENV = if [ -f $(DATA)/stack.env ]; then source $(DATA)/stack.env; fi;
 
-worker: space
+worker: $(BIN)/space-worker
 	$(STACK_ENV) $(BIN)/space-worker
 
 demo: tools

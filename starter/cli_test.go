@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/space-sft/space/internal/stack"
+	"github.com/space-sft/space/internal/stack/stacktest"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/worker/app"
+)
+
+const tinySpec = `{
+  "name": "cli", "method": "space", "rounds": 1, "task": "arith", "n": 16, "seed": 3,
+  "shards": 2, "epochs": 1, "batch_size": 8, "lr": 0.001, "max_eval": 4,
+  "generation": {"temperature": 1, "max_new_tokens": 24},
+  "base_model": {"d_model": 16, "layers": 1, "heads": 2, "context": 64, "epochs": 2, "lr": 0.003},
+  "timeouts": {"heartbeat_seconds": 10, "activity_minutes": 5}
+}`
+
+// capture runs a CLI command and returns what it printed.
+func capture(t *testing.T, cmd func(context.Context, []string) error, args ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	stdout = &buf
+	defer func() { stdout = os.Stdout }()
+	if err := cmd(context.Background(), args); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, buf.String())
+	}
+	return buf.Bytes()
+}
+
+// TestCLI drives the CLI against a real local stack with an in-process worker:
+// run --wait --json, status, list, export (sha256 verified).
+func TestCLI(t *testing.T) {
+	st := stacktest.Start(t, stack.Options{})
+	for _, kv := range st.Env() {
+		k, v, _ := bytes.Cut([]byte(kv), []byte("="))
+		t.Setenv(string(k), string(v))
+	}
+	c, err := client.Dial(client.Options{HostPort: st.TemporalAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ctx, app.Options{Client: c, Storage: st.StorageConfig(), Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	}()
+	defer func() { cancel(); <-done }()
+
+	spec := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(spec, []byte(tinySpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var res runOutput
+	if err := json.Unmarshal(capture(t, cmdRun, "--spec", spec, "--wait", "--json"), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "completed" || len(res.Rounds) != 2 || res.Final == nil || res.Final.ModelSHA256 == "" || res.WorkflowID != "space-run-cli" {
+		t.Fatalf("run output: %+v", res)
+	}
+	t.Logf("run --json: best %d final %s", res.BestRound, res.Final.ModelKey)
+
+	if out := capture(t, cmdStatus, "cli"); !bytes.Contains(out, []byte("run cli: completed")) {
+		t.Errorf("status: %s", out)
+	}
+	var rows []listed
+	if err := json.Unmarshal(capture(t, cmdList, "--json"), &rows); err != nil || len(rows) != 1 || rows[0].Run != "cli" {
+		t.Errorf("list: %v %+v", err, rows)
+	}
+
+	dir := t.TempDir()
+	var ex exported
+	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--round", "1", "--out", dir, "--json"), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.SHA256 != res.Rounds[1].ModelSHA256 || !ex.Verified {
+		t.Errorf("export: %+v, want sha %s", ex, res.Rounds[1].ModelSHA256)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil || storage.SHA256Hex(data) != ex.SHA256 {
+		t.Errorf("exported file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
+		t.Error(err)
+	}
+	// Without --round, export takes the best round from the run's result.
+	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--out", t.TempDir(), "--json"), &ex); err != nil || ex.Round != res.BestRound {
+		t.Errorf("export best: %v %+v, want round %d", err, ex, res.BestRound)
+	}
+}

@@ -1,0 +1,146 @@
+// Command space is the CLI of space: it starts self-play fine-tuning runs and talks to them
+// through Temporal, and exports their checkpoints from S3.
+//
+//	space run      --spec FILE | flags  [--wait] [--json]   start a run (workflow "space-run-NAME")
+//	space watch    RUN [--json]                           live progress until the run ends
+//	space status   RUN [--json]                           progress or result, once
+//	space list     [--json]                               runs known to Temporal
+//	space pause|resume|stop RUN                           signals (between activities / after the round)
+//	space schedule create|list|delete|trigger ...         periodic fine-tuning on new data
+//	space export   RUN [--round N] --out DIR [--json]      checkpoint + tokenizer, sha256 verified
+//
+// Connection flags (every command): --temporal-address (TEMPORAL_ADDRESS, default
+// 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue
+// (SPACE_TASK_QUEUE, default "space"). export reads S3 from S3_ENDPOINT, S3_BUCKET,
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and --s3-endpoint, --s3-bucket).
+// See README.md in this folder for the --json shapes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+)
+
+// command is one subcommand: it parses its own flags from args.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{
+	"run":      {"start a run", cmdRun},
+	"watch":    {"show a run's live progress until it ends", cmdWatch},
+	"status":   {"show a run's progress or result", cmdStatus},
+	"list":     {"list runs", cmdList},
+	"pause":    {"pause a run between activities", signalCmd("pause")},
+	"resume":   {"resume a paused run", signalCmd("resume")},
+	"stop":     {"stop a run after its current round (then report)", signalCmd("stop")},
+	"schedule": {"create|list|delete|trigger periodic fine-tuning", cmdSchedule},
+	"export":   {"download a run's checkpoint and tokenizer", cmdExport},
+}
+
+// stdout is where results go; tests swap it.
+var stdout io.Writer = os.Stdout
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		os.Exit(2)
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "space: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := cmd.run(ctx, os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "space "+os.Args[1]+":", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: space COMMAND [flags] [args]\n\ncommands:")
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nrun `space COMMAND -h` for a command's flags")
+}
+
+// conn holds the connection flags every command has.
+type conn struct {
+	address, namespace, queue string
+}
+
+func connFlags(fs *flag.FlagSet) *conn {
+	c := &conn{}
+	fs.StringVar(&c.address, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
+	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	fs.StringVar(&c.queue, "task-queue", env("SPACE_TASK_QUEUE", "space"), "task queue of the workers")
+	return c
+}
+
+func (c *conn) dial() (client.Client, error) {
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cl, err := client.Dial(client.Options{HostPort: c.address, Namespace: c.namespace, Logger: log.NewStructuredLogger(quiet)})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (is it running? `make up` starts a local one; or set TEMPORAL_ADDRESS): %w", c.address, err)
+	}
+	return cl, nil
+}
+
+// parse parses flags and returns the positional arguments, allowing flags after them
+// (`space watch r1 --json`), which the flag package alone does not.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// oneRun expects exactly one positional argument, the run name.
+func oneRun(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", fmt.Errorf("want one run name, got %q (usage: space %s RUN)", strings.Join(pos, " "), fs.Name())
+	}
+	return pos[0], nil
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

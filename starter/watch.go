@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/workflows"
+)
+
+// snapshot is what `space watch` and `space status` know of a run at one moment: the
+// workflow's own progress (query) and the live step of its running activity (heartbeat
+// details from DescribeWorkflowExecution: the workflow itself never sees heartbeats).
+type snapshot struct {
+	Run      string               `json:"run"`
+	Status   string               `json:"status"` // Temporal's: Running, Completed, Failed, ...
+	Progress *workflows.Progress  `json:"progress,omitempty"`
+	Activity string               `json:"activity,omitempty"` // the pending activity, e.g. "Train"
+	Attempt  int32                `json:"attempt,omitempty"`
+	Live     *activities.Progress `json:"live,omitempty"` // its last heartbeat: step, total, loss
+	Failure  string               `json:"failure,omitempty"`
+}
+
+func take(ctx context.Context, c client.Client, run string) (snapshot, error) {
+	id := workflows.WorkflowID(run)
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return snapshot{}, fmt.Errorf("run %s (workflow %s): %w", run, id, err)
+	}
+	s := snapshot{Run: run, Status: statusName(d.GetWorkflowExecutionInfo().GetStatus())}
+	for _, pa := range d.GetPendingActivities() {
+		if s.Live != nil {
+			break
+		}
+		s.Activity, s.Attempt = pa.GetActivityType().GetName(), pa.GetAttempt()
+		if f := pa.GetLastFailure(); f != nil {
+			s.Failure = f.GetMessage()
+		}
+		if det := pa.GetHeartbeatDetails(); det != nil {
+			var p activities.Progress
+			if converter.GetDefaultDataConverter().FromPayloads(det, &p) == nil {
+				s.Live = &p
+			}
+		}
+	}
+	if s.Status == "Running" {
+		if v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil {
+				s.Progress = &p
+			}
+		}
+	}
+	return s, nil
+}
+
+func statusName(st enumspb.WorkflowExecutionStatus) string {
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "Running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "Completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "Failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "Canceled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "Terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "ContinuedAsNew"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "TimedOut"
+	}
+	return st.String()
+}
+
+// line renders a snapshot as one line: round, phase, bar, step/total, loss.
+func (s snapshot) line() string {
+	if s.Progress == nil {
+		return fmt.Sprintf("%s: %s", s.Run, s.Status)
+	}
+	p := s.Progress
+	out := fmt.Sprintf("%s: round %d/%d %-8s", s.Run, p.Round, p.Rounds, p.Phase)
+	if s.Live != nil && s.Live.Total > 0 {
+		out += fmt.Sprintf(" %s %d/%d", bar(s.Live.Step, s.Live.Total, 24), s.Live.Step, s.Live.Total)
+		if s.Live.Loss != 0 {
+			out += fmt.Sprintf(" loss %.4f", s.Live.Loss)
+		}
+		if s.Live.TokS > 0 {
+			out += fmt.Sprintf(" %.0f tok/s", s.Live.TokS)
+		}
+	}
+	if s.Attempt > 1 {
+		out += fmt.Sprintf(" (%s attempt %d: %s)", s.Activity, s.Attempt, s.Failure)
+	}
+	if p.Paused {
+		out += " [paused]"
+	}
+	if p.Stopping {
+		out += " [stopping after this round]"
+	}
+	return out
+}
+
+func cmdWatch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	cn := connFlags(fs)
+	asJSON := fs.Bool("json", false, "print one JSON snapshot per change, then the result")
+	every := fs.Duration("interval", time.Second, "poll interval")
+	run, err := oneRun(fs, args)
+	if err != nil {
+		return err
+	}
+	c, err := cn.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	last := ""
+	for {
+		s, err := take(ctx, c, run)
+		if err != nil {
+			return err
+		}
+		if s.Status != "Running" {
+			return finish(ctx, c, run, *asJSON)
+		}
+		if l := s.line(); l != last {
+			last = l
+			if *asJSON {
+				_ = printJSON(s)
+			} else {
+				fmt.Fprintln(stdout, l)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(*every):
+		}
+	}
+}
+
+// finish prints a closed run's result (following continue-as-new to the last run).
+func finish(ctx context.Context, c client.Client, run string, asJSON bool) error {
+	var res workflows.RunResult
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID(run), "").Get(ctx, &res); err != nil {
+		return fmt.Errorf("run %s: %w", run, err)
+	}
+	return printResult(res, asJSON)
+}
+
+func cmdStatus(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	cn := connFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	run, err := oneRun(fs, args)
+	if err != nil {
+		return err
+	}
+	c, err := cn.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := take(ctx, c, run)
+	if err != nil {
+		return err
+	}
+	if s.Status != "Running" {
+		return finish(ctx, c, run, *asJSON)
+	}
+	if *asJSON {
+		return printJSON(s)
+	}
+	fmt.Fprintln(stdout, s.line())
+	if s.Progress != nil && len(s.Progress.Results) > 0 {
+		printRounds(s.Progress.Results, s.Progress.BestRound)
+	}
+	return nil
+}

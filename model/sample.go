@@ -434,7 +434,7 @@ func (e *kvEngine[F]) run(prompts [][]int, seeds []uint64, out [][]int, base int
 	// Caches sized for the longest sequence this batch can reach.
 	need := 0
 	for _, p := range prompts {
-		need = max(need, min(len(p)+sc.MaxNewTokens, e.T))
+		need = max(need, min(len(p)+min(sc.MaxNewTokens, e.T), e.T)) // no overflow for huge MaxNewTokens
 	}
 	e.kcache, e.vcache = make([][][]F, B), make([][][]F, B)
 	for r := range B {

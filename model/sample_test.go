@@ -344,6 +344,9 @@ func TestGenerateStops(t *testing.T) {
 	if len(c[0]) != 4 {
 		t.Errorf("context 24, prompt 20: got %d new tokens, want 4", len(c[0]))
 	}
+	if c, err := m.generate([][]int{long}, []uint64{0}, SampleConfig{MaxNewTokens: math.MaxInt}, genHooks{eos: -1}); err != nil || len(c[0]) != 4 {
+		t.Errorf("MaxNewTokens MaxInt: %v, %v; want 4 tokens", c, err)
+	}
 	// The real EOS: force it with a final LayerNorm that outputs a constant vector u and an
 	// lm_head whose EOS column is u (every other column is zero).
 	D := m.Config.DModel

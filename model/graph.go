@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // graphKey identifies a graph shape: B rows of T positions.
@@ -124,7 +123,8 @@ func (n *net) run(m *GPT) error {
 	return n.vm.RunAll()
 }
 
-// logps reads the per-row log-probs after a run.
+// logps returns the per-row log-probs of the last run, as summed in float64 (for float32
+// models this is more precise than the graph's float32 output).
 func (n *net) logps() []float64 {
-	return floats(n.logp.Value().(*tensor.Dense))
+	return append([]float64(nil), n.st.seqLogp...)
 }

@@ -2,6 +2,10 @@ package model
 
 import "fmt"
 
+// maxCachedGraphs bounds the forward graphs a model keeps (one per (batch, length) shape);
+// when full the cache is dropped and graphs are rebuilt (cheap: well under a second).
+const maxCachedGraphs = 8
+
 // LogProbs returns log p(response | prompt) for each sequence: the sum of the log-probs of
 // the response tokens (incl. EOS), in float64. It runs a forward-only graph over chunks of
 // `batch` sequences (the last chunk padded with empty rows), never the training graph.
@@ -36,6 +40,9 @@ func (m *GPT) LogProbs(seqs []Sequence, batch int) ([]float64, error) {
 	}
 	n := m.graphs[graphKey{batch, T}]
 	if n == nil {
+		if len(m.graphs) >= maxCachedGraphs {
+			clear(m.graphs) // bound the memory held by cached graphs
+		}
 		var err error
 		if n, err = m.build(batch, T, nil); err != nil {
 			return nil, err

@@ -76,10 +76,11 @@ type batchState struct {
 	targets []int     // [B*T] target ids
 	weights []float64 // [B*T] 1 where the target is a response token, else 0
 	lens    []int     // [B] number of response tokens (targets) of each row
+	seqLogp []float64 // [B] the last forward's log-probs, summed in float64
 }
 
 func newBatchState(B, T int) *batchState {
-	return &batchState{B: B, T: T, tokens: make([]int, B*T), targets: make([]int, B*T), weights: make([]float64, B*T), lens: make([]int, B)}
+	return &batchState{B: B, T: T, tokens: make([]int, B*T), targets: make([]int, B*T), weights: make([]float64, B*T), lens: make([]int, B), seqLogp: make([]float64, B)}
 }
 
 // fill lays out seqs as rows (rows past len(seqs) are all padding with weight 0).
@@ -708,6 +709,7 @@ func tokLogpFwd[F fnum](x, y []F, st *batchState, V int) {
 	for b, v := range acc {
 		y[b] = F(v)
 	}
+	copy(st.seqLogp, acc)
 }
 
 func (o *tokLogpOp) DiffWRT(n int) []bool { return allTrue(n) }

@@ -33,6 +33,12 @@ import (
 )
 
 // SampleConfig controls Generate.
+//
+// For self-play synthetic data use Temperature 1 with TopK and TopP off: the losses score
+// each synthetic response with the opponent's log p, which is only the probability it was
+// drawn with when sampling is unmodified (NCE needs the noise samples to come from the
+// noise distribution). For the same reason no token is masked: a model may emit BOS, SEP or
+// PAD inside a response, and that response is what it sampled (Decode drops them).
 type SampleConfig struct {
 	// Temperature divides the logits before the softmax; 0 means greedy (argmax, no RNG).
 	Temperature float64

@@ -12,10 +12,14 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/tasks"
 	"github.com/space-sft/space/worker/app"
+	"github.com/space-sft/space/workflows"
 )
 
 const tinySpec = `{
@@ -95,8 +99,61 @@ func TestCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
 		t.Error(err)
 	}
+	testSchedule(t, ctx, c, spec)
+
 	// Without --round, export takes the best round from the run's result.
 	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--out", t.TempDir(), "--json"), &ex); err != nil || ex.Round != res.BestRound {
 		t.Errorf("export best: %v %+v, want round %d", err, ex, res.BestRound)
 	}
+}
+
+// testSchedule creates a schedule that fires at once, waits for its best.json, triggers it
+// again and checks that the second firing started from the first firing's best model.
+func testSchedule(t *testing.T, ctx context.Context, c client.Client, spec string) {
+	store, err := storage.New(ctx, storage.ConfigFromEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	arith, _ := tasks.Get("arith")
+	if err := dataset.WriteJSONL(&buf, arith.Generate(11, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "data/2026-11-26.jsonl", buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	// The template is the CLI spec; a firing replaces its name and its task with the data.
+	capture(t, cmdSchedule, "create", "nightly", "--prefix", "data/", "--spec", spec, "--every", "24h", "--trigger-now")
+	defer capture(t, cmdSchedule, "delete", "nightly")
+	if out := capture(t, cmdSchedule, "list"); !bytes.Contains(out, []byte("nightly")) {
+		t.Errorf("schedule list: %s", out)
+	}
+	waitBest := func(notRun string) activities.ScheduleBest {
+		for {
+			var b activities.ScheduleBest
+			err := store.GetJSON(ctx, activities.BestKey("nightly"), "", &b)
+			if err == nil && b.Run != notRun {
+				return b
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("no best.json from schedule (last error %v)", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	first := waitBest("")
+	if first.Data != "data/2026-11-26.jsonl" {
+		t.Errorf("first firing used %s", first.Data)
+	}
+	time.Sleep(time.Second) // run names carry the firing time in seconds
+	capture(t, cmdSchedule, "trigger", "nightly")
+	second := waitBest(first.Run)
+	var res workflows.RunResult
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID(second.Run), "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rounds[0].ModelKey != first.Model.Key {
+		t.Errorf("second firing's base is %s, want the first firing's best %s", res.Rounds[0].ModelKey, first.Model.Key)
+	}
+	t.Logf("schedule: %s best %s -> %s", first.Run, first.Model.Key, second.Run)
 }

@@ -1,0 +1,44 @@
+package workflows
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+
+	"github.com/space-sft/space/activities"
+)
+
+// TestScheduledFineTune: a firing resolves the newest data and the last best model, runs
+// SelfPlay on them as a child, and records the child's best round.
+func (s *selfPlaySuite) TestScheduledFineTune() {
+	var a *activities.Activities
+	s.env = s.NewTestWorkflowEnvironment() // our TrainBase mock must come before mockAll's
+	s.env.RegisterWorkflow(SelfPlay)
+	s.env.OnActivity(a.ResolveSchedule, mock.Anything, activities.ResolveInput{Schedule: "nightly", DataPrefix: "data/"}).
+		Return(activities.ResolveOutput{Data: "data/2026-11-26.jsonl", Best: ck("runs/nightly-old/rounds/002/model.safetensors")}, nil)
+	var recorded activities.RecordBestInput
+	s.env.OnActivity(a.RecordBest, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordBestInput) error {
+		recorded = in
+		return nil
+	})
+	var base activities.BaseInput
+	s.env.OnActivity(a.TrainBase, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BaseInput) (activities.TrainOutput, error) {
+		base = in
+		return activities.TrainOutput{Model: activities.Checkpoint{Key: in.Base, SHA256: sha(in.Base)}}, nil
+	})
+	s.mockAll()
+	s.env.SetStartTime(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))
+	tmpl := RunSpec{Rounds: 1, Task: "arith", N: 8} // task and name are replaced per firing
+	s.env.ExecuteWorkflow(ScheduledFineTune, ScheduleSpec{Schedule: "nightly", DataPrefix: "data/", Template: tmpl})
+	res := s.result()
+
+	s.True(strings.HasPrefix(res.Run, "nightly-20261126-"), res.Run)
+	s.Equal("runs/nightly-old/rounds/002/model.safetensors", base.Base) // continues from the last best
+	s.Equal("nightly", recorded.Schedule)
+	s.Equal(res.Run, recorded.Run)
+	s.Equal("data/2026-11-26.jsonl", recorded.Data)
+	best, _ := res.Best()
+	s.Equal(best.ModelKey, recorded.Model.Key)
+}

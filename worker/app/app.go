@@ -43,8 +43,11 @@ type Options struct {
 	// HeartbeatThrottle caps how long the SDK holds back a heartbeat (default 1s), so the
 	// server, and `space watch`, see each step's progress promptly.
 	HeartbeatThrottle time.Duration
-	Log               *slog.Logger
-	Client            client.Client // optional: an existing client (not closed by Run)
+	// Identity names this worker in Temporal (ActivityTaskStarted events, pending
+	// activities). Default: the SDK's, "pid@host@".
+	Identity string
+	Log      *slog.Logger
+	Client   client.Client // optional: an existing client (not closed by Run)
 }
 
 func (o *Options) defaults() {
@@ -95,7 +98,7 @@ func Run(ctx context.Context, o Options) error {
 	c := o.Client
 	if c == nil {
 		c, err = client.Dial(client.Options{
-			HostPort: o.TemporalAddress, Namespace: o.Namespace,
+			HostPort: o.TemporalAddress, Namespace: o.Namespace, Identity: o.Identity,
 			Logger: log.NewStructuredLogger(o.Log),
 		})
 		if err != nil {
@@ -122,6 +125,7 @@ func Run(ctx context.Context, o Options) error {
 		MaxHeartbeatThrottleInterval:       o.HeartbeatThrottle,
 		DefaultHeartbeatThrottleInterval:   o.HeartbeatThrottle,
 		WorkerStopTimeout:                  10 * time.Second,
+		Identity:                           o.Identity, // "" = the client's
 	}
 	var workers []worker.Worker
 	queues := map[string]bool{}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/tasks"
@@ -56,8 +54,10 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	if err != nil {
 		return EvaluateOutput{}, err
 	}
+	hb := startHeartbeat(ctx, Progress{Phase: "evaluate", Round: in.Round, Total: 2 * len(seqs)})
+	defer hb.done()
 	beat := func(step, total int) {
-		activity.RecordHeartbeat(ctx, Progress{Phase: "evaluate", Round: in.Round, Step: step, Total: total})
+		hb.set(Progress{Phase: "evaluate", Round: in.Round, Step: step, Total: total})
 	}
 	f := MetricsFile{Run: in.Run, Round: in.Round, Model: in.Model, Values: map[string]float64{}}
 

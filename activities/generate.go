@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 )
@@ -55,6 +53,8 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 	}
 	sc := model.SampleConfig{Temperature: in.Sampling.Temperature, TopK: in.Sampling.TopK, TopP: in.Sampling.TopP, MaxNewTokens: in.Sampling.MaxNewTokens}
 	total := 2 * len(prompts) // sampling, then scoring
+	hb := startHeartbeat(ctx, Progress{Phase: "generate", Round: in.Round, Total: total})
+	defer hb.done()
 	gens := make([][]int, 0, len(prompts))
 	tokens := 0
 	for lo := 0; lo < len(prompts); lo += chunk {
@@ -79,7 +79,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		}
 		tokens += n
 		tokS := float64(n) / max(time.Since(t0).Seconds(), 1e-9)
-		activity.RecordHeartbeat(ctx, Progress{Phase: "generate", Round: in.Round, Step: hi, Total: total, TokS: tokS})
+		hb.set(Progress{Phase: "generate", Round: in.Round, Step: hi, Total: total, TokS: tokS})
 		a.Metrics.step("generate", in.Run, 0, tokS)
 	}
 
@@ -92,7 +92,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		score = append(score, model.Sequence{Prompt: prompts[k], Response: g})
 	}
 	lps, err := a.logProbs(ctx, opp, score, func(done int) {
-		activity.RecordHeartbeat(ctx, Progress{Phase: "generate", Round: in.Round, Step: len(prompts) + done*len(prompts)/len(score), Total: total})
+		hb.set(Progress{Phase: "generate", Round: in.Round, Step: len(prompts) + done*len(prompts)/len(score), Total: total})
 	})
 	if err != nil {
 		return GenerateOutput{}, err

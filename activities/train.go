@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 )
@@ -88,6 +86,8 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 		}
 	}
 	out := TrainOutput{ResumedFrom: from}
+	hb := startHeartbeat(ctx, Progress{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps()})
+	defer hb.done()
 	lastSave := time.Now()
 	for !tr.Done() {
 		if err := ctx.Err(); err != nil {
@@ -99,7 +99,7 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 			return TrainOutput{}, fmt.Errorf("%s round %d: %w", j.phase, j.round, err)
 		}
 		tokS := float64(info.Tokens) / max(time.Since(t0).Seconds(), 1e-9)
-		activity.RecordHeartbeat(ctx, Progress{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
+		hb.set(Progress{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
 		a.Metrics.step(j.phase, j.run, info.Loss, tokS)
 		out.Tokens += info.Tokens
 		out.FinalLoss = info.Loss

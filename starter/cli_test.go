@@ -99,6 +99,7 @@ func TestCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
 		t.Error(err)
 	}
+	testSignals(t, spec)
 	testSchedule(t, ctx, c, spec)
 
 	// Without --round, export takes the best round from the run's result.
@@ -156,4 +157,37 @@ func testSchedule(t *testing.T, ctx context.Context, c client.Client, spec strin
 		t.Errorf("second firing's base is %s, want the first firing's best %s", res.Rounds[0].ModelKey, first.Model.Key)
 	}
 	t.Logf("schedule: %s best %s -> %s", first.Run, first.Model.Key, second.Run)
+}
+
+// testSignals pauses a run through the CLI, sees the pause in `status`, resumes it, stops
+// it, and watches it to its end: status "stopped", the report still written.
+func testSignals(t *testing.T, spec string) {
+	capture(t, cmdRun, "--spec", spec, "--name", "sig", "--rounds", "3", "--json")
+	capture(t, signalCmd("pause"), "sig")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var snap snapshot
+		if err := json.Unmarshal(capture(t, cmdStatus, "sig", "--json"), &snap); err != nil {
+			t.Fatal(err)
+		}
+		if snap.Progress != nil && snap.Progress.Phase == "paused" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run never paused: %+v", snap)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	capture(t, signalCmd("resume"), "sig")
+	capture(t, signalCmd("stop"), "sig")
+	dec := json.NewDecoder(bytes.NewReader(capture(t, cmdWatch, "sig", "--json", "--interval", "100ms")))
+	var last runOutput
+	for dec.More() {
+		if err := dec.Decode(&last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last.Status != "stopped" || len(last.Rounds) > 3 || last.ReportKey == "" {
+		t.Errorf("watch result after stop: %+v", last)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/storage"
 )
 
 // ScheduleSpec is the input of ScheduledFineTune, the workflow a Temporal Schedule fires:
@@ -26,7 +27,7 @@ func ScheduleWorkflowID(schedule string) string { return "space-schedule-" + sch
 // so that the next firing continues from it.
 func ScheduledFineTune(ctx workflow.Context, s ScheduleSpec) (RunResult, error) {
 	var a *activities.Activities
-	if len(s.Schedule) > 40 || !runName.MatchString(s.Schedule) || s.DataPrefix == "" {
+	if len(s.Schedule) > 40 || storage.ValidateName(s.Schedule) != nil || s.DataPrefix == "" {
 		return RunResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("invalid schedule: name %q (1-40 characters of a-z, 0-9, '.', '_', '-') and data_prefix %q (required)", s.Schedule, s.DataPrefix),
 			"InvalidSpec", nil)

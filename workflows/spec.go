@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/storage"
 )
 
 // RunSpec describes one self-play fine-tuning run. It is small and JSON-friendly: it is the
@@ -58,7 +58,8 @@ type RunSpec struct {
 }
 
 // BaseSpec is the base model: its shape and, when no Base checkpoint is given, how the
-// SFT base is trained on the real train pairs.
+// SFT base is trained on the real train pairs (with Adam, which trains a model from
+// scratch faster than the rounds' RMSProp; batch_size and warmup_frac are the run's).
 type BaseSpec struct {
 	DModel  int     `json:"d_model,omitempty"` // default 64
 	Layers  int     `json:"layers,omitempty"`  // default 2
@@ -83,9 +84,6 @@ type Timeouts struct {
 
 // Methods the workflow knows. The loss itself lives in model/.
 var Methods = []string{"space", "spin", "sft"}
-
-// runName mirrors storage's run-name rule so the workflow can validate without I/O.
-var runName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // WorkflowID is the ID of a run's workflow, so that every CLI command can find it by name.
 func WorkflowID(run string) string { return "space-run-" + run }
@@ -145,9 +143,9 @@ func (s RunSpec) Validate() error {
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case !runName.MatchString(s.Name):
+	case storage.ValidateName(s.Name) != nil:
 		return bad("name", fmt.Sprintf("%q is not a valid run name", s.Name),
-			"use 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+			"use 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit, without \"..\"")
 	case !contains(Methods, s.Method):
 		return bad("method", fmt.Sprintf("unknown method %q", s.Method), "use one of "+strings.Join(Methods, ", "))
 	case s.Rounds <= 0:

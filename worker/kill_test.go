@@ -60,7 +60,7 @@ func TestKillWorkerMidTrain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	spec := workflows.RunSpec{
-		Name: "kill", Rounds: 1, Task: "arith", N: 32, Seed: 5, Epochs: 15, BatchSize: 4, LR: 1e-3, MaxEval: 4,
+		Name: "kill", Rounds: 1, Task: "arith", N: 32, Seed: 5, Epochs: 8, BatchSize: 4, LR: 1e-3, MaxEval: 4,
 		Generation:      activities.Sampling{Temperature: 1, MaxNewTokens: 16},
 		BaseModel:       workflows.BaseSpec{DModel: 32, Layers: 2, Heads: 2, Context: 64, Epochs: 1, LR: 3e-3},
 		CheckpointEvery: 3,

@@ -3,9 +3,13 @@ package app_test
 import (
 	"context"
 	"flag"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,10 +54,17 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for /metrics
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), MetricsAddr: metricsAddr,
+			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	}()
 	defer func() { stopWorker(); <-done }()
 
@@ -90,12 +101,24 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := store.GetListed(ctx, m, res.Rounds[2].ModelKey); err != nil {
 		t.Fatalf("round 2 model not in its manifest: %v", err)
 	}
-	for _, k := range []string{storage.ReportKey("e2e", "report.md"), storage.ShardKey("e2e", 2, 1)} {
+	for _, k := range []string{storage.ReportKey("e2e", "report.md"), storage.ReportKey("e2e", "test_nll.png"), storage.ShardKey("e2e", 2, 1)} {
 		if ok, err := store.Exists(ctx, k); !ok || err != nil {
 			t.Errorf("%s missing (%v)", k, err)
 		}
 	}
 	t.Logf("result: %+v", res)
+
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 
 	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test
 		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), run.GetRunID(),

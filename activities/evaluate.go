@@ -156,12 +156,15 @@ func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT
 	}
 	all := append([]model.Sequence(nil), seqs...)
 	var synthLen int
+	var gens [][]int
 	for i, it := range items {
 		for _, g := range it.Gen {
 			all = append(all, model.Sequence{Prompt: seqs[i].Prompt, Response: g})
 			synthLen += len(g)
+			gens = append(gens, g)
 		}
 	}
+	v[MetricSynthDist2] = distinct2(gens)
 	lp, err := a.logProbs(ctx, m, all, nil)
 	if err != nil {
 		return err

@@ -148,15 +148,16 @@ type EvaluateOutput struct {
 
 // Metric names written by Evaluate. TaskScore is present only when the run uses a task.
 const (
-	MetricTaskScore    = "task_score"    // mean tasks.Task.Score of greedy outputs on test prompts
-	MetricNLL          = "test_nll"      // held-out NLL per token of real test responses
-	MetricRewardReal   = "reward_real"   // mean r = log p_theta - log p_opponent, real
-	MetricRewardSynth  = "reward_synth"  // same on synthetic responses
-	MetricMargin       = "reward_margin" // reward_real - reward_synth
-	MetricDiscAccuracy = "disc_accuracy" // h = sigmoid(r - ln mu) on the right side of 1/2
-	MetricSynthLength  = "synth_length"  // mean synthetic response length (tokens)
-	MetricDistinct2    = "distinct2"     // distinct bigrams / bigrams of greedy test outputs
-	MetricTrainLoss    = "train_loss"    // last step's loss (from Train, added by the workflow)
+	MetricTaskScore    = "task_score"      // mean tasks.Task.Score of greedy outputs on test prompts
+	MetricNLL          = "test_nll"        // held-out NLL per token of real test responses
+	MetricRewardReal   = "reward_real"     // mean r = log p_theta - log p_opponent, real
+	MetricRewardSynth  = "reward_synth"    // same on synthetic responses
+	MetricMargin       = "reward_margin"   // reward_real - reward_synth
+	MetricDiscAccuracy = "disc_accuracy"   // h = sigmoid(r - ln mu) on the right side of 1/2
+	MetricSynthLength  = "synth_length"    // mean synthetic response length (tokens)
+	MetricDistinct2    = "distinct2"       // distinct bigrams / bigrams of greedy test outputs
+	MetricSynthDist2   = "synth_distinct2" // the same over the round's synthetic samples
+	MetricTrainLoss    = "train_loss"      // last step's loss (from Train, added by the workflow)
 )
 
 // RoundResult is what the workflow remembers of a committed round. Round 0 is the base.

@@ -93,3 +93,32 @@ func (a Arith) Score(prompt, output string) float64 {
 	}
 	return 1
 }
+
+// Pretrain is the source corpus of a base model for arith: the same word problems with one
+// operand of a single digit (1..9) and the other in 1..99, where the target has both operands
+// of two digits. Its seed stream differs from Generate's.
+func (a Arith) Pretrain(seed uint64, n int) []dataset.Pair {
+	rng := rand.New(rand.NewPCG(seed, 0x9e7a))
+	out := make([]dataset.Pair, 0, n)
+	for len(out) < n {
+		x, y := 1+rng.IntN(99), 1+rng.IntN(9)
+		if rng.IntN(2) == 0 {
+			x, y = y, x
+		}
+		who := arithNames[rng.IntN(len(arithNames))]
+		what := arithObjects[rng.IntN(len(arithObjects))]
+		var p dataset.Pair
+		if rng.IntN(2) == 0 {
+			p.Prompt = fmt.Sprintf("%s has %d %s, gets %d. How many?", who, x, what, y)
+			p.Response = fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y)
+		} else {
+			if y > x {
+				x, y = y, x
+			}
+			p.Prompt = fmt.Sprintf("%s has %d %s, loses %d. How many?", who, x, what, y)
+			p.Response = fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y)
+		}
+		out = append(out, p)
+	}
+	return out
+}

@@ -5,6 +5,7 @@ package tasks
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 
@@ -21,6 +22,27 @@ type Task interface {
 	Score(prompt, output string) float64
 	// MetricName names the mean of Score over held-out prompts, e.g. "accuracy".
 	MetricName() string
+}
+
+// Distribution is implemented by a task whose true conditional p_data(y|x) is known in
+// closed form. Evaluate then measures KL(p_data || p_theta) per response on held-out
+// prompts from fresh samples of p_data, and the validity rate of greedy and sampled outputs.
+type Distribution interface {
+	// LogProb is log p_data(response|prompt) in nats, the end of the response (the model's
+	// EOS) included; -Inf for a response the prompt does not allow.
+	LogProb(prompt, response string) float64
+	// Sample draws a response from p_data(.|prompt).
+	Sample(prompt string, rng *rand.Rand) string
+	// Valid says whether p_data gives the response a positive probability.
+	Valid(prompt, response string) bool
+}
+
+// Pretrainer is implemented by a task that can generate a broad related corpus, shifted
+// from its target distribution (other operand ranges, other prompt families), for the base
+// model of a comparison: every method then starts from a model that has never seen the
+// target's real pairs (the paper's protocol).
+type Pretrainer interface {
+	Pretrain(seed uint64, n int) []dataset.Pair
 }
 
 var registry = map[string]Task{}

@@ -115,6 +115,11 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 		f.Values[MetricTaskScore] = scoreSum / float64(len(outs))
 	}
 	f.Values[MetricDistinct2] = distinct2(outs)
+	if d, ok := task.(tasks.Distribution); ok {
+		if err := a.distributionMetrics(ctx, in, m, d, test, outs, f.Values); err != nil {
+			return EvaluateOutput{}, err
+		}
+	}
 
 	if len(in.Shards) > 0 {
 		if err := a.rewards(ctx, in, m, f.Values); err != nil {

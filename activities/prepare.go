@@ -78,7 +78,11 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 			return nil, nil, invalid("task: " + err.Error())
 		}
 		nTest := int(float64(in.N)*in.TestFrac/(1-in.TestFrac) + 0.5)
-		train, test = t.Generate(in.Seed, in.N), t.Generate(mix(in.Seed^0x7e57), max(nTest, 1))
+		heldOut := mix(in.Seed ^ 0x7e57)
+		if in.Holdout == "val" { // a validation split: its own stream, never the test prompts
+			heldOut = mix(in.Seed ^ 0x7a1d)
+		}
+		train, test = t.Generate(in.Seed, in.N), t.Generate(heldOut, max(nTest, 1))
 		if err := checkContext(append(train[:len(train):len(train)], test...), in.Context, "task "+in.Task); err != nil {
 			return nil, nil, err
 		}

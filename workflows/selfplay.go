@@ -119,7 +119,7 @@ func (r *runner) prepare(ctx workflow.Context) error {
 	}
 	in := activities.PrepareInput{
 		Run: r.spec.Name, Data: r.spec.Data, Task: r.spec.Task, N: r.spec.N,
-		TestFrac: r.spec.TestFrac, Seed: r.spec.Seed, Context: r.spec.BaseModel.Context,
+		TestFrac: r.spec.TestFrac, Holdout: r.spec.Holdout, Seed: r.spec.Seed, Context: r.spec.BaseModel.Context,
 		Shards: r.spec.Shards, Spec: specJSON,
 	}
 	var out activities.PrepareOutput

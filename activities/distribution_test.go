@@ -1,0 +1,41 @@
+package activities
+
+import (
+	"context"
+	"testing"
+
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/tasks"
+)
+
+func TestDistributionMetrics(t *testing.T) {
+	task, _ := tasks.Get("markov")
+	d := task.(tasks.Distribution)
+	m, err := model.New(model.Config{DModel: 16, Layers: 1, Heads: 2, Context: 64, Seed: 1}, model.NewByteTokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := task.Generate(5, 6)
+	var greedy [][]int
+	for _, p := range test {
+		s, _ := m.Encode(p.Prompt, p.Response)
+		greedy = append(greedy, s.Response) // the real responses: all valid
+	}
+	in := EvaluateInput{Seed: 3, Round: 1, Sampling: Sampling{MaxNewTokens: 20}}
+	v := map[string]float64{}
+	a := &Activities{}
+	if err := a.distributionMetrics(context.Background(), in, m, d, test, greedy, v); err != nil {
+		t.Fatal(err)
+	}
+	// An untrained byte model spreads its mass over 260 tokens: KL is many nats per response.
+	if v[MetricKL] < 10 || v[MetricGreedyValid] != 1 || v[MetricSampleValid] < 0 || v[MetricSampleValid] > 0.5 {
+		t.Fatalf("metrics %v", v)
+	}
+	w := map[string]float64{}
+	if err := a.distributionMetrics(context.Background(), in, m, d, test, greedy, w); err != nil {
+		t.Fatal(err)
+	}
+	if w[MetricKL] != v[MetricKL] {
+		t.Fatalf("KL samples are not seeded: %v vs %v", w[MetricKL], v[MetricKL])
+	}
+}

@@ -92,3 +92,16 @@ clean:
 
 .PHONY: FORCE
 FORCE:
+
+# Comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3) from one pre-trained base, settings
+# chosen on a validation split (docs/compare.md). Each starts a fresh stack in $(DATA)/compare
+# and writes the report to out/compare/cmp-TASK/ (quick: out/compare/quick-TASK/).
+#   make compare TASK=markov|arith     the full comparison (search, then 5 rounds x 3 seeds; markov 5)
+#   make compare-quick TASK=markov     1 seed, 2 rounds, no search (well under a minute)
+TASK ?= markov
+.PHONY: compare compare-quick
+compare: tools
+	$(GO) run $(TAGS) ./internal/compare/cmd --task $(TASK) --dir $(DATA)/compare
+
+compare-quick: tools
+	$(GO) run $(TAGS) ./internal/compare/cmd --task $(TASK) --quick --dir $(DATA)/compare

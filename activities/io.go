@@ -47,13 +47,15 @@ func (a *Activities) putJSON(ctx context.Context, key string, v any) (Checkpoint
 	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
 }
 
-// loadPairs reads a JSONL file of pairs written by Prepare.
+// loadPairs reads a JSONL file of pairs written by Prepare. A user's dataset was checked
+// strictly there; a task's samples may repeat (a stochastic task such as markov draws the
+// same short response twice), and each repeat is a sample of p_data, so duplicates stay.
 func (a *Activities) loadPairs(ctx context.Context, c Checkpoint) ([]dataset.Pair, error) {
 	data, err := a.Store.Get(ctx, c.Key, c.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("load pairs %s: %w", c.Key, err)
 	}
-	pairs, err := dataset.Parse(bytes.NewReader(data), c.Key)
+	pairs, err := dataset.ParseWith(bytes.NewReader(data), c.Key, dataset.Options{AllowDuplicates: true})
 	if err != nil {
 		return nil, fmt.Errorf("parse pairs %s: %w", c.Key, err)
 	}

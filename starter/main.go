@@ -48,6 +48,7 @@ var commands = map[string]command{
 	"stop":     {"stop a run after its current round (then report)", signalCmd("stop")},
 	"schedule": {"create|list|delete|trigger periodic fine-tuning", cmdSchedule},
 	"export":   {"download a run's checkpoint and tokenizer", cmdExport},
+	"compare":  {"compare SFT, SPIN and SPACE on a task (report to a local folder)", cmdCompare},
 }
 
 // stdout is where results go; tests swap it.

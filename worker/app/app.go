@@ -76,6 +76,7 @@ func Register(w worker.Registry, acts *activities.Activities, withWorkflows bool
 	if withWorkflows {
 		w.RegisterWorkflow(workflows.SelfPlay)
 		w.RegisterWorkflow(workflows.ScheduledFineTune)
+		w.RegisterWorkflow(workflows.Compare)
 	}
 	w.RegisterActivity(acts)
 }

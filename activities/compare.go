@@ -1,0 +1,485 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/tasks"
+)
+
+// PretrainInput trains the base model of a comparison on a task's pretrain corpus.
+type PretrainInput struct {
+	Run        string     `json:"run"` // the comparison's name: runs/{run}/base/model.safetensors
+	Task       string     `json:"task"`
+	N          int        `json:"n"`
+	Seed       uint64     `json:"seed"`
+	Shape      ModelShape `json:"shape"`
+	Optim      Optim      `json:"optim"`
+	Durability Durability `json:"durability"`
+}
+
+// PretrainBase trains a fresh model with SFT on the task's Pretrain corpus (a broad related
+// distribution, shifted from the target): the base every arm of a comparison starts from,
+// which has never seen the target's real pairs. The corpus is kept as inputs/pretrain.jsonl.
+func (a *Activities) PretrainBase(ctx context.Context, in PretrainInput) (out TrainOutput, err error) {
+	defer a.Metrics.track("pretrain", in.Run, 0)(&err)
+	out, err = a.pretrainBase(ctx, in)
+	return out, classify(err)
+}
+
+func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (TrainOutput, error) {
+	t, err := tasks.Get(in.Task)
+	if err != nil {
+		return TrainOutput{}, invalid("task: " + err.Error())
+	}
+	pt, ok := t.(tasks.Pretrainer)
+	if !ok {
+		return TrainOutput{}, invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov)", in.Task))
+	}
+	if in.N <= 0 {
+		return TrainOutput{}, invalid("pretrain n must be positive")
+	}
+	pairs := pt.Pretrain(in.Seed, in.N)
+	if err := checkContext(pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {
+		return TrainOutput{}, err
+	}
+	var buf bytes.Buffer
+	if err := dataset.WriteJSONL(&buf, pairs); err != nil {
+		return TrainOutput{}, err
+	}
+	if _, err := a.put(ctx, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
+		return TrainOutput{}, err
+	}
+	tok := model.NewByteTokenizer()
+	m, err := model.New(model.Config{
+		VocabSize: tok.VocabSize(), DModel: in.Shape.DModel, Layers: in.Shape.Layers,
+		Heads: in.Shape.Heads, Context: in.Shape.Context, Seed: in.Seed,
+	}, tok)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	data, err := examples(m, pairs, nil)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	return a.trainLoop(ctx, trainJob{
+		run: in.Run, round: 0, phase: "pretrain", model: m, data: data,
+		tc:  trainConfig(model.LossConfig{Method: model.MethodSFT}, in.Optim, in.Seed),
+		dur: in.Durability, finalKey: storage.BaseModelKey(in.Run),
+	})
+}
+
+// CompareArm describes one arm for the report.
+type CompareArm struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Grid        string `json:"grid"`
+}
+
+// CompareChoice is an arm's setting chosen on the validation split.
+type CompareChoice struct {
+	Arm     string  `json:"arm"`
+	Setting string  `json:"setting"`
+	Round   int     `json:"round"`
+	Value   float64 `json:"value"`
+	Found   bool    `json:"found"`
+	Tried   int     `json:"tried"`
+}
+
+// CompareRun is one child run of a comparison.
+type CompareRun struct {
+	Arm     string        `json:"arm"`
+	Seed    uint64        `json:"seed"`
+	Setting string        `json:"setting"`
+	Run     string        `json:"run"`
+	Status  string        `json:"status"`
+	Error   string        `json:"error,omitempty"`
+	Rounds  []RoundResult `json:"rounds,omitempty"`
+}
+
+// CompareReportInput is everything the comparison's report shows.
+type CompareReportInput struct {
+	Name         string          `json:"name"`
+	Task         string          `json:"task"`
+	N            int             `json:"n"`
+	Rounds       int             `json:"rounds"`
+	NEval        int             `json:"n_eval"`
+	Seeds        []uint64        `json:"seeds"`
+	Primary      string          `json:"primary"`
+	HigherBetter bool            `json:"higher_better"`
+	Seconds      float64         `json:"seconds"`
+	Base         Checkpoint      `json:"base"`
+	Model        string          `json:"model"`
+	Pretrain     string          `json:"pretrain"`
+	Training     string          `json:"training"`
+	Arms         []CompareArm    `json:"arms"`
+	Choices      []CompareChoice `json:"choices"`
+	Search       []CompareRun    `json:"search"`
+	Final        []CompareRun    `json:"final"`
+}
+
+// CompareReportOutput lists the report's objects.
+type CompareReportOutput struct {
+	Report  Checkpoint   `json:"report"`
+	Results Checkpoint   `json:"results"`
+	Plots   []Checkpoint `json:"plots"`
+}
+
+// CompareMetrics are the metrics the comparison reports, in this order, when measured.
+var CompareMetrics = []string{
+	MetricKL, MetricTaskScore, MetricNLL, MetricSampleValid, MetricGreedyValid,
+	MetricRewardReal, MetricRewardSynth, MetricMargin, MetricDiscAccuracy,
+	MetricSynthLength, MetricDistinct2, MetricSynthDist2, MetricTrainLoss,
+}
+
+// CompareReport writes runs/{name}/report/compare.md (tables of mean ± std over seeds per
+// round and method, the search, paired differences with standard errors), results.json
+// (the raw numbers) and compare_{metric}.png (each metric against the round, one line per
+// method, error bars ± std over seeds).
+func (a *Activities) CompareReport(ctx context.Context, in CompareReportInput) (out CompareReportOutput, err error) {
+	defer a.Metrics.track("report", in.Name, 0)(&err)
+	out, err = a.compareReport(ctx, in)
+	return out, classify(err)
+}
+
+func (a *Activities) compareReport(ctx context.Context, in CompareReportInput) (CompareReportOutput, error) {
+	var out CompareReportOutput
+	var err error
+	if out.Results, err = a.putJSON(ctx, storage.ReportKey(in.Name, "results.json"), in); err != nil {
+		return out, err
+	}
+	md, figs := RenderCompare(in)
+	for _, f := range figs {
+		png, err := drawCompare(in, f)
+		if err != nil {
+			return out, fmt.Errorf("plot %s: %w", f, err)
+		}
+		c, err := a.put(ctx, storage.ReportKey(in.Name, "compare_"+f+".png"), png)
+		if err != nil {
+			return out, err
+		}
+		out.Plots = append(out.Plots, c)
+	}
+	out.Report, err = a.put(ctx, storage.ReportKey(in.Name, "compare.md"), []byte(md))
+	return out, err
+}
+
+// cell is a metric's values over seeds for one arm and round.
+func values(runs []CompareRun, arm string, round int, metric string) []float64 {
+	var vs []float64
+	for _, r := range runs {
+		if r.Arm != arm || r.Status == "failed" {
+			continue
+		}
+		for _, rr := range r.Rounds {
+			if v, ok := rr.Metrics[metric]; ok && rr.Round == round {
+				vs = append(vs, v)
+			}
+		}
+	}
+	return vs
+}
+
+func meanStd(vs []float64) (mean, std float64) {
+	if len(vs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for _, v := range vs {
+		mean += v
+	}
+	mean /= float64(len(vs))
+	if len(vs) > 1 {
+		for _, v := range vs {
+			std += (v - mean) * (v - mean)
+		}
+		std = math.Sqrt(std / float64(len(vs)-1))
+	}
+	return mean, std
+}
+
+// paired returns, for the seeds where both arms have the metric at their rounds, the
+// differences x - y.
+func paired(runs []CompareRun, armX string, roundX int, armY string, roundY int, metric string) []float64 {
+	at := func(arm string, round int) map[uint64]float64 {
+		m := map[uint64]float64{}
+		for _, r := range runs {
+			if r.Arm != arm || r.Status == "failed" {
+				continue
+			}
+			for _, rr := range r.Rounds {
+				if v, ok := rr.Metrics[metric]; ok && rr.Round == round {
+					m[r.Seed] = v
+				}
+			}
+		}
+		return m
+	}
+	x, y := at(armX, roundX), at(armY, roundY)
+	var d []float64
+	for s, vx := range x {
+		if vy, ok := y[s]; ok {
+			d = append(d, vx-vy)
+		}
+	}
+	return d
+}
+
+func measured(in CompareReportInput) []string {
+	has := map[string]bool{}
+	for _, r := range in.Final {
+		for _, rr := range r.Rounds {
+			for k := range rr.Metrics {
+				has[k] = true
+			}
+		}
+	}
+	var out []string
+	for _, m := range CompareMetrics {
+		if has[m] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+var metricHelp = map[string]string{
+	MetricKL:           "KL(p_data || p_theta) per response, nats (lower is better)",
+	MetricTaskScore:    "task metric of greedy outputs (higher is better)",
+	MetricNLL:          "held-out NLL per token of real responses (lower is better)",
+	MetricSampleValid:  "fraction of temperature-1 samples that p_data allows",
+	MetricGreedyValid:  "fraction of greedy outputs that p_data allows",
+	MetricRewardReal:   "mean reward r = log p_theta - log p_opponent of the real responses",
+	MetricRewardSynth:  "mean reward of the round's synthetic responses",
+	MetricMargin:       "reward_real - reward_synth",
+	MetricDiscAccuracy: "accuracy of the NCE classifier h = sigmoid(r - ln mu)",
+	MetricSynthLength:  "mean synthetic response length (tokens)",
+	MetricDistinct2:    "distinct bigrams of greedy held-out outputs",
+	MetricSynthDist2:   "distinct bigrams of the round's synthetic responses",
+	MetricTrainLoss:    "last training step's loss (each method's own loss)",
+}
+
+func fmtMS(vs []float64, total int) string {
+	if len(vs) == 0 {
+		return "—"
+	}
+	m, s := meanStd(vs)
+	cell := fmt.Sprintf("%.4g ± %.2g", m, s)
+	if len(vs) == 1 {
+		cell = fmt.Sprintf("%.4g", m)
+	}
+	if len(vs) < total {
+		cell += fmt.Sprintf(" (%d/%d)", len(vs), total)
+	}
+	return cell
+}
+
+// RenderCompare renders the markdown report and lists the figures (metric names) to draw.
+func RenderCompare(in CompareReportInput) (string, []string) {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Comparison %s: task %s\n\n", in.Name, in.Task)
+	dir := "lower"
+	if in.HigherBetter {
+		dir = "higher"
+	}
+	w("- Real train pairs n = %d; held-out prompts per evaluation: %d; seeds %v; rounds 1..%d after the base (round r is the paper's iter%s).\n",
+		in.N, in.NEval, in.Seeds, in.Rounds, "(r-1)")
+	w("- Base model (the same for every arm and seed, never trained on the target's real pairs): %s, pre-trained on %s. `%s`\n", in.Model, in.Pretrain, in.Base.Key)
+	w("- Rounds: %s.\n", in.Training)
+	w("- Primary metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split.\n", in.Primary, dir)
+	w("- Wall time of the comparison: %.0f s (%.1f min).\n\n", in.Seconds, in.Seconds/60)
+
+	w("## Arms and the search (same budget per arm)\n\n| arm | what | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|\n", in.Primary)
+	for _, arm := range in.Arms {
+		c := CompareChoice{}
+		for _, x := range in.Choices {
+			if x.Arm == arm.Name {
+				c = x
+			}
+		}
+		val := "—"
+		if c.Found {
+			val = fmt.Sprintf("%.4g", c.Value)
+		}
+		w("| %s | %s | %s | %d | %s | %d | %s |\n", arm.Name, arm.Description, arm.Grid, c.Tried, c.Setting, c.Round, val)
+	}
+	if len(in.Search) > 0 {
+		w("\nEvery search run (seed %d, validation split), %s by round (r0 = base):\n\n| arm | setting | status |", in.Search[0].Seed, in.Primary)
+		for r := 0; r <= in.Rounds; r++ {
+			w(" r%d |", r)
+		}
+		w("\n|---|---|---|%s\n", strings.Repeat("---|", in.Rounds+1))
+		for _, r := range in.Search {
+			w("| %s | %s | %s |", r.Arm, r.Setting, r.Status)
+			for k := 0; k <= in.Rounds; k++ {
+				vs := values([]CompareRun{r}, r.Arm, k, in.Primary)
+				if len(vs) == 0 {
+					w(" — |")
+				} else {
+					w(" %.4g |", vs[0])
+				}
+			}
+			w("\n")
+		}
+	}
+	var failed []string
+	for _, r := range append(append([]CompareRun(nil), in.Search...), in.Final...) {
+		if r.Status == "failed" {
+			failed = append(failed, fmt.Sprintf("- %s (%s, seed %d): %s", r.Run, r.Setting, r.Seed, firstLine(r.Error)))
+		}
+	}
+	if len(failed) > 0 {
+		w("\nFailed runs (excluded from the tables):\n\n%s\n", strings.Join(failed, "\n"))
+	}
+
+	metrics := measured(in)
+	w("\n## Test results: mean ± std over %d seeds, per round\n\n", len(in.Seeds))
+	w("Column r0 is the base model (identical for all arms); SFT arms' round r is 2r epochs of SFT from the base.\n")
+	for _, m := range metrics {
+		w("\n### %s\n\n%s.\n\n| arm |", m, metricHelp[m])
+		for r := 0; r <= in.Rounds; r++ {
+			w(" r%d |", r)
+		}
+		w("\n|---|%s\n", strings.Repeat("---|", in.Rounds+1))
+		for _, arm := range in.Arms {
+			w("| %s |", arm.Name)
+			for r := 0; r <= in.Rounds; r++ {
+				w(" %s |", fmtMS(values(in.Final, arm.Name, r, m), len(in.Seeds)))
+			}
+			w("\n")
+		}
+	}
+
+	// Paired differences of the reference arm against every other arm.
+	ref := ""
+	for _, arm := range in.Arms {
+		if arm.Name == "space" {
+			ref = arm.Name
+		}
+	}
+	if ref != "" {
+		round := map[string]int{}
+		for _, c := range in.Choices {
+			round[c.Arm] = c.Round
+		}
+		w("\n## Paired differences: %s minus each arm (mean ± standard error over seeds)\n\n", ref)
+		w("At the last round (r%d) and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Rounds, in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
+		diffMetrics := []string{in.Primary, MetricNLL}
+		if has(metrics, MetricSampleValid) {
+			diffMetrics = append(diffMetrics, MetricSampleValid)
+		}
+		w("| vs | metric | last round | chosen rounds |\n|---|---|---|---|\n")
+		for _, arm := range in.Arms {
+			if arm.Name == ref {
+				continue
+			}
+			for _, m := range diffMetrics {
+				last := paired(in.Final, ref, in.Rounds, arm.Name, in.Rounds, m)
+				best := paired(in.Final, ref, round[ref], arm.Name, round[arm.Name], m)
+				w("| %s | %s | %s | %s (r%d vs r%d) |\n", arm.Name, m, fmtSE(last), fmtSE(best), round[ref], round[arm.Name])
+			}
+		}
+		for _, m := range diffMetrics {
+			w("| base | %s | %s | %s (r%d vs r0) |\n", m, fmtSE(paired(in.Final, ref, in.Rounds, ref, 0, m)), fmtSE(paired(in.Final, ref, round[ref], ref, 0, m)), round[ref])
+		}
+	}
+	w("\n## Plots\n\n")
+	for _, m := range metrics {
+		w("![%s](compare_%s.png)\n\n", m, m)
+	}
+	return b.String(), metrics
+}
+
+func has(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func fmtSE(d []float64) string {
+	if len(d) == 0 {
+		return "—"
+	}
+	m, s := meanStd(d)
+	if len(d) == 1 {
+		return fmt.Sprintf("%+.4g (1 seed)", m)
+	}
+	return fmt.Sprintf("%+.4g ± %.2g", m, s/math.Sqrt(float64(len(d))))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// drawCompare plots one metric against the round: one line per arm (mean over seeds) with
+// error bars of ± one standard deviation.
+func drawCompare(in CompareReportInput, metric string) ([]byte, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: %s (mean ± std over %d seeds)", in.Task, metric, len(in.Seeds))
+	p.X.Label.Text = "round (0 = base)"
+	p.Y.Label.Text = metric
+	p.Legend.Top = true
+	for i, arm := range in.Arms {
+		var xys plotter.XYs
+		var errs plotter.YErrors
+		for r := 0; r <= in.Rounds; r++ {
+			vs := values(in.Final, arm.Name, r, metric)
+			if len(vs) == 0 {
+				continue
+			}
+			m, s := meanStd(vs)
+			xys = append(xys, plotter.XY{X: float64(r) + 0.04*float64(i-len(in.Arms)/2), Y: m})
+			errs = append(errs, struct{ Low, High float64 }{s, s})
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		l, pts, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, err
+		}
+		c := plotutil.Color(i)
+		l.Color, pts.Color = c, c
+		pts.Shape = plotutil.Shape(i)
+		eb, err := plotter.NewYErrorBars(struct {
+			plotter.XYer
+			plotter.YErrorer
+		}{xys, errs})
+		if err != nil {
+			return nil, err
+		}
+		eb.Color = c
+		p.Add(l, pts, eb)
+		p.Legend.Add(arm.Name, l, pts)
+	}
+	p.Add(plotter.NewGrid())
+	w, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/space-sft/space/internal/compare"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/workflows"
+)
+
+// cmdCompare starts a Compare workflow (SFT on n and 4n, SPIN, SPACE mu 1 and 3, from one
+// pre-trained base, settings chosen on a validation split) on the workers, waits for it and
+// copies its report (compare.md, results.json, PNGs) from S3 to --out/NAME.
+//
+//	space compare --task markov [--quick] [--seeds 3] [--rounds 4] [--n 128] [--out out/compare]
+//	space compare --spec compare.json [--no-wait] [--json]
+func cmdCompare(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	cn := connFlags(fs)
+	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
+	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
+	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
+	specFile := fs.String("spec", "", "CompareSpec JSON file (workflows/compare.go); replaces the flags above")
+	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
+	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
+	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	out := fs.String("out", "out/compare", "local folder for the report (OUT/NAME/)")
+	noWait := fs.Bool("no-wait", false, "start the comparison and return")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	s3 := storage.ConfigFromEnv()
+	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
+	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	spec := compare.Spec(*task, *quick, *name, *seeds, *rounds, *n)
+	if *specFile != "" {
+		data, err := os.ReadFile(*specFile)
+		if err != nil {
+			return err
+		}
+		spec = workflows.CompareSpec{}
+		if err := json.Unmarshal(data, &spec); err != nil {
+			return fmt.Errorf("%s: %w", *specFile, err)
+		}
+	}
+	if err := spec.Defaults().Validate(); err != nil {
+		return err
+	}
+	c, err := cn.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id := workflows.CompareWorkflowID(spec.Name)
+	start := time.Now()
+	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: cn.queue, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}, workflows.Compare, spec)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	if *noWait {
+		fmt.Fprintf(stdout, "started comparison %s (workflow %s)\n", spec.Name, id)
+		return nil
+	}
+	fmt.Fprintf(stdout, "started comparison %s (workflow %s), waiting...\n", spec.Name, id)
+	res, err := compare.Wait(ctx, c, wr, nil, func(line string) {
+		fmt.Fprintf(stdout, "  [%5.0fs] %s\n", time.Since(start).Seconds(), line)
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(res)
+	}
+	return compare.Fetch(ctx, s3, spec.Name, *out, time.Since(start), res, stdout)
+}

@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/space-sft/space/e2e/harness"
+)
+
+var resumedRe = regexp.MustCompile(`resuming round (\d+) from step (\d+)`)
+
+// TestKillDuringTrain kills the only worker with SIGKILL while a round trains, starts a new
+// worker process, and checks that the run completes, that the new worker resumed from a
+// trainer checkpoint (step > 0, not from scratch), and that every round's model is
+// byte-identical to an uninterrupted run with the same spec under another name.
+func TestKillDuringTrain(t *testing.T) {
+	e := harness.NewEnv(t)
+	ctx, cancel := timeout(t, 5*time.Minute)
+	defer cancel()
+
+	ref := smallSpec("kill-ref", 1, 10) // 80 steps: the kill lands mid-round
+	w1 := e.StartWorker("w1")
+	t0 := time.Now()
+	e.StartRun(ctx, ref)
+	want := runToEnd(ctx, t, e, ref, w1)
+	t.Logf("uninterrupted run: %.1fs", time.Since(t0).Seconds())
+
+	spec := ref
+	spec.Name = "kill-a"
+	e.StartRun(ctx, spec)
+	// Kill once round 1 has a trainer checkpoint (checkpoint_every 2: step 2 or later).
+	var atStep int
+	harness.WaitFor(ctx, t, "a trainer checkpoint of round 1", func() bool {
+		if steps := e.TrainCheckpoints(ctx, spec.Name, 1); len(steps) > 0 {
+			atStep = steps[len(steps)-1]
+			return true
+		}
+		return false
+	})
+	w1.Kill()
+	killedAt := time.Now()
+	t.Logf("kill -9 worker w1 (trainer checkpoint at step %d)", atStep)
+
+	w2 := e.StartWorker("w2")
+	got := runToEnd(ctx, t, e, spec, w2)
+	t.Logf("interrupted run finished %.1fs after the kill", time.Since(killedAt).Seconds())
+
+	m := resumedRe.FindStringSubmatch(w2.Log())
+	if m == nil {
+		t.Fatalf("w2 never resumed from a trainer checkpoint; its log:\n%s", tail(w2.Log(), 4000))
+	}
+	if step, _ := strconv.Atoi(m[2]); m[1] != "1" || step <= 0 {
+		t.Errorf("w2 resumed round %s from step %s, want round 1 from a step > 0", m[1], m[2])
+	} else {
+		t.Logf("w2: %q", m[0])
+	}
+	sameModels(t, got, want)
+	for _, r := range got.Rounds {
+		t.Logf("round %d model sha256 %s (uninterrupted %s)", r.Round, short(r.ModelSHA256), short(want.Rounds[r.Round].ModelSHA256))
+	}
+}

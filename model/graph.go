@@ -67,7 +67,7 @@ func (m *GPT) build(B, T int, ls *lossState) (*net, error) {
 		return x
 	}
 	linear := func(x *G.Node, w, b string) *G.Node {
-		return must(G.ApplyOp(newBiasOp(), must(G.Mul(x, P(w))), P(b)))
+		return must(G.ApplyOp(newLinearOp(false, true), x, P(w), P(b)))
 	}
 	ln := func(x *G.Node, pre string) *G.Node {
 		return must(G.ApplyOp(newLayerNormOp(), x, P(pre+".g"), P(pre+".b")))
@@ -88,9 +88,9 @@ func (m *GPT) build(B, T int, ls *lossState) (*net, error) {
 	x = ln(x, "lnf")
 	var logits *G.Node
 	if c.TiedEmbeddings {
-		logits = must(G.Mul(x, must(G.Transpose(P("wte")))))
+		logits = must(G.ApplyOp(newLinearOp(true, false), x, P("wte")))
 	} else {
-		logits = must(G.Mul(x, P("lm_head")))
+		logits = must(G.ApplyOp(newLinearOp(false, false), x, P("lm_head")))
 	}
 	n.logp = must(G.ApplyOp(newTokLogpOp(st), logits))
 	if err != nil {

@@ -54,11 +54,6 @@ func (o opBase) String() string { return o.name }
 
 func dense(v G.Value) *tensor.Dense { return v.(*tensor.Dense) }
 
-// out allocates a result tensor of the same dtype as like.
-func out(like *tensor.Dense, shape ...int) *tensor.Dense {
-	return tensor.New(tensor.Of(like.Dtype()), tensor.WithShape(shape...))
-}
-
 func allTrue(n int) []bool {
 	b := make([]bool, n)
 	for i := range b {
@@ -118,11 +113,12 @@ func (st *batchState) fill(seqs []Sequence) {
 
 type embedOp struct {
 	opBase
-	st *batchState
+	st  *batchState
+	buf outBuf
 }
 
 func newEmbedOp(st *batchState, id int) *embedOp {
-	return &embedOp{opBase{"Embed", id, []int{2, 2, 2}}, st}
+	return &embedOp{opBase: opBase{"Embed", id, []int{2, 2, 2}}, st: st}
 }
 
 func (o *embedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -133,7 +129,7 @@ func (o *embedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *embedOp) Do(in ...G.Value) (G.Value, error) {
 	wte, wpe := dense(in[0]), dense(in[1])
 	D := wte.Shape()[1]
-	r := out(wte, o.st.B*o.st.T, D)
+	r := o.buf.get(wte, o.st.B*o.st.T, D)
 	switch w := wte.Data().(type) {
 	case []float32:
 		embedFwd(w, wpe.Data().([]float32), r.Data().([]float32), o.st, D)
@@ -154,11 +150,11 @@ func embedFwd[F fnum](wte, wpe, y []F, st *batchState, D int) {
 
 func (o *embedOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *embedOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	dwte, err := G.ApplyOp(&embedGradOp{opBase{"EmbedGradWte", o.id, []int{2, 2, 2}}, o.st, 0}, in[0], grad)
+	dwte, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWte", o.id, []int{2, 2, 2}}, st: o.st}, in[0], grad)
 	if err != nil {
 		return nil, err
 	}
-	dwpe, err := G.ApplyOp(&embedGradOp{opBase{"EmbedGradWpe", o.id, []int{2, 2, 2}}, o.st, 1}, in[1], grad)
+	dwpe, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWpe", o.id, []int{2, 2, 2}}, st: o.st, which: 1}, in[1], grad)
 	return G.Nodes{dwte, dwpe}, err
 }
 
@@ -167,6 +163,7 @@ type embedGradOp struct {
 	opBase
 	st    *batchState
 	which int // 0: wte (rows by token), 1: wpe (rows by position)
+	buf   outBuf
 }
 
 func (o *embedGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -176,7 +173,7 @@ func (o *embedGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *embedGradOp) Do(in ...G.Value) (G.Value, error) {
 	tab, g := dense(in[0]), dense(in[1])
 	s := tab.Shape()
-	r := out(tab, s[0], s[1])
+	r := o.buf.get(tab, s[0], s[1])
 	switch gd := g.Data().(type) {
 	case []float32:
 		embedBwd(gd, r.Data().([]float32), o.st, s[1], o.which)
@@ -187,6 +184,7 @@ func (o *embedGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func embedBwd[F fnum](g, d []F, st *batchState, D, which int) {
+	clear(d)
 	for n, tok := range st.tokens {
 		row := tok
 		if which == 1 {
@@ -203,9 +201,14 @@ func embedBwd[F fnum](g, d []F, st *batchState, D, which int) {
 
 const lnEps = 1e-5
 
-type layerNormOp struct{ opBase }
+type layerNormOp struct {
+	opBase
+	buf outBuf
+}
 
-func newLayerNormOp() *layerNormOp { return &layerNormOp{opBase{"LayerNorm", 0, []int{2, 1, 1, 2}}} }
+func newLayerNormOp() *layerNormOp {
+	return &layerNormOp{opBase: opBase{"LayerNorm", 0, []int{2, 1, 1, 2}}}
+}
 
 func (o *layerNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
@@ -214,7 +217,7 @@ func (o *layerNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *layerNormOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	s := x.Shape()
-	r := out(x, s[0], s[1])
+	r := o.buf.get(x, s[0], s[1])
 	switch xd := x.Data().(type) {
 	case []float32:
 		lnFwd(xd, dense(in[1]).Data().([]float32), dense(in[2]).Data().([]float32), r.Data().([]float32), s[1])
@@ -240,40 +243,49 @@ func lnStats[F fnum](x []F) (mean, rstd float64) {
 }
 
 func lnFwd[F fnum](x, g, b, y []F, D int) {
-	for r := 0; r < len(x)/D; r++ {
-		xr, yr := x[r*D:r*D+D], y[r*D:r*D+D]
-		mean, rstd := lnStats(xr)
-		for i := range xr {
-			yr[i] = F((float64(xr[i])-mean)*rstd)*g[i] + b[i]
+	parallelFor(len(x)/D, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*D:r*D+D], y[r*D:r*D+D]
+			mean, rstd := lnStats(xr)
+			for i := range xr {
+				yr[i] = F((float64(xr[i])-mean)*rstd)*g[i] + b[i]
+			}
 		}
-	}
+	})
 }
 
 func (o *layerNormOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *layerNormOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	res := make(G.Nodes, 3)
-	names := []string{"LayerNormGradX", "LayerNormGradG", "LayerNormGradB"}
-	for k := 0; k < 3; k++ {
-		outDims := 2
-		if k > 0 {
-			outDims = 1
-		}
-		var err error
-		res[k], err = G.ApplyOp(&lnGradOp{opBase{names[k], 0, []int{2, 1, 2, outDims}}, k}, in[0], in[1], grad)
+	sums := &lnSums{}
+	dx, err := G.ApplyOp(&lnGradOp{opBase: opBase{"LayerNormGradX", 0, []int{2, 1, 2, 2}}, sums: sums}, in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	res := G.Nodes{dx}
+	for k, name := range []string{"LayerNormGradG", "LayerNormGradB"} {
+		// (dx, g): the dx node only orders this op after the one that fills sums.
+		d, err := G.ApplyOp(&lnGradOp{opBase: opBase{name, 0, []int{2, 1, 1}}, which: k + 1, sums: sums}, dx, in[1])
 		if err != nil {
 			return nil, err
 		}
+		res = append(res, d)
 	}
 	return res, nil
 }
 
-// lnGradOp: inputs (x, g, grad) -> dx (which 0), dg (1) or db (2).
+// lnSums holds dg and db, computed by the dx op alongside dx.
+type lnSums struct{ dg, db []float64 }
+
+// lnGradOp: which 0: (x, g, grad) -> dx, and leaves dg, db in sums; which 1, 2: (dx, g) ->
+// dg or db from sums.
 //
 //	xhat = (x-mean)*rstd; dxhat = grad*g
 //	dx = rstd * (dxhat - mean(dxhat) - xhat*mean(dxhat*xhat));  dg = sum_rows grad*xhat;  db = sum_rows grad
 type lnGradOp struct {
 	opBase
 	which int
+	sums  *lnSums
+	buf   outBuf
 }
 
 func (o *lnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -286,101 +298,225 @@ func (o *lnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *lnGradOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	s := x.Shape()
-	var r *tensor.Dense
-	if o.which == 0 {
-		r = out(x, s[0], s[1])
-	} else {
-		r = out(x, s[1])
+	if o.which > 0 {
+		r := o.buf.get(x, s[1])
+		src := o.sums.dg
+		if o.which == 2 {
+			src = o.sums.db
+		}
+		switch d := r.Data().(type) {
+		case []float32:
+			for i, v := range src {
+				d[i] = float32(v)
+			}
+		case []float64:
+			copy(d, src)
+		}
+		return r, nil
+	}
+	r := o.buf.get(x, s[0], s[1])
+	if len(o.sums.dg) != s[1] {
+		o.sums.dg, o.sums.db = make([]float64, s[1]), make([]float64, s[1])
 	}
 	switch xd := x.Data().(type) {
 	case []float32:
-		lnBwd(xd, dense(in[1]).Data().([]float32), dense(in[2]).Data().([]float32), r.Data().([]float32), s[1], o.which)
+		lnBwd(xd, dense(in[1]).Data().([]float32), dense(in[2]).Data().([]float32), r.Data().([]float32), o.sums, s[1])
 	case []float64:
-		lnBwd(xd, dense(in[1]).Data().([]float64), dense(in[2]).Data().([]float64), r.Data().([]float64), s[1], o.which)
+		lnBwd(xd, dense(in[1]).Data().([]float64), dense(in[2]).Data().([]float64), r.Data().([]float64), o.sums, s[1])
 	}
 	return r, nil
 }
 
-func lnBwd[F fnum](x, g, gr, d []F, D, which int) {
-	var acc []float64
-	if which > 0 {
-		acc = make([]float64, D)
-	}
+// lnBwd writes dx (rows in parallel) and then sums dg and db over the rows in order.
+func lnBwd[F fnum](x, g, gr, d []F, sums *lnSums, D int) {
+	parallelFor(len(x)/D, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, grr := x[r*D:r*D+D], gr[r*D:r*D+D]
+			mean, rstd := lnStats(xr)
+			var m1, m2 float64
+			for i := range xr {
+				dxh := float64(grr[i]) * float64(g[i])
+				m1 += dxh
+				m2 += dxh * (float64(xr[i]) - mean) * rstd
+			}
+			m1 /= float64(D)
+			m2 /= float64(D)
+			dr := d[r*D : r*D+D]
+			for i := range xr {
+				dxh := float64(grr[i]) * float64(g[i])
+				dr[i] = F(rstd * (dxh - m1 - (float64(xr[i])-mean)*rstd*m2))
+			}
+		}
+	})
+	dg, db := sums.dg, sums.db
+	clear(dg)
+	clear(db)
 	for r := 0; r < len(x)/D; r++ {
 		xr, grr := x[r*D:r*D+D], gr[r*D:r*D+D]
-		if which == 2 {
-			for i := range grr {
-				acc[i] += float64(grr[i])
-			}
-			continue
-		}
 		mean, rstd := lnStats(xr)
-		if which == 1 {
-			for i := range xr {
-				acc[i] += float64(grr[i]) * (float64(xr[i]) - mean) * rstd
-			}
-			continue
-		}
-		var m1, m2 float64
 		for i := range xr {
-			dxh := float64(grr[i]) * float64(g[i])
-			m1 += dxh
-			m2 += dxh * (float64(xr[i]) - mean) * rstd
+			dg[i] += float64(grr[i]) * (float64(xr[i]) - mean) * rstd
+			db[i] += float64(grr[i])
 		}
-		m1 /= float64(D)
-		m2 /= float64(D)
-		dr := d[r*D : r*D+D]
-		for i := range xr {
-			dxh := float64(grr[i]) * float64(g[i])
-			dr[i] = F(rstd * (dxh - m1 - (float64(xr[i])-mean)*rstd*m2))
-		}
-	}
-	for i, v := range acc {
-		d[i] = F(v)
 	}
 }
 
-// ---- bias: y = x + b (b broadcast over rows) ----
+// ---- linear: y = x @ W + b (W [in,out]), or x @ W^T (W [out,in], tied logits), b optional ----
 
-type biasOp struct{ opBase }
-
-func newBiasOp() *biasOp { return &biasOp{opBase{"AddBias", 0, []int{2, 1, 2}}} }
-
-func (o *biasOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
+type linearOp struct {
+	opBase
+	transW, bias bool
+	buf          outBuf
 }
 
-func (o *biasOp) Do(in ...G.Value) (G.Value, error) {
-	x := dense(in[0])
-	s := x.Shape()
-	r := out(x, s[0], s[1])
+func newLinearOp(transW, bias bool) *linearOp {
+	types := []int{2, 2, 2}
+	if bias {
+		types = []int{2, 2, 1, 2}
+	}
+	return &linearOp{opBase: opBase{"Linear", 0, types}, transW: transW, bias: bias}
+}
+
+func (o *linearOp) outDim(w tensor.Shape) int {
+	if o.transW {
+		return w[0]
+	}
+	return w[1]
+}
+
+func (o *linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{in[0].(tensor.Shape)[0], o.outDim(in[1].(tensor.Shape))}, nil
+}
+
+func (o *linearOp) Do(in ...G.Value) (G.Value, error) {
+	x, w := dense(in[0]), dense(in[1])
+	N, K, M := x.Shape()[0], x.Shape()[1], o.outDim(w.Shape())
+	r := o.buf.get(x, N, M)
+	var b G.Value
+	if o.bias {
+		b = in[2]
+	}
 	switch xd := x.Data().(type) {
 	case []float32:
-		biasFwd(xd, dense(in[1]).Data().([]float32), r.Data().([]float32))
+		linearFwd(xd, w.Data().([]float32), biasData[float32](b), r.Data().([]float32), N, K, M, o.transW)
 	case []float64:
-		biasFwd(xd, dense(in[1]).Data().([]float64), r.Data().([]float64))
+		linearFwd(xd, w.Data().([]float64), biasData[float64](b), r.Data().([]float64), N, K, M, o.transW)
 	}
 	return r, nil
 }
 
-func biasFwd[F fnum](x, b, y []F) {
-	M := len(b)
-	for r := 0; r < len(x)/M; r++ {
-		xr, yr := x[r*M:r*M+M], y[r*M:r*M+M]
-		for i := range yr {
-			yr[i] = xr[i] + b[i]
-		}
+func biasData[F fnum](b G.Value) []F {
+	if b == nil {
+		return nil
 	}
+	return dense(b).Data().([]F)
 }
 
-func (o *biasOp) DiffWRT(n int) []bool { return allTrue(n) }
-func (o *biasOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	db, err := G.ApplyOp(&colSumOp{opBase{"ColSum", 0, []int{2, 1}}}, grad)
-	return G.Nodes{grad, db}, err
+// linearFwd: y[N,M] = x[N,K] @ W (+ b), the rows split in two parts computed side by side.
+func linearFwd[F fnum](x, w, b, y []F, N, K, M int, transW bool) {
+	ldw := M
+	if transW {
+		ldw = K
+	}
+	split2(N, func(lo, hi int) {
+		var beta F
+		if b != nil {
+			for r := lo; r < hi; r++ {
+				copy(y[r*M:r*M+M], b)
+			}
+			beta = 1
+		}
+		gemm(false, transW, hi-lo, M, K, 1, x[lo*K:], K, w, ldw, beta, y[lo*M:], M)
+	})
+}
+
+func (o *linearOp) DiffWRT(n int) []bool { return allTrue(n) }
+func (o *linearOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&linearGradOp{opBase: opBase{"LinearGradX", 0, []int{2, 2, 2}}, transW: o.transW}, in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := G.ApplyOp(&linearGradOp{opBase: opBase{"LinearGradW", 0, []int{2, 2, 2}}, transW: o.transW, which: 1}, in[0], grad)
+	if err != nil || !o.bias {
+		return G.Nodes{dx, dw}, err
+	}
+	db, err := G.ApplyOp(&colSumOp{opBase: opBase{"ColSum", 0, []int{2, 1}}}, grad)
+	return G.Nodes{dx, dw, db}, err
+}
+
+// linearGradOp: which 0: (W, grad) -> dx = grad @ W^T (or grad @ W when transW);
+// which 1: (x, grad) -> dW = x^T @ grad (or grad^T @ x when transW). Each is split in two
+// parts by output rows; every output element is one dot product, computed by one part.
+type linearGradOp struct {
+	opBase
+	transW bool
+	which  int
+	buf    outBuf
+}
+
+func (o *linearGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, g := in[0].(tensor.Shape), in[1].(tensor.Shape)
+	if o.which == 0 { // a is W
+		if o.transW {
+			return tensor.Shape{g[0], a[1]}, nil
+		}
+		return tensor.Shape{g[0], a[0]}, nil
+	}
+	if o.transW { // a is x [N,K]: dW [M,K]
+		return tensor.Shape{g[1], a[1]}, nil
+	}
+	return tensor.Shape{a[1], g[1]}, nil
+}
+
+func (o *linearGradOp) Do(in ...G.Value) (G.Value, error) {
+	a, g := dense(in[0]), dense(in[1])
+	N, M := g.Shape()[0], g.Shape()[1]
+	var K int
+	if o.which == 0 {
+		K = a.Shape()[0]
+		if o.transW {
+			K = a.Shape()[1]
+		}
+	} else {
+		K = a.Shape()[1]
+	}
+	var r *tensor.Dense
+	switch {
+	case o.which == 0:
+		r = o.buf.get(g, N, K)
+	case o.transW:
+		r = o.buf.get(g, M, K)
+	default:
+		r = o.buf.get(g, K, M)
+	}
+	switch gd := g.Data().(type) {
+	case []float32:
+		linearBwd(a.Data().([]float32), gd, r.Data().([]float32), N, K, M, o.transW, o.which)
+	case []float64:
+		linearBwd(a.Data().([]float64), gd, r.Data().([]float64), N, K, M, o.transW, o.which)
+	}
+	return r, nil
+}
+
+// linearBwd: g is dy [N,M]; a is W (which 0) or x [N,K] (which 1); d is the result.
+func linearBwd[F fnum](a, g, d []F, N, K, M int, transW bool, which int) {
+	switch {
+	case which == 0 && !transW: // dx[N,K] = g @ W^T, W [K,M]
+		split2(N, func(lo, hi int) { gemm(false, true, hi-lo, K, M, 1, g[lo*M:], M, a, M, 0, d[lo*K:], K) })
+	case which == 0: // dx[N,K] = g @ W, W [M,K]
+		split2(N, func(lo, hi int) { gemm(false, false, hi-lo, K, M, 1, g[lo*M:], M, a, K, 0, d[lo*K:], K) })
+	case !transW: // dW[K,M] = x^T @ g: rows lo..hi of dW use columns lo..hi of x
+		split2(K, func(lo, hi int) { gemm(true, false, hi-lo, M, N, 1, a[lo:], K, g, M, 0, d[lo*M:], M) })
+	default: // dW[M,K] = g^T @ x: rows lo..hi of dW use columns lo..hi of g
+		split2(M, func(lo, hi int) { gemm(true, false, hi-lo, K, N, 1, g[lo:], M, a, K, 0, d[lo*K:], K) })
+	}
 }
 
 // colSumOp: [N,M] -> [M], the sum over rows.
-type colSumOp struct{ opBase }
+type colSumOp struct {
+	opBase
+	buf outBuf
+}
 
 func (o *colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{in[0].(tensor.Shape)[1]}, nil
@@ -389,7 +525,7 @@ func (o *colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *colSumOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	M := x.Shape()[1]
-	r := out(x, M)
+	r := o.buf.get(x, M)
 	switch xd := x.Data().(type) {
 	case []float32:
 		colSum(xd, r.Data().([]float32), M)
@@ -413,9 +549,14 @@ func colSum[F fnum](x, y []F, M int) {
 
 // ---- GELU, tanh approximation (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ----
 
-type geluOp struct{ opBase }
+// geluOp keeps the tanh of each element for its backward op (same run).
+type geluOp struct {
+	opBase
+	buf outBuf
+	th  *scratch
+}
 
-func newGeluOp() *geluOp { return &geluOp{opBase{"GELU", 0, []int{2, 2}}} }
+func newGeluOp() *geluOp { return &geluOp{opBase: opBase{"GELU", 0, []int{2, 2}}, th: &scratch{}} }
 
 func (o *geluOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
@@ -424,34 +565,88 @@ func (o *geluOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *geluOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	s := x.Shape()
-	r := out(x, s[0], s[1])
+	r := o.buf.get(x, s[0], s[1])
 	switch xd := x.Data().(type) {
 	case []float32:
-		geluFwd(xd, r.Data().([]float32))
+		geluFwd(xd, r.Data().([]float32), scratchOf[float32](o.th, len(xd)))
 	case []float64:
-		geluFwd(xd, r.Data().([]float64))
+		geluFwd(xd, r.Data().([]float64), scratchOf[float64](o.th, len(xd)))
 	}
 	return r, nil
 }
 
 const geluC = 0.7978845608028654 // sqrt(2/pi)
 
-func geluFwd[F fnum](x, y []F) {
-	for i, v := range x {
-		xv := float64(v)
-		y[i] = F(0.5 * xv * (1 + math.Tanh(geluC*(xv+0.044715*xv*xv*xv))))
+// tanhExp is tanh(u) = 1 - 2/(exp(2u)+1): one exp (assembly on amd64) instead of math.Tanh's
+// slower path; absolute error about 1e-16. float64 models (gradient checks) use it.
+func tanhExp(u float64) float64 { return 1 - 2/(math.Exp(2*u)+1) }
+
+// tanhRational is tanh(u) for float32 models: Eigen's rational approximation (odd degree 13
+// over even degree 6, clamped at |u| = 7.9), within a few float32 ulps and, unlike exp, a
+// dozen multiply-adds with no call. Returns float64 for the caller's arithmetic.
+func tanhRational(u float64) float64 {
+	const clamp = 7.90531110763549805
+	u = max(-clamp, min(clamp, u))
+	if math.Abs(u) < 0.0004 {
+		return u
 	}
+	x2 := u * u
+	p := -2.76076847742355e-16
+	p = p*x2 + 2.00018790482477e-13
+	p = p*x2 - 8.60467152213735e-11
+	p = p*x2 + 5.12229709037114e-08
+	p = p*x2 + 1.48572235717979e-05
+	p = p*x2 + 6.37261928875436e-04
+	p = p*x2 + 4.89352455891786e-03
+	q := 1.19825839466702e-06
+	q = q*x2 + 1.18534705686654e-04
+	q = q*x2 + 2.26843463243900e-03
+	q = q*x2 + 4.89352518554385e-03
+	return u * p / q
+}
+
+// geluTanh is the tanh of GELU's argument for x: tanhRational when single (float32 models),
+// else tanhExp. The sampler (kvGELU) uses the same function as the training graph.
+func geluTanh(x float64, single bool) float64 {
+	u := geluC * (x + 0.044715*x*x*x)
+	if single {
+		return tanhRational(u)
+	}
+	return tanhExp(u)
+}
+
+func isSingle[F fnum]() bool {
+	var z F
+	_, ok := any(z).(float32)
+	return ok
+}
+
+// geluFwd writes GELU(x) to y and the tanh of each element to th (for the backward).
+func geluFwd[F fnum](x, y, th []F) {
+	single := isSingle[F]()
+	parallelFor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xv := float64(x[i])
+			t := geluTanh(xv, single)
+			th[i] = F(t)
+			y[i] = F(0.5 * xv * (1 + t))
+		}
+	})
 }
 
 func (o *geluOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *geluOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&geluGradOp{opBase{"GELUGrad", 0, []int{2, 2, 2}}}, in[0], grad)
+	d, err := G.ApplyOp(&geluGradOp{opBase: opBase{"GELUGrad", 0, []int{2, 2, 2}}, th: o.th}, in[0], grad)
 	return G.Nodes{d}, err
 }
 
-// geluGradOp: (x, grad) -> grad * gelu'(x),
-// gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3*0.044715 x^2).
-type geluGradOp struct{ opBase }
+// geluGradOp: (x, grad) -> grad * gelu'(x), with t = tanh u saved by the forward:
+// gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3*0.044715 x^2).
+type geluGradOp struct {
+	opBase
+	buf outBuf
+	th  *scratch
+}
 
 func (o *geluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
@@ -460,34 +655,57 @@ func (o *geluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *geluGradOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	s := x.Shape()
-	r := out(x, s[0], s[1])
+	r := o.buf.get(x, s[0], s[1])
 	switch xd := x.Data().(type) {
 	case []float32:
-		geluBwd(xd, dense(in[1]).Data().([]float32), r.Data().([]float32))
+		geluBwd(xd, dense(in[1]).Data().([]float32), r.Data().([]float32), geluSaved[float32](o.th, xd))
 	case []float64:
-		geluBwd(xd, dense(in[1]).Data().([]float64), r.Data().([]float64))
+		geluBwd(xd, dense(in[1]).Data().([]float64), r.Data().([]float64), geluSaved[float64](o.th, xd))
 	}
 	return r, nil
 }
 
-func geluBwd[F fnum](x, g, d []F) {
-	for i, v := range x {
-		xv := float64(v)
-		t := math.Tanh(geluC * (xv + 0.044715*xv*xv*xv))
-		d[i] = F(float64(g[i]) * (0.5*(1+t) + 0.5*xv*(1-t*t)*geluC*(1+3*0.044715*xv*xv)))
+// geluSaved returns the forward's tanh values for x (recomputed if the forward did not run).
+func geluSaved[F fnum](s *scratch, x []F) []F {
+	if th, ok := s.v.([]F); ok && len(th) == len(x) {
+		return th
 	}
+	th := scratchOf[F](s, len(x))
+	for i, v := range x {
+		th[i] = F(geluTanh(float64(v), isSingle[F]()))
+	}
+	return th
+}
+
+func geluBwd[F fnum](x, g, d, th []F) {
+	parallelFor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xv, t := float64(x[i]), float64(th[i])
+			d[i] = F(float64(g[i]) * (0.5*(1+t) + 0.5*xv*(1-t*t)*geluC*(1+3*0.044715*xv*xv)))
+		}
+	})
 }
 
 // ---- causal multi-head attention on packed qkv [B*T, 3D] -> [B*T, D] ----
+//
+// Per (row, head): S = Q K^T * scale (BLAS, on strided views of qkv), causal softmax row by
+// row in float64, Y = P V (BLAS). The probabilities P are kept for the backward op of the
+// same run, which then needs no recomputation:
+//
+//	dV = P^T dY;  dP = dY V^T;  dS = P * (dP - rowsum(P * dP));  dQ = scale dS K;  dK = scale dS^T Q
+//
+// The (row, head) pairs are split over goroutines; each owns its columns of the output.
 
 type attnOp struct {
 	opBase
 	st    *batchState
 	heads int
+	buf   outBuf
+	probs *scratch // [B*H, T, T] softmax of the last forward
 }
 
 func newAttnOp(st *batchState, heads int) *attnOp {
-	return &attnOp{opBase{"CausalAttention", heads, []int{2, 2}}, st, heads}
+	return &attnOp{opBase: opBase{"CausalAttention", heads, []int{2, 2}}, st: st, heads: heads, probs: &scratch{}}
 }
 
 func (o *attnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -498,66 +716,72 @@ func (o *attnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *attnOp) Do(in ...G.Value) (G.Value, error) {
 	qkv := dense(in[0])
 	s := qkv.Shape()
-	r := out(qkv, s[0], s[1]/3)
+	r := o.buf.get(qkv, s[0], s[1]/3)
+	B, T := o.st.B, o.st.T
 	switch d := qkv.Data().(type) {
 	case []float32:
-		attnFwd(d, r.Data().([]float32), o.st.B, o.st.T, s[1]/3, o.heads)
+		attnFwd(d, r.Data().([]float32), scratchOf[float32](o.probs, B*o.heads*T*T), B, T, s[1]/3, o.heads)
 	case []float64:
-		attnFwd(d, r.Data().([]float64), o.st.B, o.st.T, s[1]/3, o.heads)
+		attnFwd(d, r.Data().([]float64), scratchOf[float64](o.probs, B*o.heads*T*T), B, T, s[1]/3, o.heads)
 	}
 	return r, nil
 }
 
-// attnProbs writes into p[0..i] the softmax over j <= i of q_i.k_j / sqrt(hd).
-func attnProbs[F fnum](qkv []F, p []float64, base, i, D, off, hd int, scale float64) {
-	q := qkv[(base+i)*3*D+off : (base+i)*3*D+off+hd]
-	mx := math.Inf(-1)
-	for j := 0; j <= i; j++ {
-		k := qkv[(base+j)*3*D+D+off : (base+j)*3*D+D+off+hd]
-		var s float64
-		for c := range q {
-			s += float64(q[c]) * float64(k[c])
-		}
-		s *= scale
-		p[j] = s
-		if s > mx {
-			mx = s
-		}
-	}
-	var z float64
-	for j := 0; j <= i; j++ {
-		p[j] = math.Exp(p[j] - mx)
-		z += p[j]
-	}
-	for j := 0; j <= i; j++ {
-		p[j] /= z
-	}
-}
-
-func attnFwd[F fnum](qkv, y []F, B, T, D, H int) {
+// attnFwd computes y and leaves the probabilities of (row b, head h) in p[(b*H+h)*T*T:].
+func attnFwd[F fnum](qkv, y, p []F, B, T, D, H int) {
 	hd := D / H
 	scale := 1 / math.Sqrt(float64(hd))
 	parallelFor(B*H, func(lo, hi int) {
-		p := make([]float64, T)
-		acc := make([]float64, hd)
+		e := make([]float64, T)
 		for bh := lo; bh < hi; bh++ {
 			base, off := (bh/H)*T, (bh%H)*hd
+			pb := p[bh*T*T : (bh+1)*T*T]
+			q, k, v := qkv[base*3*D+off:], qkv[base*3*D+D+off:], qkv[base*3*D+2*D+off:]
+			gemm(false, true, T, T, hd, F(scale), q, 3*D, k, 3*D, 0, pb, T)
 			for i := 0; i < T; i++ {
-				attnProbs(qkv, p, base, i, D, off, hd, scale)
-				clear(acc)
-				for j := 0; j <= i; j++ {
-					v := qkv[(base+j)*3*D+2*D+off : (base+j)*3*D+2*D+off+hd]
-					for c := range acc {
-						acc[c] += p[j] * float64(v[c])
-					}
+				row := pb[i*T : i*T+T]
+				mx := math.Inf(-1)
+				for _, s := range row[:i+1] {
+					mx = max(mx, float64(s))
 				}
-				yo := y[(base+i)*D+off : (base+i)*D+off+hd]
-				for c := range yo {
-					yo[c] = F(acc[c])
+				var z float64
+				for j, s := range row[:i+1] {
+					e[j] = math.Exp(float64(s) - mx)
+					z += e[j]
 				}
+				for j := range row[:i+1] {
+					row[j] = F(e[j] / z)
+				}
+				clear(row[i+1:])
 			}
+			gemm(false, false, T, hd, T, 1, pb, T, v, 3*D, 0, y[base*D+off:], D)
 		}
 	})
+}
+
+// attnProbs writes into p[0..i] the softmax over j <= i of q_i.k_j / sqrt(hd) (the
+// backward's fallback when the forward's probabilities are not there).
+func attnProbs[F fnum](qkv []F, p []F, base, i, D, off, hd int, scale float64) {
+	q := qkv[(base+i)*3*D+off : (base+i)*3*D+off+hd]
+	mx := math.Inf(-1)
+	s := make([]float64, i+1)
+	for j := 0; j <= i; j++ {
+		k := qkv[(base+j)*3*D+D+off : (base+j)*3*D+D+off+hd]
+		var d float64
+		for c := range q {
+			d += float64(q[c]) * float64(k[c])
+		}
+		s[j] = d * scale
+		mx = max(mx, s[j])
+	}
+	var z float64
+	for j := range s {
+		s[j] = math.Exp(s[j] - mx)
+		z += s[j]
+	}
+	for j := range s {
+		p[j] = F(s[j] / z)
+	}
 }
 
 // parallelFor splits [0, n) into contiguous chunks run on up to GOMAXPROCS goroutines.
@@ -570,7 +794,7 @@ func parallelFor(n int, f func(lo, hi int)) {
 		return
 	}
 	var wg sync.WaitGroup
-	for k := 0; k < w; k++ {
+	for k := 1; k < w; k++ {
 		lo, hi := k*n/w, (k+1)*n/w
 		wg.Add(1)
 		go func() {
@@ -578,23 +802,23 @@ func parallelFor(n int, f func(lo, hi int)) {
 			f(lo, hi)
 		}()
 	}
+	f(0, n/w)
 	wg.Wait()
 }
 
 func (o *attnOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *attnOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&attnGradOp{opBase{"CausalAttentionGrad", o.heads, []int{2, 2, 2}}, o.st, o.heads}, in[0], grad)
+	d, err := G.ApplyOp(&attnGradOp{opBase: opBase{"CausalAttentionGrad", o.heads, []int{2, 2, 2}}, st: o.st, heads: o.heads, probs: o.probs}, in[0], grad)
 	return G.Nodes{d}, err
 }
 
-// attnGradOp: (qkv, grad) -> dqkv. With p the recomputed softmax of row i:
-//
-//	dv_j += p_j dy_i;  dp_j = dy_i.v_j;  ds_j = p_j (dp_j - sum_k p_k dp_k)
-//	dq_i += scale sum_j ds_j k_j;  dk_j += scale ds_j q_i
+// attnGradOp: (qkv, grad) -> dqkv, from the probabilities its forward op kept.
 type attnGradOp struct {
 	opBase
 	st    *batchState
 	heads int
+	buf   outBuf
+	probs *scratch
 }
 
 func (o *attnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -604,66 +828,71 @@ func (o *attnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *attnGradOp) Do(in ...G.Value) (G.Value, error) {
 	qkv := dense(in[0])
 	s := qkv.Shape()
-	r := out(qkv, s[0], s[1])
+	r := o.buf.get(qkv, s[0], s[1])
+	B, T, H := o.st.B, o.st.T, o.heads
 	switch d := qkv.Data().(type) {
 	case []float32:
-		attnBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), o.st.B, o.st.T, s[1]/3, o.heads)
+		attnBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), attnSaved[float32](o.probs, d, B, T, s[1]/3, H), B, T, s[1]/3, H)
 	case []float64:
-		attnBwd(d, dense(in[1]).Data().([]float64), r.Data().([]float64), o.st.B, o.st.T, s[1]/3, o.heads)
+		attnBwd(d, dense(in[1]).Data().([]float64), r.Data().([]float64), attnSaved[float64](o.probs, d, B, T, s[1]/3, H), B, T, s[1]/3, H)
 	}
 	return r, nil
 }
 
-func attnBwd[F fnum](qkv, gy, dqkv []F, B, T, D, H int) {
+// attnSaved returns the forward's probabilities (recomputed if the forward did not run).
+func attnSaved[F fnum](s *scratch, qkv []F, B, T, D, H int) []F {
+	if p, ok := s.v.([]F); ok && len(p) == B*H*T*T {
+		return p
+	}
+	p := scratchOf[F](s, B*H*T*T)
 	hd := D / H
-	scale := 1 / math.Sqrt(float64(hd))
-	// accumulate in float64, then convert; each (batch row, head) owns its columns of acc
-	acc := make([]float64, len(dqkv))
+	for bh := 0; bh < B*H; bh++ {
+		for i := 0; i < T; i++ {
+			attnProbs(qkv, p[bh*T*T+i*T:], (bh/H)*T, i, D, (bh%H)*hd, hd, 1/math.Sqrt(float64(hd)))
+		}
+	}
+	return p
+}
+
+func attnBwd[F fnum](qkv, gy, dqkv, p []F, B, T, D, H int) {
+	hd := D / H
+	scale := F(1 / math.Sqrt(float64(hd)))
 	parallelFor(B*H, func(lo, hi int) {
-		p := make([]float64, T)
-		dp := make([]float64, T)
+		ds := make([]F, T*T)
 		for bh := lo; bh < hi; bh++ {
 			base, off := (bh/H)*T, (bh%H)*hd
+			pb := p[bh*T*T : (bh+1)*T*T]
+			qo, ko, vo := base*3*D+off, base*3*D+D+off, base*3*D+2*D+off
+			g := gy[base*D+off:]
+			gemm(false, true, T, T, hd, 1, g, D, qkv[vo:], 3*D, 0, ds, T)  // dP = dY V^T
+			gemm(true, false, T, hd, T, 1, pb, T, g, D, 0, dqkv[vo:], 3*D) // dV = P^T dY
 			for i := 0; i < T; i++ {
-				attnProbs(qkv, p, base, i, D, off, hd, scale)
-				g := gy[(base+i)*D+off : (base+i)*D+off+hd]
+				pr, dr := pb[i*T:i*T+i+1], ds[i*T:i*T+T]
 				var sum float64
-				for j := 0; j <= i; j++ {
-					vo := (base+j)*3*D + 2*D + off
-					var s float64
-					for c := 0; c < hd; c++ {
-						s += float64(g[c]) * float64(qkv[vo+c])
-						acc[vo+c] += p[j] * float64(g[c])
-					}
-					dp[j] = s
-					sum += p[j] * s
+				for j, pv := range pr {
+					sum += float64(pv) * float64(dr[j])
 				}
-				qo := (base+i)*3*D + off
-				for j := 0; j <= i; j++ {
-					ds := p[j] * (dp[j] - sum) * scale
-					ko := (base+j)*3*D + D + off
-					for c := 0; c < hd; c++ {
-						acc[qo+c] += ds * float64(qkv[ko+c])
-						acc[ko+c] += ds * float64(qkv[qo+c])
-					}
+				for j, pv := range pr {
+					dr[j] = F(float64(pv) * (float64(dr[j]) - sum))
 				}
+				clear(dr[i+1:])
 			}
+			gemm(false, false, T, hd, T, scale, ds, T, qkv[ko:], 3*D, 0, dqkv[qo:], 3*D) // dQ
+			gemm(true, false, T, hd, T, scale, ds, T, qkv[qo:], 3*D, 0, dqkv[ko:], 3*D)  // dK
 		}
 	})
-	for i, v := range acc {
-		dqkv[i] = F(v)
-	}
 }
 
 // ---- token log-probs: logits [B*T, V] -> [B], sum over scored positions of log p(target) ----
 
 type tokLogpOp struct {
 	opBase
-	st *batchState
+	st  *batchState
+	buf outBuf
 }
 
 func newTokLogpOp(st *batchState) *tokLogpOp {
-	return &tokLogpOp{opBase{"TokenLogProb", 0, []int{2, 1}}, st}
+	return &tokLogpOp{opBase: opBase{"TokenLogProb", 0, []int{2, 1}}, st: st}
 }
 
 func (o *tokLogpOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -672,7 +901,7 @@ func (o *tokLogpOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 func (o *tokLogpOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
-	r := out(x, o.st.B)
+	r := o.buf.get(x, o.st.B)
 	switch d := x.Data().(type) {
 	case []float32:
 		tokLogpFwd(d, r.Data().([]float32), o.st, x.Shape()[1])
@@ -698,30 +927,35 @@ func logSumExp[F fnum](row []F) float64 {
 }
 
 func tokLogpFwd[F fnum](x, y []F, st *batchState, V int) {
-	acc := make([]float64, st.B)
-	for n, w := range st.weights {
-		if w == 0 {
-			continue
+	acc := st.seqLogp
+	parallelFor(st.B, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			var s float64
+			for n := b * st.T; n < (b+1)*st.T; n++ {
+				if w := st.weights[n]; w != 0 {
+					row := x[n*V : n*V+V]
+					s += w * (float64(row[st.targets[n]]) - logSumExp(row))
+				}
+			}
+			acc[b] = s
 		}
-		row := x[n*V : n*V+V]
-		acc[n/st.T] += w * (float64(row[st.targets[n]]) - logSumExp(row))
-	}
+	})
 	for b, v := range acc {
 		y[b] = F(v)
 	}
-	copy(st.seqLogp, acc)
 }
 
 func (o *tokLogpOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *tokLogpOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&tokLogpGradOp{opBase{"TokenLogProbGrad", 0, []int{2, 1, 2}}, o.st}, in[0], grad)
+	d, err := G.ApplyOp(&tokLogpGradOp{opBase: opBase{"TokenLogProbGrad", 0, []int{2, 1, 2}}, st: o.st}, in[0], grad)
 	return G.Nodes{d}, err
 }
 
 // tokLogpGradOp: (logits, grad [B]) -> dlogits = grad[b] * w * (onehot(target) - softmax).
 type tokLogpGradOp struct {
 	opBase
-	st *batchState
+	st  *batchState
+	buf outBuf
 }
 
 func (o *tokLogpGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -731,7 +965,7 @@ func (o *tokLogpGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *tokLogpGradOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	s := x.Shape()
-	r := out(x, s[0], s[1])
+	r := o.buf.get(x, s[0], s[1])
 	switch d := x.Data().(type) {
 	case []float32:
 		tokLogpBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), o.st, s[1])
@@ -742,18 +976,22 @@ func (o *tokLogpGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func tokLogpBwd[F fnum](x, g, d []F, st *batchState, V int) {
-	for n, w := range st.weights {
-		if w == 0 {
-			continue
+	parallelFor(len(st.weights), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			w := st.weights[n]
+			row, dr := x[n*V:n*V+V], d[n*V:n*V+V]
+			if w == 0 {
+				clear(dr)
+				continue
+			}
+			lse := logSumExp(row)
+			c := float64(g[n/st.T]) * w
+			for v := range row {
+				dr[v] = F(-c * math.Exp(float64(row[v])-lse))
+			}
+			dr[st.targets[n]] += F(c)
 		}
-		row, dr := x[n*V:n*V+V], d[n*V:n*V+V]
-		lse := logSumExp(row)
-		c := float64(g[n/st.T]) * w
-		for v := range row {
-			dr[v] = F(-c * math.Exp(float64(row[v])-lse))
-		}
-		dr[st.targets[n]] += F(c)
-	}
+	})
 }
 
 // denseData returns the backing slice of a gorgonia value holding a dense tensor.

@@ -325,8 +325,8 @@ func kvLayerNorm[F kvFloat](x, g, b, out []F, n, D int) {
 }
 
 // kvGELU is GPT-2's tanh approximation.
-func kvGELU(x float64) float64 {
-	return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+func kvGELU(x float64, single bool) float64 {
+	return 0.5 * x * (1 + geluTanh(x, single)) // the training graph's GELU (ops.go)
 }
 
 // kvFill sets each of the n rows of out (width w) to bias.
@@ -406,8 +406,9 @@ func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 		kvLayerNorm(x, w.ln2g, w.ln2b, hbuf, N, D)
 		kvFill(mlp, w.bfc, N, 4*D)
 		kvGemm(e.bl, false, N, 4*D, D, hbuf, w.wfc, 1, mlp)
+		single := isSingle[F]()
 		for j, v := range mlp {
-			mlp[j] = F(kvGELU(float64(v)))
+			mlp[j] = F(kvGELU(float64(v), single))
 		}
 		for i := 0; i < N; i++ {
 			xr := x[i*D : (i+1)*D]

@@ -586,22 +586,18 @@ func tanhExp(u float64) float64 { return 1 - 2/(math.Exp(2*u)+1) }
 // dozen multiply-adds with no call. Returns float64 for the caller's arithmetic.
 func tanhRational(u float64) float64 {
 	const clamp = 7.90531110763549805
-	u = max(-clamp, min(clamp, u))
-	if math.Abs(u) < 0.0004 {
-		return u
+	if u > clamp {
+		u = clamp
+	} else if u < -clamp {
+		u = -clamp
 	}
-	x2 := u * u
-	p := -2.76076847742355e-16
-	p = p*x2 + 2.00018790482477e-13
-	p = p*x2 - 8.60467152213735e-11
-	p = p*x2 + 5.12229709037114e-08
-	p = p*x2 + 1.48572235717979e-05
-	p = p*x2 + 6.37261928875436e-04
-	p = p*x2 + 4.89352455891786e-03
-	q := 1.19825839466702e-06
-	q = q*x2 + 1.18534705686654e-04
-	q = q*x2 + 2.26843463243900e-03
-	q = q*x2 + 4.89352518554385e-03
+	// Estrin's scheme (shorter dependency chains than Horner) in y = u^2.
+	y := u * u
+	y2 := y * y
+	y4 := y2 * y2
+	p := (4.89352455891786e-03 + 6.37261928875436e-04*y) + y2*(1.48572235717979e-05+5.12229709037114e-08*y) +
+		y4*((-8.60467152213735e-11+2.00018790482477e-13*y)+y2*-2.76076847742355e-16)
+	q := (4.89352518554385e-03 + 2.26843463243900e-03*y) + y2*(1.18534705686654e-04+1.19825839466702e-06*y)
 	return u * p / q
 }
 

@@ -1,11 +1,13 @@
 # make/bench.mk: BLAS backend detection and throughput benchmarks. Included by the main
 # Makefile; it leaves the main Makefile's default goal alone.
 #
-#   make bench                  model benchmarks, pure Go (gonum), then OpenBLAS if usable
-#   make bench BENCH=TrainStep BENCHTIME=5x
-#   make bench-gonum | bench-openblas
+#   make bench                  model benchmarks, pure Go (gonum), then OpenBLAS if usable,
+#                               then ONE merged table (bench-table) of both backends
+#   make bench BENCH=TrainStep BENCHTIME=5x BENCHCOUNT=3
+#   make bench-gonum | bench-openblas | bench-table
 #
-# Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input).
+# Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input);
+# the table (internal/benchtable: medians over BENCHCOUNT runs) in $(BENCH_OUT)/table.md.
 #
 # Variables for the main Makefile:
 #   BLAS_TAGS     "openblas" when OpenBLAS can be linked: ldconfig knows libopenblas.so (the
@@ -31,6 +33,7 @@ OPENBLAS_ENV  := OPENBLAS_NUM_THREADS=1 $(if $(HAVE_AVX512F),OPENBLAS_CORETYPE=$
 
 BENCH     ?= .
 BENCHTIME ?= 3x
+BENCHCOUNT ?= 1
 BENCH_OUT ?= out/bench
 
 # bench_run(env, tags, name): run the model benchmarks, show them as they come, keep a copy,
@@ -38,14 +41,20 @@ BENCH_OUT ?= out/bench
 define bench_run
 	@mkdir -p $(BENCH_OUT)
 	@echo "== model benchmarks, backend $(3) -> $(BENCH_OUT)/$(3).txt"
-	@{ $(1) $(GO) test $(2) ./model -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME); \
+	@{ $(1) $(GO) test $(2) ./model -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -benchmem; \
 	   echo $$? > $(BENCH_OUT)/.$(3).rc; } | tee $(BENCH_OUT)/$(3).txt; \
 	 exit $$(cat $(BENCH_OUT)/.$(3).rc)
 endef
 
-.PHONY: bench bench-gonum bench-openblas
+.PHONY: bench bench-gonum bench-openblas bench-table
 
 bench: bench-gonum bench-openblas
+	@$(MAKE) --no-print-directory bench-table
+
+# bench-table: one table from the two runs' outputs (either may be missing).
+bench-table:
+	@echo "== merged table -> $(BENCH_OUT)/table.md"
+	@$(GO) run ./internal/benchtable $(BENCH_OUT)/gonum.txt $(BENCH_OUT)/openblas.txt | tee $(BENCH_OUT)/table.md
 
 bench-gonum:
 	$(call bench_run,,,gonum)

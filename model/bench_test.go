@@ -6,8 +6,8 @@ package model
 //	OPENBLAS_NUM_THREADS=1 go test -tags openblas ./model -run '^$' -bench . -benchtime 3x
 //
 // Shapes: batch 16, byte vocabulary (260; Config requires VocabSize to match the
-// tokenizer), "d128L4T64" (d_model 128, 4 layers, 4 heads, context 64, 0.86M parameters)
-// and the smaller "d64L2T32". Every sequence fills the context, so tokens per step are
+// tokenizer), "d64L2T32", "d128L4T64" (d_model 128, 4 layers, 4 heads, context 64, 0.86M
+// parameters) and "d256L6T64" (4.8M parameters), the shapes of issue 5's llm.c comparison. Every sequence fills the context, so tokens per step are
 // exact and no padding is counted.
 //
 // Metrics: tok/s counts every token of every sequence processed (prompt and response; for
@@ -24,15 +24,43 @@ package model
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 )
+
+var backendOnce sync.Once
+
+// BenchmarkSgemm is the BLAS ceiling the training GFLOP/s are compared with: a 1024^3
+// single-precision product through the same BLAS as the model (gonum, or OpenBLAS with one
+// thread), once as one call ("1part") and once cut in two row halves run side by side as
+// the fused ops do ("2parts", both cores).
+func BenchmarkSgemm(b *testing.B) {
+	const n = 1024
+	a, w, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+	for i := range a {
+		a[i], w[i] = float32(i%7)*0.1, float32(i%5)*0.1
+	}
+	backendOnce.Do(func() { fmt.Printf("backend: %s\n", BackendDetail()) }) // for internal/benchtable
+	for _, parts := range []int{1, 2} {
+		b.Run(fmt.Sprintf("%d/%dpart", n, parts), func(b *testing.B) {
+			for range b.N {
+				if parts == 1 {
+					gemm(false, false, n, n, n, 1, a, n, w, n, 0, c, n)
+				} else {
+					split2(n, func(lo, hi int) { gemm(false, false, hi-lo, n, n, 1, a[lo*n:], n, w, n, 0, c[lo*n:], n) })
+				}
+			}
+			b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
 
 type benchShape struct {
 	name                    string
 	dModel, layers, context int
 }
 
-var benchShapes = []benchShape{{"d64L2T32", 64, 2, 32}, {"d128L4T64", 128, 4, 64}}
+var benchShapes = []benchShape{{"d64L2T32", 64, 2, 32}, {"d128L4T64", 128, 4, 64}, {"d256L6T64", 256, 6, 64}}
 
 const benchBatch = 16
 

@@ -1,0 +1,158 @@
+// Command benchtable merges the model benchmark outputs of the two BLAS backends (the
+// backend is a build tag, so `make bench` runs the benchmarks twice) into one table:
+//
+//	go run ./internal/benchtable out/bench/gonum.txt out/bench/openblas.txt
+//
+// Each argument is the output of `go test ./model -bench ...` for one backend, named by
+// its file name (gonum.txt -> gonum). A missing file is skipped. When a benchmark appears
+// several times (-count), the median is used.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// result is one benchmark's metrics by unit ("tok/s", "GFLOP/s", "B/op", ...).
+type result map[string][]float64
+
+type backend struct {
+	name, detail, cpu string
+	res               map[string]result // benchmark name without the -N suffix
+}
+
+var procSuffix = regexp.MustCompile(`-\d+$`)
+
+func parse(path string) (*backend, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := &backend{name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), res: map[string]result{}}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "cpu:"):
+			b.cpu = strings.TrimSpace(strings.TrimPrefix(line, "cpu:"))
+		case strings.Contains(line, "backend: "):
+			b.detail = strings.TrimSpace(line[strings.Index(line, "backend: ")+len("backend: "):])
+		case strings.HasPrefix(line, "Benchmark"):
+			fs := strings.Fields(line)
+			if len(fs) < 4 {
+				continue
+			}
+			name := procSuffix.ReplaceAllString(strings.TrimPrefix(fs[0], "Benchmark"), "")
+			r := b.res[name]
+			if r == nil {
+				r = result{}
+				b.res[name] = r
+			}
+			for i := 2; i+1 < len(fs); i += 2 {
+				v, err := strconv.ParseFloat(fs[i], 64)
+				if err != nil {
+					continue
+				}
+				r[fs[i+1]] = append(r[fs[i+1]], v)
+			}
+		}
+	}
+	return b, sc.Err()
+}
+
+// get returns the median of a metric, or NaN.
+func (b *backend) get(name, unit string) float64 {
+	vs := append([]float64(nil), b.res[name][unit]...)
+	if len(vs) == 0 {
+		return nan
+	}
+	sort.Float64s(vs)
+	if len(vs)%2 == 1 {
+		return vs[len(vs)/2]
+	}
+	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+}
+
+var nan = func() float64 { z := 0.0; return z / z }()
+
+func num(v float64, prec int) string {
+	if v != v {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+func main() {
+	var bs []*backend
+	for _, p := range os.Args[1:] {
+		b, err := parse(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "benchtable:", err)
+			os.Exit(1)
+		}
+		bs = append(bs, b)
+	}
+	if len(bs) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: benchtable gonum.txt [openblas.txt]")
+		os.Exit(2)
+	}
+	// Shapes in the order they first appear.
+	var shapes []string
+	seen := map[string]bool{}
+	for _, b := range bs {
+		var names []string
+		for n := range b.res {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if s, ok := strings.CutPrefix(n, "TrainStep/"); ok {
+				s = strings.Split(s, "/")[0]
+				if !seen[s] {
+					seen[s] = true
+					shapes = append(shapes, s)
+				}
+			}
+		}
+	}
+	sort.SliceStable(shapes, func(i, j int) bool { return shapeSize(shapes[i]) < shapeSize(shapes[j]) })
+
+	fmt.Println("Model throughput: batch 16, byte vocabulary (260), float32; tok/s counts every token")
+	fmt.Println("of every sequence (space: 16 real + 16 synthetic). GFLOP/s: 6*params + 12*L*T*D per")
+	fmt.Println("token (space step). % sgemm: of the sgemm 1024^3 ceiling on both cores (2 row halves")
+	fmt.Println("side by side, as the model's fused ops run), measured in the same run and backend.")
+	for _, b := range bs {
+		fmt.Printf("  %-9s %s; cpu %s; sgemm 1024^3: %s GFLOP/s one call, %s GFLOP/s 2 halves side by side\n",
+			b.name, b.detail, b.cpu, num(b.get("Sgemm/1024/1part", "GFLOP/s"), 1), num(b.get("Sgemm/1024/2part", "GFLOP/s"), 1))
+	}
+	fmt.Println()
+	fmt.Println("| shape     | backend  | train sft tok/s | train space tok/s | GFLOP/s | % sgemm | MB alloc/step | gen tok/s | logprob tok/s |")
+	fmt.Println("|-----------|----------|-----------------|-------------------|---------|---------|---------------|-----------|---------------|")
+	for _, s := range shapes {
+		for _, b := range bs {
+			gf := b.get("TrainStep/"+s+"/space", "GFLOP/s")
+			ceil := b.get("Sgemm/1024/2part", "GFLOP/s")
+			fmt.Printf("| %-9s | %-8s | %15s | %17s | %7s | %7s | %13s | %9s | %13s |\n", s, b.name,
+				num(b.get("TrainStep/"+s+"/sft", "tok/s"), 0), num(b.get("TrainStep/"+s+"/space", "tok/s"), 0),
+				num(gf, 1), num(100*gf/ceil, 0), num(b.get("TrainStep/"+s+"/space", "B/op")/1e6, 1),
+				num(b.get("Generate/"+s, "tok/s"), 0), num(b.get("LogProbs/"+s, "tok/s"), 0))
+		}
+	}
+}
+
+// shapeSize orders "d128L4T64" by d_model, then layers.
+func shapeSize(s string) int {
+	var d, l, t int
+	fmt.Sscanf(s, "d%dL%dT%d", &d, &l, &t)
+	return d*1000 + l
+}

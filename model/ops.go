@@ -620,6 +620,10 @@ func isSingle[F fnum]() bool {
 // geluFwd writes GELU(x) to y and the tanh of each element to th (for the backward).
 func geluFwd[F fnum](x, y, th []F) {
 	single := isSingle[F]()
+	if single {
+		parallelFor(len(x), func(lo, hi int) { geluFwd32(any(x[lo:hi]).([]float32), any(y[lo:hi]).([]float32), any(th[lo:hi]).([]float32)) })
+		return
+	}
 	parallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xv := float64(x[i])
@@ -628,6 +632,31 @@ func geluFwd[F fnum](x, y, th []F) {
 			y[i] = F(0.5 * xv * (1 + t))
 		}
 	})
+}
+
+// geluFwd32 is geluFwd for float32 with geluTanh(x, true) written out (a call per element
+// kept the loop from overlapping iterations); same arithmetic, same bits.
+func geluFwd32(x, y, th []float32) {
+	const clamp = 7.90531110763549805
+	y, th = y[:len(x)], th[:len(x)]
+	for i, xf := range x {
+		xv := float64(xf)
+		u := geluC * (xv + 0.044715*xv*xv*xv)
+		if u > clamp {
+			u = clamp
+		} else if u < -clamp {
+			u = -clamp
+		}
+		v := u * u
+		v2 := v * v
+		v4 := v2 * v2
+		p := (4.89352455891786e-03 + 6.37261928875436e-04*v) + v2*(1.48572235717979e-05+5.12229709037114e-08*v) +
+			v4*((-8.60467152213735e-11+2.00018790482477e-13*v)+v2*-2.76076847742355e-16)
+		q := (4.89352518554385e-03 + 2.26843463243900e-03*v) + v2*(1.18534705686654e-04+1.19825839466702e-06*v)
+		t := u * p / q
+		th[i] = float32(t)
+		y[i] = float32(0.5 * xv * (1 + t))
+	}
 }
 
 func (o *geluOp) DiffWRT(n int) []bool { return allTrue(n) }

@@ -274,7 +274,7 @@ func (o *layerNormOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error)
 }
 
 // lnSums holds dg and db, computed by the dx op alongside dx.
-type lnSums struct{ dg, db []float64 }
+type lnSums struct{ dg, db, mean, rstd []float64 }
 
 // lnGradOp: which 0: (x, g, grad) -> dx, and leaves dg, db in sums; which 1, 2: (dx, g) ->
 // dg or db from sums.
@@ -315,8 +315,9 @@ func (o *lnGradOp) Do(in ...G.Value) (G.Value, error) {
 		return r, nil
 	}
 	r := o.buf.get(x, s[0], s[1])
-	if len(o.sums.dg) != s[1] {
+	if len(o.sums.dg) != s[1] || len(o.sums.mean) != s[0] {
 		o.sums.dg, o.sums.db = make([]float64, s[1]), make([]float64, s[1])
+		o.sums.mean, o.sums.rstd = make([]float64, s[0]), make([]float64, s[0])
 	}
 	switch xd := x.Data().(type) {
 	case []float32:
@@ -333,6 +334,7 @@ func lnBwd[F fnum](x, g, gr, d []F, sums *lnSums, D int) {
 		for r := lo; r < hi; r++ {
 			xr, grr := x[r*D:r*D+D], gr[r*D:r*D+D]
 			mean, rstd := lnStats(xr)
+			sums.mean[r], sums.rstd[r] = mean, rstd
 			var m1, m2 float64
 			for i := range xr {
 				dxh := float64(grr[i]) * float64(g[i])
@@ -353,7 +355,7 @@ func lnBwd[F fnum](x, g, gr, d []F, sums *lnSums, D int) {
 	clear(db)
 	for r := 0; r < len(x)/D; r++ {
 		xr, grr := x[r*D:r*D+D], gr[r*D:r*D+D]
-		mean, rstd := lnStats(xr)
+		mean, rstd := sums.mean[r], sums.rstd[r]
 		for i := range xr {
 			dg[i] += float64(grr[i]) * (float64(xr[i]) - mean) * rstd
 			db[i] += float64(grr[i])
@@ -535,16 +537,19 @@ func (o *colSumOp) Do(in ...G.Value) (G.Value, error) {
 	return r, nil
 }
 
+// colSum: columns in parallel, each summed over the rows in order (float64).
 func colSum[F fnum](x, y []F, M int) {
-	acc := make([]float64, M)
-	for r := 0; r < len(x)/M; r++ {
-		for i, v := range x[r*M : r*M+M] {
-			acc[i] += float64(v)
+	parallelFor(M, func(lo, hi int) {
+		acc := make([]float64, hi-lo)
+		for r := 0; r < len(x)/M; r++ {
+			for i, v := range x[r*M+lo : r*M+hi] {
+				acc[i] += float64(v)
+			}
 		}
-	}
-	for i, v := range acc {
-		y[i] = F(v)
-	}
+		for i, v := range acc {
+			y[lo+i] = F(v)
+		}
+	})
 }
 
 // ---- GELU, tanh approximation (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ----

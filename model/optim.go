@@ -55,19 +55,34 @@ func (o *optimizer) update(m *GPT, g [][]float64, lr float64) {
 			vi[j] = rmspropAlpha*vi[j] + (1-rmspropAlpha)*gi[j]*gi[j]
 			return lr * gi[j] / (math.Sqrt(vi[j]) + optEps)
 		}
+		// Element-wise: split over goroutines, same bits whatever the split.
 		switch d := p.Value.Data().(type) {
 		case []float32:
-			for j := range d {
-				d[j] = float32(float64(d[j]) - delta(j))
-			}
+			parallelChunks(len(d), func(lo, hi int) {
+				for j := lo; j < hi; j++ {
+					d[j] = float32(float64(d[j]) - delta(j))
+				}
+			})
 		case []float64:
-			for j := range d {
-				d[j] -= delta(j)
-			}
+			parallelChunks(len(d), func(lo, hi int) {
+				for j := lo; j < hi; j++ {
+					d[j] -= delta(j)
+				}
+			})
 		default:
 			panic(fmt.Sprintf("model: unsupported dtype %v", p.Value.Dtype()))
 		}
 	}
+}
+
+// parallelChunks is parallelFor for element-wise loops, serial below 64k elements (where
+// starting goroutines costs more than it saves).
+func parallelChunks(n int, f func(lo, hi int)) {
+	if n < 1<<16 {
+		f(0, n)
+		return
+	}
+	parallelFor(n, f)
 }
 
 // Schedule is the learning rate of step s (0-based) of total: linear warm-up over the first
@@ -84,20 +99,33 @@ func Schedule(lr, warmupFrac float64, s, total int) float64 {
 
 // clipGlobalNorm scales g so that its global L2 norm is at most maxNorm (when maxNorm > 0)
 // and returns the norm before clipping.
+//
+// The sum of squares is taken per tensor (tensors in parallel, each summed in order), then
+// over the tensors in order: the same bits on any number of cores.
 func clipGlobalNorm(g [][]float64, maxNorm float64) float64 {
-	var s float64
-	for _, gi := range g {
-		for _, v := range gi {
-			s += v * v
+	sq := make([]float64, len(g))
+	parallelFor(len(g), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var s float64
+			for _, v := range g[i] {
+				s += v * v
+			}
+			sq[i] = s
 		}
+	})
+	var s float64
+	for _, v := range sq {
+		s += v
 	}
 	norm := math.Sqrt(s)
 	if maxNorm > 0 && norm > maxNorm {
 		f := maxNorm / norm
 		for _, gi := range g {
-			for j := range gi {
-				gi[j] *= f
-			}
+			parallelChunks(len(gi), func(lo, hi int) {
+				for j := lo; j < hi; j++ {
+					gi[j] *= f
+				}
+			})
 		}
 	}
 	return norm

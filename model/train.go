@@ -217,9 +217,11 @@ func (t *Trainer) Step() (StepInfo, error) {
 	inv := 1 / float64(len(idx))
 	info.Loss *= inv
 	for _, a := range t.acc {
-		for j := range a {
-			a[j] *= inv
-		}
+		parallelChunks(len(a), func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				a[j] *= inv
+			}
+		})
 	}
 	info.GradNorm = clipGlobalNorm(t.acc, t.tc.ClipNorm)
 	if !finite(info.GradNorm) {
@@ -234,9 +236,6 @@ func (t *Trainer) Step() (StepInfo, error) {
 // accumulate runs the forward/backward passes of the examples idx (in micro-batches) and
 // leaves the sum of their gradients in t.acc; it adds their losses and tokens to info.
 func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
-	for _, a := range t.acc {
-		clear(a)
-	}
 	ng := t.ls.NG
 	mb := t.tc.MicroBatch
 	for lo := 0; lo < len(idx); lo += mb {
@@ -278,7 +277,7 @@ func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
 			info.Loss += t.ls.last[e]
 		}
 		for i, gn := range t.n.grads {
-			addFloats(t.acc[i], gn.Value())
+			addFloats(t.acc[i], gn.Value(), lo == 0)
 		}
 	}
 	return nil
@@ -286,17 +285,32 @@ func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// addFloats adds a gradient value (float32 or float64 tensor) into acc.
-func addFloats(acc []float64, v G.Value) {
+// addFloats adds a gradient value (float32 or float64 tensor) into acc, or sets acc to it
+// when first (the first micro-batch of a step). Element-wise, split over goroutines.
+func addFloats(acc []float64, v G.Value, first bool) {
 	switch d := denseData(v).(type) {
 	case []float32:
-		for j, x := range d {
-			acc[j] += float64(x)
-		}
+		parallelChunks(len(d), func(lo, hi int) {
+			if first {
+				for j := lo; j < hi; j++ {
+					acc[j] = float64(d[j])
+				}
+				return
+			}
+			for j := lo; j < hi; j++ {
+				acc[j] += float64(d[j])
+			}
+		})
 	case []float64:
-		for j, x := range d {
-			acc[j] += x
-		}
+		parallelChunks(len(d), func(lo, hi int) {
+			if first {
+				copy(acc[lo:hi], d[lo:hi])
+				return
+			}
+			for j := lo; j < hi; j++ {
+				acc[j] += d[j]
+			}
+		})
 	}
 }
 

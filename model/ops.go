@@ -626,7 +626,9 @@ func isSingle[F fnum]() bool {
 func geluFwd[F fnum](x, y, th []F) {
 	single := isSingle[F]()
 	if single {
-		parallelFor(len(x), func(lo, hi int) { geluFwd32(any(x[lo:hi]).([]float32), any(y[lo:hi]).([]float32), any(th[lo:hi]).([]float32)) })
+		parallelFor(len(x), func(lo, hi int) {
+			geluFwd32(any(x[lo:hi]).([]float32), any(y[lo:hi]).([]float32), any(th[lo:hi]).([]float32))
+		})
 		return
 	}
 	parallelFor(len(x), func(lo, hi int) {

@@ -285,6 +285,17 @@ func kvGemm[F kvFloat](bl G.BLAS, transB bool, m, n, k int, a, b []F, beta F, c 
 	}
 }
 
+// kvGemmRows is kvGemm with the rows of a and c cut in two halves computed side by side
+// (both cores) when there are enough of them. Each row's result is one row of a product,
+// as when the batch holds other rows.
+func kvGemmRows[F kvFloat](bl G.BLAS, transB bool, m, n, k int, a, b []F, beta F, c []F) {
+	if m < 8 {
+		kvGemm(bl, transB, m, n, k, a, b, beta, c)
+		return
+	}
+	split2(m, func(lo, hi int) { kvGemm(bl, transB, hi-lo, n, k, a[lo*k:hi*k], b, beta, c[lo*n:hi*n]) })
+}
+
 // kvGemv computes y = A x + beta*y (or A^T x when trans), A an m x n row-major matrix
 // with leading dimension lda (a strided view: one head's columns of a cache).
 func kvGemv[F kvFloat](bl G.BLAS, trans bool, m, n int, a []F, lda int, x []F, beta F, y []F) {
@@ -329,6 +340,26 @@ func kvGELU(x float64, single bool) float64 {
 	return 0.5 * x * (1 + geluTanh(x, single)) // the training graph's GELU (ops.go)
 }
 
+// kvGELUInPlace applies kvGELU to every element, split over goroutines (float32: the
+// training graph's written-out loop, geluFwd32, same bits as kvGELU).
+func kvGELUInPlace[F kvFloat](x []F) {
+	if x32, ok := any(x).([]float32); ok {
+		parallelChunks(len(x32), func(lo, hi int) {
+			var th [256]float32
+			for c := lo; c < hi; c += len(th) {
+				e := min(c+len(th), hi)
+				geluFwd32(x32[c:e], x32[c:e], th[:e-c])
+			}
+		})
+		return
+	}
+	parallelChunks(len(x), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			x[j] = F(kvGELU(float64(x[j]), false))
+		}
+	})
+}
+
 // kvFill sets each of the n rows of out (width w) to bias.
 func kvFill[F kvFloat](out, bias []F, n, w int) {
 	for i := 0; i < n; i++ {
@@ -342,7 +373,7 @@ func kvFill[F kvFloat](out, bias []F, n, w int) {
 // whole prompt at once): every token's K/V of a layer is stored before that layer's
 // attention runs.
 func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
-	N, D, H, hd := len(toks), e.D, e.H, e.hd
+	N, D, hd := len(toks), e.D, e.hd
 	x := make([]F, N*D)
 	for i, t := range toks {
 		xr := x[i*D : (i+1)*D]
@@ -355,14 +386,12 @@ func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 	qkv := make([]F, N*3*D)
 	att := make([]F, N*D)
 	mlp := make([]F, N*4*D)
-	scores := make([]F, e.T)      // attention scores, then weights, of one head
-	probs := make([]float64, e.T) // the softmax in float64
 	scale := 1 / math.Sqrt(float64(hd))
 	for l, w := range e.layers {
 		// Attention block: x += Attn(LN1(x)) @ Wo + bo.
 		kvLayerNorm(x, w.ln1g, w.ln1b, hbuf, N, D)
 		kvFill(qkv, w.bqkv, N, 3*D)
-		kvGemm(e.bl, false, N, 3*D, D, hbuf, w.wqkv, 1, qkv)
+		kvGemmRows(e.bl, false, N, 3*D, D, hbuf, w.wqkv, 1, qkv)
 		for i, t := range toks {
 			r := qkv[i*3*D : (i+1)*3*D]
 			copy(e.kcache[t.row][l][t.pos*D:(t.pos+1)*D], r[D:2*D])
@@ -371,52 +400,33 @@ func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 		// Attention of each token over its own row's cache, one head at a time: scores =
 		// K_h q (gemv over the cache rows, stride D), softmax, out = V_h^T p. The products go
 		// through BLAS gemv (SIMD); plain Go loops here took half of the decode time.
-		for i, t := range toks {
-			kc, vc := e.kcache[t.row][l], e.vcache[t.row][l]
-			ar := att[i*D : (i+1)*D]
-			n := t.pos + 1
-			for h := 0; h < H; h++ {
-				q := qkv[i*3*D+h*hd : i*3*D+(h+1)*hd]
-				kvGemv(e.bl, false, n, hd, kc[h*hd:], D, q, 0, scores[:n])
-				mx := math.Inf(-1)
-				for _, v := range scores[:n] {
-					mx = max(mx, float64(v)*scale)
-				}
-				var sum float64
-				for p, v := range scores[:n] {
-					ev := math.Exp(float64(v)*scale - mx)
-					probs[p] = ev
-					sum += ev
-				}
-				for p := range n {
-					scores[p] = F(probs[p] / sum)
-				}
-				kvGemv(e.bl, true, n, hd, vc[h*hd:], D, scores[:n], 0, ar[h*hd:(h+1)*hd])
+		parallelFor(N, func(lo, hi int) {
+			scores := make([]F, e.T)      // attention scores, then weights, of one head
+			probs := make([]float64, e.T) // the softmax in float64
+			for i := lo; i < hi; i++ {
+				e.attend(toks[i], l, qkv[i*3*D:(i+1)*3*D], att[i*D:(i+1)*D], scores, probs, scale)
 			}
-		}
+		})
 		for i := 0; i < N; i++ { // x += bo, then x += att @ Wo below (beta = 1)
 			xr := x[i*D : (i+1)*D]
 			for j := range xr {
 				xr[j] += w.bo[j]
 			}
 		}
-		kvGemm(e.bl, false, N, D, D, att, w.wo, 1, x)
+		kvGemmRows(e.bl, false, N, D, D, att, w.wo, 1, x)
 
 		// MLP block: x += GELU(LN2(x) @ Wfc + bfc) @ Wproj + bproj.
 		kvLayerNorm(x, w.ln2g, w.ln2b, hbuf, N, D)
 		kvFill(mlp, w.bfc, N, 4*D)
-		kvGemm(e.bl, false, N, 4*D, D, hbuf, w.wfc, 1, mlp)
-		single := isSingle[F]()
-		for j, v := range mlp {
-			mlp[j] = F(kvGELU(float64(v), single))
-		}
+		kvGemmRows(e.bl, false, N, 4*D, D, hbuf, w.wfc, 1, mlp)
+		kvGELUInPlace(mlp)
 		for i := 0; i < N; i++ {
 			xr := x[i*D : (i+1)*D]
 			for j := range xr {
 				xr[j] += w.bproj[j]
 			}
 		}
-		kvGemm(e.bl, false, N, D, 4*D, mlp, w.wproj, 1, x)
+		kvGemmRows(e.bl, false, N, D, 4*D, mlp, w.wproj, 1, x)
 	}
 	// Final LayerNorm and head, only for the tokens whose next-token logits are needed.
 	n := len(want)
@@ -427,11 +437,39 @@ func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 	kvLayerNorm(sel, e.lnfg, e.lnfb, sel, n, D)
 	logits := make([]F, n*e.V)
 	if e.tied {
-		kvGemm(e.bl, true, n, e.V, D, sel, e.wte, 0, logits)
+		kvGemmRows(e.bl, true, n, e.V, D, sel, e.wte, 0, logits)
 	} else {
-		kvGemm(e.bl, false, n, e.V, D, sel, e.head, 0, logits)
+		kvGemmRows(e.bl, false, n, e.V, D, sel, e.head, 0, logits)
 	}
 	return logits
+}
+
+// attend writes into ar ([D]) the attention of token t (its q in the first D of qkvRow)
+// over its own row's layer-l cache, one head at a time: scores = K_h q (gemv over the
+// cache rows, stride D), softmax, out = V_h^T p. The products go through BLAS gemv (SIMD);
+// plain Go loops here took half of the decode time.
+func (e *kvEngine[F]) attend(t kvTok, l int, qkvRow, ar, scores []F, probs []float64, scale float64) {
+	D, hd := e.D, e.hd
+	kc, vc := e.kcache[t.row][l], e.vcache[t.row][l]
+	n := t.pos + 1
+	for h := 0; h < e.H; h++ {
+		q := qkvRow[h*hd : (h+1)*hd]
+		kvGemv(e.bl, false, n, hd, kc[h*hd:], D, q, 0, scores[:n])
+		mx := math.Inf(-1)
+		for _, v := range scores[:n] {
+			mx = max(mx, float64(v)*scale)
+		}
+		var sum float64
+		for p, v := range scores[:n] {
+			ev := math.Exp(float64(v)*scale - mx)
+			probs[p] = ev
+			sum += ev
+		}
+		for p := range n {
+			scores[p] = F(probs[p] / sum)
+		}
+		kvGemv(e.bl, true, n, hd, vc[h*hd:], D, scores[:n], 0, ar[h*hd:(h+1)*hd])
+	}
 }
 
 // run decodes one batch of prompts into out. base is the index of prompts[0] in the

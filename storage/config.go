@@ -73,15 +73,15 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-// String describes the configuration with the secret key and session token redacted, so a
-// Config can be logged or printed safely.
+// String describes the configuration with the secret key and session token redacted and the
+// access key masked to its last 4 characters, so a Config can be logged or printed safely.
 func (c Config) String() string {
 	endpoint := c.Endpoint
 	if endpoint == "" {
 		endpoint = "aws"
 	}
 	return fmt.Sprintf("s3{endpoint=%s region=%s bucket=%s access_key=%s secret_key=%s path_style=%t ca_bundle=%q}",
-		endpoint, c.Region, c.Bucket, c.AccessKey, redact(c.SecretKey), c.PathStyle, c.CABundle)
+		endpoint, c.Region, c.Bucket, maskKey(c.AccessKey), redact(c.SecretKey), c.PathStyle, c.CABundle)
 }
 
 // GoString redacts like String, for %#v.
@@ -93,10 +93,19 @@ func (c Config) LogValue() slog.Value {
 		slog.String("endpoint", c.Endpoint),
 		slog.String("region", c.Region),
 		slog.String("bucket", c.Bucket),
-		slog.String("access_key", c.AccessKey),
+		slog.String("access_key", maskKey(c.AccessKey)),
 		slog.String("secret_key", redact(c.SecretKey)),
 		slog.Bool("path_style", c.PathStyle),
 	)
+}
+
+// maskKey shows only the last 4 characters of an access key id (as the AWS console does):
+// enough to tell which key a worker uses, not enough to hand it out with the logs.
+func maskKey(s string) string {
+	if len(s) <= 8 {
+		return redact(s)
+	}
+	return "..." + s[len(s)-4:]
 }
 
 func redact(s string) string {

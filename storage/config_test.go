@@ -11,15 +11,15 @@ import (
 const testSecret = "s3cr3t-Value-XYZ"
 
 func TestConfigRedactsSecret(t *testing.T) {
-	c := Config{Endpoint: "http://127.0.0.1:7070", Bucket: "space", AccessKey: "AKID", SecretKey: testSecret, SessionToken: "tok-ABC"}
+	c := Config{Endpoint: "http://127.0.0.1:7070", Bucket: "space", AccessKey: "AKIDEXAMPLE1234", SecretKey: testSecret, SessionToken: "tok-ABC"}
 	var logBuf bytes.Buffer
 	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("cfg", "s3", c)
 	for _, s := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, &c), logBuf.String()} {
-		if strings.Contains(s, testSecret) || strings.Contains(s, "tok-ABC") {
-			t.Errorf("secret leaked: %s", s)
+		if strings.Contains(s, testSecret) || strings.Contains(s, "tok-ABC") || strings.Contains(s, "AKIDEXAMPLE1234") {
+			t.Errorf("secret or whole access key leaked: %s", s)
 		}
-		if !strings.Contains(s, "AKID") || !strings.Contains(s, "redacted") {
-			t.Errorf("want access key and a redaction mark in %s", s)
+		if !strings.Contains(s, "...1234") || !strings.Contains(s, "redacted") {
+			t.Errorf("want the access key's last 4 characters and a redaction mark in %s", s)
 		}
 	}
 }

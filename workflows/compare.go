@@ -159,8 +159,9 @@ func (s CompareSpec) Defaults() CompareSpec {
 	switch s.Task {
 	case "arith":
 		def(&s.Model.DModel, 64)
-		def(&s.Pretrain.N, 4000)
-		def(&s.Pretrain.Epochs, 5)
+		def(&s.Pretrain.N, 8000) // 1000 steps: about half the source problems right
+		def(&s.Pretrain.Epochs, 4)
+		def(&s.NEval, 128)
 		def(&s.Generation.MaxNewTokens, 28)
 	default: // markov and others: short responses
 		def(&s.Model.DModel, 32)

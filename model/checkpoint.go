@@ -27,6 +27,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"gorgonia.org/tensor"
 )
@@ -46,7 +47,21 @@ type namedTensor struct {
 	f64   []float64
 }
 
+// littleEndian: the tensors' memory already is the file's byte order, so bytes and
+// decoding are plain copies (or views) instead of a conversion per element.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// bytes returns the tensor's little-endian bytes: on little-endian machines a read-only
+// view of its memory (no copy), else an encoded copy.
 func (t namedTensor) bytes() []byte {
+	if littleEndian {
+		switch {
+		case len(t.f32) > 0:
+			return unsafe.Slice((*byte)(unsafe.Pointer(&t.f32[0])), 4*len(t.f32))
+		case len(t.f64) > 0:
+			return unsafe.Slice((*byte)(unsafe.Pointer(&t.f64[0])), 8*len(t.f64))
+		}
+	}
 	if t.f32 != nil {
 		b := make([]byte, 4*len(t.f32))
 		for i, v := range t.f32 {
@@ -80,19 +95,24 @@ func paramTensors(m *GPT) []namedTensor {
 func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) error {
 	header := map[string]any{}
 	sums := map[string]string{}
-	var blobs [][]byte
+	blobs := make([][]byte, len(ts))
+	hashes := make([][sha256.Size]byte, len(ts))
+	parallelFor(len(ts), func(lo, hi int) { // hashing is most of the work: tensors side by side
+		for i := lo; i < hi; i++ {
+			blobs[i] = ts[i].bytes()
+			hashes[i] = sha256.Sum256(blobs[i])
+		}
+	})
 	var off int64
-	for _, t := range ts {
-		b := t.bytes()
+	for i, t := range ts {
+		b := blobs[i]
 		dt := "F64"
 		if t.f32 != nil {
 			dt = "F32"
 		}
 		header[t.name] = stEntry{DType: dt, Shape: t.shape, Offsets: [2]int64{off, off + int64(len(b))}}
-		s := sha256.Sum256(b)
-		sums[t.name] = hex.EncodeToString(s[:])
+		sums[t.name] = hex.EncodeToString(hashes[i][:])
 		off += int64(len(b))
-		blobs = append(blobs, b)
 	}
 	sj, err := json.Marshal(sums)
 	if err != nil {
@@ -109,6 +129,9 @@ func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) err
 	}
 	for len(hj)%8 != 0 {
 		hj = append(hj, ' ')
+	}
+	if g, ok := w.(interface{ Grow(int) }); ok { // bytes.Buffer: one allocation, not log2(size)
+		g.Grow(8 + len(hj) + int(off))
 	}
 	bw := bufio.NewWriter(w)
 	var n [8]byte
@@ -158,7 +181,14 @@ func readSafetensors(r io.Reader) (*stFile, error) {
 	if err := json.Unmarshal([]byte(f.meta["sha256"]), &sums); err != nil {
 		return nil, fmt.Errorf("model: checkpoint sha256 metadata: %w", err)
 	}
-	data, err := io.ReadAll(r)
+	var data []byte
+	var err error
+	if lr, ok := r.(interface{ Len() int }); ok { // bytes.Reader and the like: one allocation
+		data = make([]byte, lr.Len())
+		_, err = io.ReadFull(r, data)
+	} else {
+		data, err = io.ReadAll(r)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("model: reading checkpoint data: %w", err)
 	}
@@ -169,48 +199,72 @@ func readSafetensors(r io.Reader) (*stFile, error) {
 		}
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		var e stEntry
-		if err := json.Unmarshal(raw[name], &e); err != nil {
-			return nil, fmt.Errorf("model: checkpoint tensor %q: bad header entry: %w", name, err)
+	// Tensors side by side (sha256 and decoding); the first error in name order is reported.
+	tensors := make([]namedTensor, len(names))
+	errs := make([]error, len(names))
+	parallelFor(len(names), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			tensors[i], errs[i] = decodeTensor(names[i], raw[names[i]], data, sums[names[i]])
 		}
-		b0, b1 := e.Offsets[0], e.Offsets[1]
-		if b0 < 0 || b1 < b0 || b1 > int64(len(data)) {
-			return nil, fmt.Errorf("model: checkpoint tensor %q: data offsets %v outside the %d data bytes (truncated file?)", name, e.Offsets, len(data))
+	})
+	for i, name := range names {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		b := data[b0:b1]
-		s := sha256.Sum256(b)
-		if got := hex.EncodeToString(s[:]); got != sums[name] {
-			return nil, fmt.Errorf("model: checkpoint tensor %q is corrupt: sha256 %s, metadata says %q", name, got, sums[name])
-		}
-		size := 1
-		for _, d := range e.Shape {
-			size *= d
-		}
-		t := namedTensor{name: name, shape: e.Shape}
-		switch e.DType {
-		case "F32":
-			if len(b) != 4*size {
-				return nil, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
-			}
-			t.f32 = make([]float32, size)
-			for i := range t.f32 {
-				t.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-			}
-		case "F64":
-			if len(b) != 8*size {
-				return nil, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
-			}
-			t.f64 = make([]float64, size)
-			for i := range t.f64 {
-				t.f64[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-			}
-		default:
-			return nil, fmt.Errorf("model: checkpoint tensor %q has dtype %q (want F32 or F64)", name, e.DType)
-		}
-		f.tensors[name] = t
+		f.tensors[name] = tensors[i]
 	}
 	return f, nil
+}
+
+// decodeTensor checks one tensor's header entry, offsets and sha256 and decodes its data.
+func decodeTensor(name string, entry json.RawMessage, data []byte, sum string) (namedTensor, error) {
+	var e stEntry
+	if err := json.Unmarshal(entry, &e); err != nil {
+		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: bad header entry: %w", name, err)
+	}
+	b0, b1 := e.Offsets[0], e.Offsets[1]
+	if b0 < 0 || b1 < b0 || b1 > int64(len(data)) {
+		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: data offsets %v outside the %d data bytes (truncated file?)", name, e.Offsets, len(data))
+	}
+	b := data[b0:b1]
+	s := sha256.Sum256(b)
+	if got := hex.EncodeToString(s[:]); got != sum {
+		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q is corrupt: sha256 %s, metadata says %q", name, got, sum)
+	}
+	size := 1
+	for _, d := range e.Shape {
+		size *= d
+	}
+	t := namedTensor{name: name, shape: e.Shape}
+	switch e.DType {
+	case "F32":
+		if len(b) != 4*size {
+			return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
+		}
+		t.f32 = make([]float32, size)
+		if littleEndian {
+			copy(t.bytes(), b)
+			break
+		}
+		for i := range t.f32 {
+			t.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case "F64":
+		if len(b) != 8*size {
+			return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
+		}
+		t.f64 = make([]float64, size)
+		if littleEndian {
+			copy(t.bytes(), b)
+			break
+		}
+		for i := range t.f64 {
+			t.f64[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	default:
+		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q has dtype %q (want F32 or F64)", name, e.DType)
+	}
+	return t, nil
 }
 
 func modelMeta(m *GPT, kind string) (map[string]string, error) {

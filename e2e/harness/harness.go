@@ -288,7 +288,12 @@ func (e *Env) StartRun(ctx context.Context, spec workflows.RunSpec) client.Workf
 
 // Pending is one pending activity of a run, as DescribeWorkflowExecution reports it.
 type Pending struct {
+	RunID       string // the workflow run (Continue-As-New starts new ones)
+	ActivityID  string
 	Type        string
+	Started     bool // a worker holds it (state STARTED), as opposed to SCHEDULED (waiting or backing off)
+	LastStarted time.Time
+	LastBeat    time.Time
 	Attempt     int32
 	Identity    string // worker that last heartbeated or started it
 	Progress    activities.Progress
@@ -307,7 +312,17 @@ func (e *Env) PendingActivities(ctx context.Context, run string) []Pending {
 	}
 	var out []Pending
 	for _, pa := range d.GetPendingActivities() {
-		p := Pending{Type: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(), Identity: pa.GetLastWorkerIdentity()}
+		p := Pending{
+			RunID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), ActivityID: pa.GetActivityId(),
+			Type: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(), Identity: pa.GetLastWorkerIdentity(),
+			Started: pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED,
+		}
+		if ts := pa.GetLastStartedTime(); ts != nil {
+			p.LastStarted = ts.AsTime()
+		}
+		if ts := pa.GetLastHeartbeatTime(); ts != nil {
+			p.LastBeat = ts.AsTime()
+		}
 		if hd := pa.GetHeartbeatDetails(); hd != nil {
 			if converter.GetDefaultDataConverter().FromPayloads(hd, &p.Progress) == nil {
 				p.HasProgress = true
@@ -398,3 +413,36 @@ func (quietLogger) Debug(string, ...interface{}) {}
 func (quietLogger) Info(string, ...interface{})  {}
 func (quietLogger) Warn(string, ...interface{})  {}
 func (quietLogger) Error(string, ...interface{}) {}
+
+// ActivityTime is one completed activity of a run, from its history.
+type ActivityTime struct {
+	Type    string
+	Attempt int32
+	Seconds float64 // last attempt: started to completed
+}
+
+// ActivityTimes lists the completed activities of every execution of a workflow ID, in order.
+func (e *Env) ActivityTimes(ctx context.Context, workflowID string) []ActivityTime {
+	e.T.Helper()
+	var out []ActivityTime
+	for _, runID := range e.RunIDs(ctx, workflowID) {
+		typ := map[int64]string{}
+		started := map[int64]*historypb.HistoryEvent{}
+		for _, ev := range e.History(ctx, workflowID, runID) {
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+				typ[ev.GetEventId()] = a.GetActivityType().GetName()
+			}
+			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+				started[ev.GetEventId()] = ev
+			}
+			if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
+				st := started[a.GetStartedEventId()]
+				out = append(out, ActivityTime{
+					Type: typ[a.GetScheduledEventId()], Attempt: st.GetActivityTaskStartedEventAttributes().GetAttempt(),
+					Seconds: ev.GetEventTime().AsTime().Sub(st.GetEventTime().AsTime()).Seconds(),
+				})
+			}
+		}
+	}
+	return out
+}

@@ -161,7 +161,7 @@ func (a *Activities) compareReport(ctx context.Context, in CompareReportInput) (
 	}
 	md, figs := RenderCompare(in)
 	for _, f := range figs {
-		png, err := drawCompare(in, f)
+		png, err := DrawCompare(in, f)
 		if err != nil {
 			return out, fmt.Errorf("plot %s: %w", f, err)
 		}
@@ -431,10 +431,11 @@ func firstLine(s string) string {
 	return s
 }
 
-// drawCompare plots one metric against the round: one line per arm (mean over seeds) with
+// DrawCompare plots one metric against the round: one line per arm (mean over seeds) with
 // error bars of ± one standard deviation.
-func drawCompare(in CompareReportInput, metric string) ([]byte, error) {
+func DrawCompare(in CompareReportInput, metric string) ([]byte, error) {
 	p := plot.New()
+	lo, hi := math.Inf(1), math.Inf(-1)
 	p.Title.Text = fmt.Sprintf("%s: %s (mean ± std over %d seeds)", in.Task, metric, len(in.Seeds))
 	p.X.Label.Text = "round (0 = base)"
 	p.Y.Label.Text = metric
@@ -448,6 +449,7 @@ func drawCompare(in CompareReportInput, metric string) ([]byte, error) {
 				continue
 			}
 			m, s := meanStd(vs)
+			lo, hi = math.Min(lo, m-s), math.Max(hi, m+s)
 			xys = append(xys, plotter.XY{X: float64(r) + 0.04*float64(i-len(in.Arms)/2), Y: m})
 			errs = append(errs, struct{ Low, High float64 }{s, s})
 		}
@@ -473,6 +475,14 @@ func drawCompare(in CompareReportInput, metric string) ([]byte, error) {
 		p.Legend.Add(arm.Name, l, pts)
 	}
 	p.Add(plotter.NewGrid())
+	if hi > lo { // head room for the legend above the data
+		p.Y.Min, p.Y.Max = lo-0.05*(hi-lo), hi+0.45*(hi-lo)
+	}
+	var ticks []plot.Tick
+	for r := 0; r <= in.Rounds; r++ {
+		ticks = append(ticks, plot.Tick{Value: float64(r), Label: fmt.Sprint(r)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	w, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ package compare
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
+	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/worker/app"
@@ -134,6 +136,30 @@ func Fetch(ctx context.Context, sc storage.Config, name, out string, wall time.D
 		}
 	}
 	return nil
+}
+
+// Render rewrites dir/compare.md and dir/compare_*.png from dir/results.json (the report
+// activity's input), e.g. after a change to the report's layout.
+func Render(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var in activities.CompareReportInput
+	if err := json.Unmarshal(data, &in); err != nil {
+		return fmt.Errorf("results.json: %w", err)
+	}
+	md, figs := activities.RenderCompare(in)
+	for _, f := range figs {
+		png, err := activities.DrawCompare(in, f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "compare_"+f+".png"), png, 0o644); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "compare.md"), []byte(md), 0o644)
 }
 
 // Wait follows a comparison until it ends, calling line with each new progress line.

@@ -21,7 +21,15 @@ func main() {
 	seeds := flag.Int("seeds", 0, "number of final seeds (default 3, markov 5; quick 1)")
 	rounds := flag.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
 	n := flag.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	render := flag.String("render", "", "re-render DIR/compare.md and the PNGs from DIR/results.json, run nothing")
 	flag.Parse()
+	if *render != "" {
+		if err := compare.Render(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	spec := compare.Spec(*task, *quick, *name, *seeds, *rounds, *n)
 	if err := compare.Run(context.Background(), *dir, *out, spec, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)

@@ -105,3 +105,14 @@ compare: tools
 
 compare-quick: tools
 	$(GO) run $(TAGS) ./internal/compare/cmd --task $(TASK) --quick --dir $(DATA)/compare
+
+# Chaos: the long version of e2e's TestChaos (4 rounds, a kill -9 of the worker at seeded random
+# moments of every generation, training and evaluation, Temporal and S3 gateway restarts), with
+# its fault table written to $(DATA)/chaos.md. `make test` runs the short version.
+#   make chaos [CHAOS_SEED=n]
+CHAOS_SEED ?= 1
+.PHONY: chaos
+chaos: tools
+	@mkdir -p $(DATA)
+	$(GO) test $(TAGS) ./e2e -run '^TestChaos$$' -count=1 -v -timeout 30m \
+		-args -chaos.long -chaos.seed $(CHAOS_SEED) -chaos.table $(abspath $(DATA))/chaos.md

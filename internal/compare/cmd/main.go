@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 
 	"github.com/space-sft/space/internal/compare"
+	"github.com/space-sft/space/workflows"
 )
 
 func main() {
@@ -21,6 +23,7 @@ func main() {
 	seeds := flag.Int("seeds", 0, "number of final seeds (default 3, markov 5; quick 1)")
 	rounds := flag.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
 	n := flag.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	specFile := flag.String("spec", "", "CompareSpec JSON file (workflows/compare.go); replaces --task/--quick/--name/--seeds/--rounds/--n")
 	render := flag.String("render", "", "re-render DIR/compare.md and the PNGs from DIR/results.json, run nothing")
 	flag.Parse()
 	if *render != "" {
@@ -31,6 +34,17 @@ func main() {
 		return
 	}
 	spec := compare.Spec(*task, *quick, *name, *seeds, *rounds, *n)
+	if *specFile != "" {
+		data, err := os.ReadFile(*specFile)
+		if err == nil {
+			spec = workflows.CompareSpec{}
+			err = json.Unmarshal(data, &spec)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare: --spec:", err)
+			os.Exit(1)
+		}
+	}
 	if err := compare.Run(context.Background(), *dir, *out, spec, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)

@@ -72,10 +72,11 @@ type batchState struct {
 	weights []float64 // [B*T] 1 where the target is a response token, else 0
 	lens    []int     // [B] number of response tokens (targets) of each row
 	seqLogp []float64 // [B] the last forward's log-probs, summed in float64
+	lse     []float64 // [B*T] log-sum-exp of each scored position's logits (forward -> backward)
 }
 
 func newBatchState(B, T int) *batchState {
-	return &batchState{B: B, T: T, tokens: make([]int, B*T), targets: make([]int, B*T), weights: make([]float64, B*T), lens: make([]int, B), seqLogp: make([]float64, B)}
+	return &batchState{B: B, T: T, tokens: make([]int, B*T), targets: make([]int, B*T), weights: make([]float64, B*T), lens: make([]int, B), seqLogp: make([]float64, B), lse: make([]float64, B*T)}
 }
 
 // fill lays out seqs as rows (rows past len(seqs) are all padding with weight 0).
@@ -966,7 +967,8 @@ func tokLogpFwd[F fnum](x, y []F, st *batchState, V int) {
 			for n := b * st.T; n < (b+1)*st.T; n++ {
 				if w := st.weights[n]; w != 0 {
 					row := x[n*V : n*V+V]
-					s += w * (float64(row[st.targets[n]]) - logSumExp(row))
+					st.lse[n] = logSumExp(row)
+					s += w * (float64(row[st.targets[n]]) - st.lse[n])
 				}
 			}
 			acc[b] = s
@@ -1016,7 +1018,7 @@ func tokLogpBwd[F fnum](x, g, d []F, st *batchState, V int) {
 				clear(dr)
 				continue
 			}
-			lse := logSumExp(row)
+			lse := st.lse[n] // the forward's, same logits
 			c := float64(g[n/st.T]) * w
 			for v := range row {
 				dr[v] = F(-c * math.Exp(float64(row[v])-lse))

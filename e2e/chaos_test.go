@@ -354,7 +354,7 @@ func chaosTableMarkdown(plan []fault, got, want workflows.RunResult, retries int
 	recovered := 0
 	for i, f := range plan {
 		if !f.injected {
-			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed: activity too short) | - | - | - | - |\n", i+1, f.kind, f.target, f.round)
+			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed: the phase ended before the chosen moment) | - | - | - | - |\n", i+1, f.kind, f.target, f.round)
 			continue
 		}
 		down := "-"

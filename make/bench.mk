@@ -5,6 +5,9 @@
 #                               then ONE merged table (bench-table) of both backends
 #   make bench BENCH=TrainStep BENCHTIME=5x BENCHCOUNT=3
 #   make bench-gonum | bench-openblas | bench-table
+#   make bench-pipeline         checkpoint save/load through the S3 gateway and one self-play
+#                               run (base model + one round, d128 L4) on the local stack: time
+#                               in activities vs Temporal-only (needs make tools; minutes)
 #
 # Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input);
 # the table (internal/benchtable: medians over BENCHCOUNT runs) in $(BENCH_OUT)/table.md.
@@ -46,7 +49,7 @@ define bench_run
 	 exit $$(cat $(BENCH_OUT)/.$(3).rc)
 endef
 
-.PHONY: bench bench-gonum bench-openblas bench-table
+.PHONY: bench bench-gonum bench-openblas bench-table bench-pipeline
 
 bench: bench-gonum bench-openblas
 	@$(MAKE) --no-print-directory bench-table
@@ -65,5 +68,11 @@ ifeq ($(BLAS_TAGS),openblas)
 else
 	@echo "== OpenBLAS not usable (needs libopenblas-dev, cgo and gcc): skipping the openblas benchmarks"
 endif
+
+bench-pipeline:
+	@mkdir -p $(BENCH_OUT)
+	@{ $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench . -benchtime 1x -timeout 30m; \
+	   echo $$? > $(BENCH_OUT)/.pipeline.rc; } 2>&1 | grep -v ' DEBUG ' | tee $(BENCH_OUT)/pipeline.txt; \
+	 exit $$(cat $(BENCH_OUT)/.pipeline.rc)
 
 .DEFAULT_GOAL := $(_bench_saved_goal)

@@ -1,0 +1,254 @@
+// Package pipelinebench measures what the pipeline (Temporal and S3) costs next to the
+// model's compute, against the real local stack (bin/temporal, bin/versitygw: make tools):
+//
+//	go test ./internal/pipelinebench -run '^$' -bench . -benchtime 1x [-tags openblas]
+//	make bench-pipeline
+//
+// BenchmarkCheckpointS3: a trainer checkpoint (d256 L6: weights and both optimizer
+// moments, about 96 MB) saved to and loaded from the S3 gateway: serialization alone, S3
+// transfer alone, and both (what an activity does), in MB/s. save = Trainer.Save + Put;
+// load = Get + ResumeTrainer (which also builds the training graph); parse = model.Load
+// of the same bytes (read and verify every tensor, no graph).
+//
+// BenchmarkPipelineRound: one self-play run (prepare, base model, one SPACE round) with an
+// in-process worker. From the workflow's history: its wall time, the time covered by at
+// least one running activity (compute plus the activities' own S3 reads and writes), and
+// the rest, which is Temporal's share (scheduling, dispatch, workflow tasks). Per activity
+// type: count and seconds. Benchmarks only: `go test ./...` runs nothing here.
+package pipelinebench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/internal/stack"
+	"github.com/space-sft/space/internal/stack/stacktest"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/worker/app"
+	"github.com/space-sft/space/workflows"
+)
+
+func BenchmarkCheckpointS3(b *testing.B) {
+	st := stacktest.StartS3(b)
+	ctx := context.Background()
+	store, err := storage.New(ctx, st.StorageConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.New(model.Config{DModel: 256, Layers: 6, Heads: 4, Context: 64, Seed: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := []model.Example{{Prompt: []int{model.BOS, 'a', model.SEP}, Real: []int{'b', model.EOS}}}
+	tc := model.TrainConfig{Loss: model.LossConfig{Method: model.MethodSFT}, LR: 1e-4, Epochs: 1, BatchSize: 1}
+	tr, err := model.NewTrainer(m, data, tc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ser, put, get, load, parse time.Duration
+	var size int
+	for i := range b.N {
+		t0 := time.Now()
+		var buf bytes.Buffer
+		if err := tr.Save(&buf); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		key := fmt.Sprintf("bench/ckpt-%d.safetensors", i)
+		obj, err := store.Put(ctx, key, buf.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		got, err := store.Get(ctx, key, obj.SHA256)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		if _, err := model.ResumeTrainer(bytes.NewReader(got), data, tc); err != nil {
+			b.Fatal(err)
+		}
+		t4 := time.Now()
+		if _, err := model.Load(bytes.NewReader(got)); err != nil { // parse + verify only
+			b.Fatal(err)
+		}
+		parse += time.Since(t4)
+		ser, put, get, load = ser+t1.Sub(t0), put+t2.Sub(t1), get+t3.Sub(t2), load+t4.Sub(t3)
+		size = buf.Len()
+	}
+	mb := float64(size) * float64(b.N) / 1e6
+	rate := func(d time.Duration) float64 { return mb / d.Seconds() }
+	b.ReportMetric(float64(size)/1e6, "MB")
+	b.ReportMetric(rate(ser+put), "save-MB/s")
+	b.ReportMetric(rate(get+load), "load-MB/s")
+	b.ReportMetric(rate(ser), "serialize-MB/s")
+	b.ReportMetric(rate(load), "resume-MB/s")
+	b.ReportMetric(rate(parse), "parse-MB/s")
+	b.ReportMetric(rate(put), "s3put-MB/s")
+	b.ReportMetric(rate(get), "s3get-MB/s")
+}
+
+func BenchmarkPipelineRound(b *testing.B) {
+	st := stacktest.Start(b, stack.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := client.Dial(client.Options{HostPort: st.TemporalAddress(), Logger: tlog.NewStructuredLogger(quiet)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	wctx, stopWorker := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), Log: quiet})
+	}()
+	defer func() { stopWorker(); <-done }()
+
+	for i := range b.N {
+		// A round of the size issue 5 talks about: d128 L4 on 512 arithmetic pairs.
+		spec := workflows.RunSpec{
+			Name: fmt.Sprintf("bench-%d", i), Method: "space", Rounds: 1, Task: "arith", N: 512, TestFrac: 0.2, Seed: 1,
+			Shards: 2, Epochs: 2, BatchSize: 16, LR: 1e-4, MaxEval: 64,
+			Generation:         activities.Sampling{Temperature: 1, MaxNewTokens: 24},
+			BaseModel:          workflows.BaseSpec{DModel: 128, Layers: 4, Heads: 4, Context: 64, Epochs: 2, LR: 3e-3},
+			ContinueAsNewEvery: 2,
+		}
+		id := workflows.WorkflowID(spec.Name)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var res workflows.RunResult
+		if err := run.Get(ctx, &res); err != nil {
+			b.Fatalf("run: %v", err)
+		}
+		var events []*historypb.HistoryEvent
+		it := c.GetWorkflowHistory(ctx, id, run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			events = append(events, ev)
+		}
+		s := summarize(events)
+		b.ReportMetric(s.wall, "wall-s")
+		b.ReportMetric(s.busy, "activity-s")
+		b.ReportMetric(100*(s.wall-s.busy)/s.wall, "temporal-%")
+		var names []string
+		for n := range s.perType {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			a := s.perType[n]
+			b.Logf("%-14s x%-3d %8.2f s (activity start to end; queue wait %.3f s)", n, a.count, a.seconds, a.wait)
+		}
+		b.Logf("workflow wall %.2f s; some activity running %.2f s; Temporal-only %.2f s (%.2f%%)", s.wall, s.busy, s.wall-s.busy, 100*(s.wall-s.busy)/s.wall)
+		b.Logf("round 1 (from TrainBase's end to the run's end): wall %.2f s; some activity running %.2f s; Temporal-only %.2f s (%.2f%%)",
+			s.roundWall, s.roundBusy, s.roundWall-s.roundBusy, 100*(s.roundWall-s.roundBusy)/s.roundWall)
+		b.ReportMetric(100*(s.roundWall-s.roundBusy)/s.roundWall, "round-temporal-%")
+	}
+}
+
+type actStats struct {
+	count         int
+	seconds, wait float64
+}
+
+type summary struct {
+	wall, busy           float64 // seconds, whole run
+	roundWall, roundBusy float64 // seconds, after the base model (TrainBase's end) only
+	perType              map[string]*actStats
+}
+
+// summarize reads a workflow run's history: wall time from the first to the last event,
+// the union of the activities' [started, closed] intervals, and per-type totals.
+func summarize(events []*historypb.HistoryEvent) summary {
+	s := summary{perType: map[string]*actStats{}}
+	if len(events) == 0 {
+		return s
+	}
+	sched := map[int64]*historypb.HistoryEvent{}
+	started := map[int64]time.Time{}
+	type iv struct{ a, b time.Time }
+	var ivs []iv
+	var baseEnd time.Time
+	for _, ev := range events {
+		t := ev.GetEventTime().AsTime()
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			sched[ev.GetEventId()] = ev
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = t
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED, enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+			var sid int64
+			switch {
+			case ev.GetActivityTaskCompletedEventAttributes() != nil:
+				sid = ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			case ev.GetActivityTaskFailedEventAttributes() != nil:
+				sid = ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId()
+			default:
+				sid = ev.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId()
+			}
+			st, ok := started[sid]
+			if !ok || sched[sid] == nil {
+				continue
+			}
+			name := sched[sid].GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			a := s.perType[name]
+			if a == nil {
+				a = &actStats{}
+				s.perType[name] = a
+			}
+			a.count++
+			a.seconds += t.Sub(st).Seconds()
+			a.wait += st.Sub(sched[sid].GetEventTime().AsTime()).Seconds()
+			ivs = append(ivs, iv{st, t})
+			if name == "TrainBase" {
+				baseEnd = t
+			}
+		}
+	}
+	first, last := events[0].GetEventTime().AsTime(), events[len(events)-1].GetEventTime().AsTime()
+	s.wall = last.Sub(first).Seconds()
+	sort.Slice(ivs, func(i, j int) bool { return ivs[i].a.Before(ivs[j].a) })
+	// union of the intervals clipped to [from, last]
+	union := func(from time.Time) float64 {
+		var busy float64
+		end := from
+		for _, v := range ivs {
+			a, b := v.a, v.b
+			if a.Before(end) {
+				a = end
+			}
+			if b.After(a) {
+				busy += b.Sub(a).Seconds()
+				end = b
+			}
+		}
+		return busy
+	}
+	s.busy = union(first)
+	if !baseEnd.IsZero() {
+		s.roundWall, s.roundBusy = last.Sub(baseEnd).Seconds(), union(baseEnd)
+	}
+	return s
+}

@@ -12,7 +12,8 @@
 //     bias add, GELU, causal multi-head attention on packed qkv, and token log-probs
 //     (fused log-softmax and gather, backward softmax - onehot).
 //   - graph.go: builds the model graph (nanoGPT's structure) for one (rows, positions)
-//     shape; matrix multiplies are gorgonia Mul (BLAS).
+//     shape; matrix multiplies are the fused linear op (BLAS gemm, two halves side by side).
+//   - blasops.go: the gemm helper, the fixed two-way split, the ops' reusable buffers.
 //   - logprob.go: GPT.LogProbs, a forward-only graph cached per shape.
 //   - loss.go: LossConfig and the losses (sft, space, spin, sipo, ssimpo) as scalar float64
 //     reference functions; the training graph's loss op calls the same code.
@@ -48,8 +49,14 @@
 // configuration). Saving the same state twice gives byte-identical files.
 //
 // Precision: float32 by default; float64 (Config.DType) is used for gradient checks.
-// Reductions in the fused ops accumulate in float64, and the optimizer keeps its moments
-// and the accumulated micro-batch gradients in float64.
+// The row-wise reductions of the fused ops (softmax and log-sum-exp normalizers, LayerNorm
+// statistics, bias and LayerNorm gain gradients, per-sequence log-probs) accumulate in
+// float64; matrix products (attention's included) accumulate in the model's dtype inside
+// BLAS. The optimizer keeps its moments and the accumulated micro-batch gradients in float64.
+//
+// Speed: see ops.go (fused ops, both cores, reused buffers) and bench_test.go (make bench).
+// Work split over goroutines is cut the same way on any machine: same bits with one core
+// or two (TestSameBitsAnyGOMAXPROCS).
 //
 // Gorgonia notes: graphs are built once per shape and reused; inputs that are not weights
 // (token ids, targets, masks, opponent log-probs) reach the fused ops through a per-graph

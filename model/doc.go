@@ -9,7 +9,7 @@
 //     Sequence type, the length policy (GPT.CheckSequence) and InputError.
 //   - config.go, gpt.go: Config, the GPT, its parameter layout and GPT-2 initialization.
 //   - ops.go: fused gorgonia ops with hand-written backward passes: embedding, LayerNorm,
-//     bias add, GELU, causal multi-head attention on packed qkv, and token log-probs
+//     linear layers (x@W+b), GELU, causal multi-head attention on packed qkv, and token log-probs
 //     (fused log-softmax and gather, backward softmax - onehot).
 //   - graph.go: builds the model graph (nanoGPT's structure) for one (rows, positions)
 //     shape; matrix multiplies are the fused linear op (BLAS gemm, two halves side by side).

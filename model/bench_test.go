@@ -87,6 +87,16 @@ func benchText(n, salt int) []int {
 func benchPrompt(salt int) []int      { return append(append([]int{BOS}, benchText(6, salt)...), SEP) }
 func benchResponse(n, salt int) []int { return append(benchText(n-1, salt+1), EOS) }
 
+// reportCPU reports tok/cpu-s: tokens per second of the process's CPU time (all threads).
+// On a machine shared with other jobs wall-clock tok/s swings with their load; CPU time
+// much less (it still grows when the cores' caches and sibling threads are contended).
+// Twice tok/cpu-s bounds what both cores of an idle 2-core machine would give.
+func reportCPU(b *testing.B, tokens int, cpu float64) {
+	if cpu > 0 {
+		b.ReportMetric(float64(tokens)/cpu, "tok/cpu-s")
+	}
+}
+
 // trainFLOPsPerToken is the estimate described at the top of this file.
 func trainFLOPsPerToken(m *GPT) float64 {
 	c := m.Config
@@ -119,6 +129,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				}
 				tokens := 0
 				b.ResetTimer()
+				cpu0 := cpuSeconds()
 				for range b.N {
 					info, err := tr.Step()
 					if err != nil {
@@ -127,6 +138,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					tokens += info.Tokens
 				}
 				sec := b.Elapsed().Seconds()
+				reportCPU(b, tokens, cpuSeconds()-cpu0)
 				b.ReportMetric(float64(tokens)/sec, "tok/s")
 				b.ReportMetric(float64(tokens)*trainFLOPsPerToken(m)/sec/1e9, "GFLOP/s")
 			})
@@ -149,6 +161,8 @@ func BenchmarkGenerate(b *testing.B) {
 			sc := SampleConfig{Temperature: 1, MaxNewTokens: s.context - 8, Batch: benchBatch}
 			tokens := 0
 			b.ResetTimer()
+			cpu0 := cpuSeconds()
+			defer func() { reportCPU(b, tokens, cpuSeconds()-cpu0) }()
 			for range b.N {
 				out, err := m.Generate(prompts, seeds, sc)
 				if err != nil {

@@ -136,18 +136,23 @@ func main() {
 			b.name, b.detail, b.cpu, num(b.get("Sgemm/1024/1part", "GFLOP/s"), 1), num(b.get("Sgemm/1024/2part", "GFLOP/s"), 1))
 	}
 	fmt.Println()
-	fmt.Println("| shape     | backend  | train sft tok/s | train space tok/s | GFLOP/s | % sgemm | MB alloc/step | gen tok/s | logprob tok/s |")
-	fmt.Println("|-----------|----------|-----------------|-------------------|---------|---------|---------------|-----------|---------------|")
+	fmt.Println("| shape     | backend  | train sft tok/s | train space tok/s | space tok/cpu-s | GFLOP/s | % sgemm | MB alloc/step | allocs/step | gen tok/s | gen tok/cpu-s | logprob tok/s |")
+	fmt.Println("|-----------|----------|-----------------|-------------------|-----------------|---------|---------|---------------|-------------|-----------|---------------|---------------|")
 	for _, s := range shapes {
 		for _, b := range bs {
-			gf := b.get("TrainStep/"+s+"/space", "GFLOP/s")
+			sp := "TrainStep/" + s + "/space"
+			gf := b.get(sp, "GFLOP/s")
 			ceil := b.get("Sgemm/1024/2part", "GFLOP/s")
-			fmt.Printf("| %-9s | %-8s | %15s | %17s | %7s | %7s | %13s | %9s | %13s |\n", s, b.name,
-				num(b.get("TrainStep/"+s+"/sft", "tok/s"), 0), num(b.get("TrainStep/"+s+"/space", "tok/s"), 0),
-				num(gf, 1), num(100*gf/ceil, 0), num(b.get("TrainStep/"+s+"/space", "B/op")/1e6, 1),
-				num(b.get("Generate/"+s, "tok/s"), 0), num(b.get("LogProbs/"+s, "tok/s"), 0))
+			fmt.Printf("| %-9s | %-8s | %15s | %17s | %15s | %7s | %7s | %13s | %11s | %9s | %13s | %13s |\n", s, b.name,
+				num(b.get("TrainStep/"+s+"/sft", "tok/s"), 0), num(b.get(sp, "tok/s"), 0), num(b.get(sp, "tok/cpu-s"), 0),
+				num(gf, 1), num(100*gf/ceil, 0), num(b.get(sp, "B/op")/1e6, 1), num(b.get(sp, "allocs/op"), 0),
+				num(b.get("Generate/"+s, "tok/s"), 0), num(b.get("Generate/"+s, "tok/cpu-s"), 0), num(b.get("LogProbs/"+s, "tok/s"), 0))
 		}
 	}
+	fmt.Println()
+	fmt.Println("tok/cpu-s: tokens per second of the process's CPU time (all threads): steadier than tok/s")
+	fmt.Println("on a shared machine; 2x tok/cpu-s bounds what both cores of an idle machine would give.")
+	fmt.Println("MB alloc/step and allocs/step: the space step's B/op and allocs/op (after a warm-up step).")
 }
 
 // shapeSize orders "d128L4T64" by d_model, then layers.

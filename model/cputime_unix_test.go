@@ -1,0 +1,14 @@
+//go:build unix
+
+package model
+
+import "syscall"
+
+// cpuSeconds is the process's user+system CPU time (all threads, OpenBLAS's included).
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}

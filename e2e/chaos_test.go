@@ -259,7 +259,8 @@ func aim(ctx context.Context, t *testing.T, e *harness.Env, run string, f *fault
 			if p.Progress.Round > f.round || (p.Progress.Round == f.round && phaseOrder[p.Type] > phaseOrder[f.target]) {
 				past = true
 			}
-			if p.Type == f.target && p.Progress.Round == f.round && p.Started {
+			// Parallel shards: stay with the one aimed at, whatever order the server lists them in.
+			if p.Type == f.target && p.Progress.Round == f.round && p.Started && (cur == nil || pendingKey(p) == key) {
 				cur = &p
 			}
 		}
@@ -269,8 +270,8 @@ func aim(ctx context.Context, t *testing.T, e *harness.Env, run string, f *fault
 			return harness.Pending{}, false
 		case cur == nil:
 			fireAt, key = time.Time{}, ""
-		case cur.RunID+cur.ActivityID+fmt.Sprint(cur.Attempt) != key:
-			key = cur.RunID + cur.ActivityID + fmt.Sprint(cur.Attempt)
+		case pendingKey(*cur) != key:
+			key = pendingKey(*cur)
 			frac := 0.4 * rng.Float64() // a random moment within the first 40% of the activity
 			fireAt = time.Now().Add(time.Duration(frac * dur[f.target] * float64(time.Second)))
 		case !time.Now().Before(fireAt):
@@ -279,6 +280,11 @@ func aim(ctx context.Context, t *testing.T, e *harness.Env, run string, f *fault
 		time.Sleep(25 * time.Millisecond)
 	}
 	return harness.Pending{}, false
+}
+
+// pendingKey identifies one attempt of one activity.
+func pendingKey(p harness.Pending) string {
+	return fmt.Sprintf("%s/%s/%d", p.RunID, p.ActivityID, p.Attempt)
 }
 
 // recovery waits until the run has progressed beyond the fault's point and returns the

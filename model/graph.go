@@ -80,10 +80,10 @@ func (m *GPT) build(B, T int, ls *lossState) (*net, error) {
 		// x = x + attn(ln1(x))
 		qkv := linear(ln(x, h+"ln1"), h+"attn.wqkv", h+"attn.bqkv")
 		a := must(G.ApplyOp(newAttnOp(st, c.Heads), qkv))
-		x = must(G.Add(x, linear(a, h+"attn.wo", h+"attn.bo")))
+		x = must(G.ApplyOp(newAddOp(), x, linear(a, h+"attn.wo", h+"attn.bo")))
 		// x = x + mlp(ln2(x))
 		f := must(G.ApplyOp(newGeluOp(), linear(ln(x, h+"ln2"), h+"mlp.wfc", h+"mlp.bfc")))
-		x = must(G.Add(x, linear(f, h+"mlp.wproj", h+"mlp.bproj")))
+		x = must(G.ApplyOp(newAddOp(), x, linear(f, h+"mlp.wproj", h+"mlp.bproj")))
 	}
 	x = ln(x, "lnf")
 	var logits *G.Node

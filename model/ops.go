@@ -378,6 +378,48 @@ func lnBwd[F fnum](x, g, gr, d []F, sums *lnSums, D int) {
 	}
 }
 
+// ---- residual add: y = a + b ----
+
+// addOp is the residual connection with a reused output (gorgonia's Add allocates its result
+// on every run). Its gradient passes grad to both inputs.
+type addOp struct {
+	opBase
+	buf outBuf
+}
+
+func newAddOp() *addOp { return &addOp{opBase: opBase{"ResidualAdd", 0, []int{2, 2, 2}}} }
+
+func (o *addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+
+func (o *addOp) Do(in ...G.Value) (G.Value, error) {
+	a := dense(in[0])
+	s := a.Shape()
+	r := o.buf.get(a, s[0], s[1])
+	switch ad := a.Data().(type) {
+	case []float32:
+		addFwd(ad, dense(in[1]).Data().([]float32), r.Data().([]float32))
+	case []float64:
+		addFwd(ad, dense(in[1]).Data().([]float64), r.Data().([]float64))
+	}
+	return r, nil
+}
+
+func addFwd[F fnum](a, b, y []F) {
+	parallelChunks(len(a), func(lo, hi int) {
+		a, b, y := a[lo:hi], b[lo:hi], y[lo:hi]
+		for i := range y {
+			y[i] = a[i] + b[i]
+		}
+	})
+}
+
+func (o *addOp) DiffWRT(n int) []bool { return allTrue(n) }
+func (o *addOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{grad, grad}, nil
+}
+
 // ---- linear: y = x @ W + b (W [in,out]), or x @ W^T (W [out,in], tied logits), b optional ----
 
 type linearOp struct {

@@ -7,6 +7,7 @@
 #   make space       build bin/space (starter) and bin/space-worker (worker)
 #   make worker      run a worker against the local stack
 #   make demo        run the end-to-end demo
+#   make chaos       long e2e chaos test (kill -9, Temporal/S3 restarts); table in .data/chaos.md
 #   make fmt vet clean
 #
 # OpenBLAS: when libopenblas is installed (and cgo works), builds and tests use -tags openblas

@@ -193,6 +193,18 @@ type kvEngine[F kvFloat] struct {
 
 	// Per batch: kcache[r][l] and vcache[r][l] are [T, D] (all heads, one row per position).
 	kcache, vcache [][][]F
+
+	// Work buffers of forward, reused from call to call (grown when a call needs more).
+	xb, hb, qkvb, attb, mlpb, selb, logitb []F
+}
+
+// grow returns (*b)[:n], reallocating only when the capacity is short. The contents are
+// stale: callers overwrite them.
+func grow[F kvFloat](b *[]F, n int) []F {
+	if cap(*b) < n {
+		*b = make([]F, n)
+	}
+	return (*b)[:n]
 }
 
 func newKVEngine[F kvFloat](m *GPT) (*kvEngine[F], error) {
@@ -374,7 +386,7 @@ func kvFill[F kvFloat](out, bias []F, n, w int) {
 // attention runs.
 func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 	N, D, hd := len(toks), e.D, e.hd
-	x := make([]F, N*D)
+	x := grow(&e.xb, N*D)
 	for i, t := range toks {
 		xr := x[i*D : (i+1)*D]
 		te, pe := e.wte[t.id*D:(t.id+1)*D], e.wpe[t.pos*D:(t.pos+1)*D]
@@ -382,10 +394,10 @@ func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 			xr[j] = te[j] + pe[j]
 		}
 	}
-	hbuf := make([]F, N*D)
-	qkv := make([]F, N*3*D)
-	att := make([]F, N*D)
-	mlp := make([]F, N*4*D)
+	hbuf := grow(&e.hb, N*D)
+	qkv := grow(&e.qkvb, N*3*D)
+	att := grow(&e.attb, N*D)
+	mlp := grow(&e.mlpb, N*4*D)
 	scale := 1 / math.Sqrt(float64(hd))
 	for l, w := range e.layers {
 		// Attention block: x += Attn(LN1(x)) @ Wo + bo.
@@ -430,12 +442,12 @@ func (e *kvEngine[F]) forward(toks []kvTok, want []int) []F {
 	}
 	// Final LayerNorm and head, only for the tokens whose next-token logits are needed.
 	n := len(want)
-	sel := make([]F, n*D)
+	sel := grow(&e.selb, n*D)
 	for j, i := range want {
 		copy(sel[j*D:(j+1)*D], x[i*D:(i+1)*D])
 	}
 	kvLayerNorm(sel, e.lnfg, e.lnfb, sel, n, D)
-	logits := make([]F, n*e.V)
+	logits := grow(&e.logitb, n*e.V) // valid until the next forward call
 	if e.tied {
 		kvGemmRows(e.bl, true, n, e.V, D, sel, e.wte, 0, logits)
 	} else {

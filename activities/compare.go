@@ -297,7 +297,7 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 		in.N, in.NEval, in.Seeds, in.Rounds, "(r-1)")
 	w("- Base model (the same for every arm and seed, never trained on the target's real pairs): %s, pre-trained on %s. `%s`\n", in.Model, in.Pretrain, in.Base.Key)
 	w("- Rounds: %s.\n", in.Training)
-	w("- Primary metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split.\n", in.Primary, dir)
+	w("- Selection metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split.\n", in.Primary, dir)
 	w("- Wall time of the comparison: %.0f s (%.1f min).\n\n", in.Seconds, in.Seconds/60)
 
 	w("## Arms and the search (same budget per arm)\n\n| arm | what | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|\n", in.Primary)
@@ -375,9 +375,11 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 		}
 		w("\n## Paired differences: %s minus each arm (mean ± standard error over seeds)\n\n", ref)
 		w("At the last round (r%d) and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Rounds, in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
-		diffMetrics := []string{in.Primary, MetricNLL}
-		if has(metrics, MetricSampleValid) {
-			diffMetrics = append(diffMetrics, MetricSampleValid)
+		diffMetrics := []string{in.Primary}
+		for _, m := range []string{MetricKL, MetricTaskScore, MetricNLL, MetricSampleValid} {
+			if m != in.Primary && has(metrics, m) {
+				diffMetrics = append(diffMetrics, m)
+			}
 		}
 		w("| vs | metric | last round | chosen rounds |\n|---|---|---|---|\n")
 		for _, arm := range in.Arms {

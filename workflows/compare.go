@@ -37,6 +37,9 @@ type CompareSpec struct {
 	NEval  int      `json:"n_eval"` // held-out prompts per evaluation (default 64; markov 128)
 
 	SearchSeed uint64 `json:"search_seed"` // seed of the search runs (default 100; not a final seed)
+	// Select is the metric that picks each arm's setting and round on validation: "" = the
+	// task's primary metric (PrimaryMetric), or test_nll, kl, task_score, sample_valid.
+	Select string `json:"select,omitempty"`
 
 	Model    BaseSpec     `json:"model"`    // shape (epochs/lr unused); default per task
 	Pretrain PretrainSpec `json:"pretrain"` // the base model's corpus and SFT; default per task
@@ -230,6 +233,11 @@ func (s CompareSpec) Validate() error {
 			}
 		}
 	}
+	if s.Select != "" {
+		if m, _ := s.selectMetric(); m != s.Select {
+			return bad("select", fmt.Sprintf("unknown metric %q", s.Select), "use test_nll, kl, task_score or sample_valid")
+		}
+	}
 	if s.Concurrency <= 0 {
 		return bad("concurrency", fmt.Sprint(s.Concurrency), "use 1 or more")
 	}
@@ -277,6 +285,17 @@ func PrimaryMetric(task string) (name string, higherBetter bool) {
 		return activities.MetricKL, false
 	}
 	return activities.MetricTaskScore, true
+}
+
+// selectMetric is the metric that picks settings and rounds: Select, else the primary one.
+func (s CompareSpec) selectMetric() (name string, higherBetter bool) {
+	switch s.Select {
+	case activities.MetricNLL, activities.MetricKL:
+		return s.Select, false
+	case activities.MetricTaskScore, activities.MetricSampleValid:
+		return s.Select, true
+	}
+	return PrimaryMetric(s.Task)
 }
 
 // ArmRun is one child's outcome.
@@ -441,7 +460,7 @@ func remove(xs []string, x string) []string {
 // choose picks, per arm, the setting and round (>= 1) with the best primary metric on the
 // validation split. An arm with a single setting keeps it (round: the last).
 func choose(spec CompareSpec, search []ArmRun) []Choice {
-	metric, higher := PrimaryMetric(spec.Task)
+	metric, higher := spec.selectMetric()
 	var out []Choice
 	for _, arm := range spec.Arms {
 		g := arm.Grid()
@@ -476,7 +495,7 @@ func chosen(cs []Choice, arm Arm) Setting {
 
 // reportInput flattens the result for the report activity.
 func reportInput(res CompareResult) activities.CompareReportInput {
-	metric, higher := PrimaryMetric(res.Spec.Task)
+	metric, higher := res.Spec.selectMetric()
 	in := activities.CompareReportInput{
 		Name: res.Spec.Name, Task: res.Spec.Task, N: res.Spec.N, Rounds: res.Spec.Rounds, NEval: res.Spec.NEval,
 		Seeds: res.Spec.Seeds, Primary: metric, HigherBetter: higher, Seconds: res.Seconds, Base: res.Base,

@@ -8,6 +8,7 @@
 //	space pause|resume|stop RUN                           signals (between activities / after the round)
 //	space schedule create|list|delete|trigger ...         periodic fine-tuning on new data
 //	space export   RUN [--round N] --out DIR [--json]      checkpoint + tokenizer, sha256 verified
+//	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
 //
 // Connection flags (every command): --temporal-address (TEMPORAL_ADDRESS, default
 // 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue

@@ -44,7 +44,7 @@ BENCH_OUT ?= out/bench
 define bench_run
 	@mkdir -p $(BENCH_OUT)
 	@echo "== model benchmarks, backend $(3) -> $(BENCH_OUT)/$(3).txt"
-	@{ $(1) $(GO) test $(2) ./model -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -benchmem; \
+	@{ $(1) $(GO) test $(2) ./model -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -benchmem -timeout 60m; \
 	   echo $$? > $(BENCH_OUT)/.$(3).rc; } | tee $(BENCH_OUT)/$(3).txt; \
 	 exit $$(cat $(BENCH_OUT)/.$(3).rc)
 endef

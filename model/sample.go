@@ -297,15 +297,26 @@ func kvGemm[F kvFloat](bl G.BLAS, transB bool, m, n, k int, a, b []F, beta F, c 
 	}
 }
 
-// kvGemmRows is kvGemm with the rows of a and c cut in two halves computed side by side
-// (both cores) when there are enough of them. Each row's result is one row of a product,
-// as when the batch holds other rows.
+// kvGemmRows is kvGemm cut in two halves computed side by side (both cores): by rows of a
+// and c when there are many rows (the prefill), else by columns of b and c (a decode step
+// has one row per running prompt; cutting its few rows would make each half pack all of
+// the weights, cutting the columns packs each weight once). Either way each row's result is
+// one row of a product, as when the batch holds other rows.
 func kvGemmRows[F kvFloat](bl G.BLAS, transB bool, m, n, k int, a, b []F, beta F, c []F) {
-	if m < 8 {
+	switch {
+	case m >= 64:
+		split2(m, func(lo, hi int) { kvGemm(bl, transB, hi-lo, n, k, a[lo*k:hi*k], b, beta, c[lo*n:hi*n]) })
+	case n >= 64:
+		split2(n, func(lo, hi int) {
+			if transB { // op(b) columns lo..hi are rows lo..hi of b [n,k]
+				gemm(false, true, m, hi-lo, k, 1, a, k, b[lo*k:], k, beta, c[lo:], n)
+			} else {
+				gemm(false, false, m, hi-lo, k, 1, a, k, b[lo:], n, beta, c[lo:], n)
+			}
+		})
+	default:
 		kvGemm(bl, transB, m, n, k, a, b, beta, c)
-		return
 	}
-	split2(m, func(lo, hi int) { kvGemm(bl, transB, hi-lo, n, k, a[lo*k:hi*k], b, beta, c[lo*n:hi*n]) })
 }
 
 // kvGemv computes y = A x + beta*y (or A^T x when trans), A an m x n row-major matrix

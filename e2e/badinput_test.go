@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -43,10 +44,13 @@ func inProcessWorker(t *testing.T, e *harness.Env) *lockedBuf {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(ctx, app.Options{Client: e.Client, Storage: e.Stack.StorageConfig(),
+		done <- app.Run(ctx, app.Options{Client: e.Client, Storage: e.Stack.StorageConfig(), Identity: "inproc",
 			Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	}()
 	t.Cleanup(func() { stop(); <-done })
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	waitPollers(wctx, t, e, "inproc") // started: it has its bucket and polls
 	return logs
 }
 
@@ -411,4 +415,48 @@ func tamperMidRun(ctx context.Context, t *testing.T, e *harness.Env, s workflows
 		t.Errorf("the run's inputs no longer verify: %v", err)
 	}
 	return f
+}
+
+var slow = flag.Bool("e2e.slow", false, "also run the slow e2e tests (TestGatewayDownForGood: about 4.5 minutes)")
+
+// TestGatewayDownForGood starts a run with the S3 gateway down and leaves it down: Prepare is
+// retried by the retry policy (10 attempts, backoff 1 s doubling to 1 min, about 4 minutes)
+// and the run then fails with the storage error that says what to do. Slow: -e2e.slow.
+func TestGatewayDownForGood(t *testing.T) {
+	if !*slow {
+		t.Skip("slow (about 4.5 minutes): run with -args -e2e.slow")
+	}
+	e := harness.NewEnv(t)
+	inProcessWorker(t, e)
+	ctx, cancel := timeout(t, 9*time.Minute)
+	defer cancel()
+	if err := e.Stack.StopS3(); err != nil {
+		t.Fatal(err)
+	}
+	s := smallSpec("gw-down", 1, 1)
+	t0 := time.Now()
+	e.StartRun(ctx, s)
+	go func() { // progress, for the log
+		for ctx.Err() == nil {
+			time.Sleep(20 * time.Second)
+			for _, p := range e.PendingActivities(ctx, s.Name) {
+				t.Logf("%.0fs: %s attempt %d started %v: %s", time.Since(t0).Seconds(), p.Type, p.Attempt, p.Started, p.LastFailure)
+			}
+		}
+	}()
+	var res workflows.RunResult
+	err := e.Client.GetWorkflow(ctx, workflows.WorkflowID(s.Name), "").Get(ctx, &res)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("run with the gateway down: %v", err)
+	}
+	attempts := int32(0)
+	for _, ev := range e.History(ctx, workflows.WorkflowID(s.Name), "") {
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			attempts = max(attempts, a.GetAttempt())
+		}
+	}
+	if attempts != 10 || !strings.Contains(err.Error(), "is the gateway running? make up") {
+		t.Errorf("after %d attempts: %v; want 10 attempts and the gateway hint", attempts, err)
+	}
+	t.Logf("failed after %.0fs and %d attempts: %v", time.Since(t0).Seconds(), attempts, err)
 }

@@ -85,6 +85,7 @@ type CompareArm struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	Grid        string `json:"grid"`
+	Rounds      int    `json:"rounds,omitempty"` // the arm's last round (0 = the comparison's)
 }
 
 // CompareChoice is an arm's setting chosen on the validation split.
@@ -369,12 +370,18 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 		}
 	}
 	if ref != "" {
-		round := map[string]int{}
+		round, last := map[string]int{}, map[string]int{}
 		for _, c := range in.Choices {
 			round[c.Arm] = c.Round
 		}
+		for _, a := range in.Arms {
+			last[a.Name] = in.Rounds
+			if a.Rounds > 0 {
+				last[a.Name] = a.Rounds
+			}
+		}
 		w("\n## Paired differences: %s minus each arm (mean ± standard error over seeds)\n\n", ref)
-		w("At the last round (r%d) and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Rounds, in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
+		w("At each arm's last round and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
 		diffMetrics := []string{in.Primary}
 		for _, m := range []string{MetricKL, MetricTaskScore, MetricNLL, MetricSampleValid} {
 			if m != in.Primary && has(metrics, m) {
@@ -387,13 +394,13 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 				continue
 			}
 			for _, m := range diffMetrics {
-				last := paired(in.Final, ref, in.Rounds, arm.Name, in.Rounds, m)
+				lastD := paired(in.Final, ref, last[ref], arm.Name, last[arm.Name], m)
 				best := paired(in.Final, ref, round[ref], arm.Name, round[arm.Name], m)
-				w("| %s | %s | %s | %s (r%d vs r%d) |\n", arm.Name, m, fmtSE(last), fmtSE(best), round[ref], round[arm.Name])
+				w("| %s | %s | %s (r%d vs r%d) | %s (r%d vs r%d) |\n", arm.Name, m, fmtSE(lastD), last[ref], last[arm.Name], fmtSE(best), round[ref], round[arm.Name])
 			}
 		}
 		for _, m := range diffMetrics {
-			w("| base | %s | %s | %s (r%d vs r0) |\n", m, fmtSE(paired(in.Final, ref, in.Rounds, ref, 0, m)), fmtSE(paired(in.Final, ref, round[ref], ref, 0, m)), round[ref])
+			w("| base | %s | %s (r%d vs r0) | %s (r%d vs r0) |\n", m, fmtSE(paired(in.Final, ref, last[ref], ref, 0, m)), last[ref], fmtSE(paired(in.Final, ref, round[ref], ref, 0, m)), round[ref])
 		}
 	}
 	w("\n## Plots\n\n")

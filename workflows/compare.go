@@ -63,6 +63,25 @@ type Arm struct {
 	DataMult int       `json:"data_mult,omitempty"` // real pairs = DataMult * N (default 1)
 	LRs      []float64 `json:"lrs"`                 // learning rates tried
 	Betas    []float64 `json:"betas,omitempty"`     // SPIN: betas tried (grid LRs x Betas)
+	// Rounds and Epochs override the comparison's for this arm (0 = the comparison's): e.g.
+	// one round of 10 epochs on the base's synthetic data against 5 rounds of 2 epochs with
+	// fresh samples (the paper's claim 4, at the same number of optimizer steps).
+	Rounds int `json:"rounds,omitempty"`
+	Epochs int `json:"epochs,omitempty"`
+}
+
+func (a Arm) rounds(s CompareSpec) int {
+	if a.Rounds > 0 {
+		return a.Rounds
+	}
+	return s.Rounds
+}
+
+func (a Arm) epochs(s CompareSpec) int {
+	if a.Epochs > 0 {
+		return a.Epochs
+	}
+	return s.Epochs
 }
 
 // PretrainSpec is the base model's training: SFT from scratch on the task's Pretrain corpus.
@@ -263,8 +282,8 @@ func (s CompareSpec) child(a Arm, set Setting, seed uint64, search bool, k int, 
 		beta = 0
 	}
 	return RunSpec{
-		Name: s.childName(a, seed, search, k), Method: a.Method, Rounds: s.Rounds, Mu: a.Mu, Beta: beta,
-		LR: set.LR, Optimizer: s.Optimizer, Epochs: s.Epochs, BatchSize: s.BatchSize,
+		Name: s.childName(a, seed, search, k), Method: a.Method, Rounds: a.rounds(s), Mu: a.Mu, Beta: beta,
+		LR: set.LR, Optimizer: s.Optimizer, Epochs: a.epochs(s), BatchSize: s.BatchSize,
 		WarmupFrac: s.WarmupFrac, ClipNorm: s.ClipNorm, Generation: s.Generation, Shards: 1, Seed: seed,
 		Task: s.Task, N: s.N * a.DataMult,
 		// The held-out set is the first NEval prompts of the seed's held-out stream for every
@@ -273,7 +292,7 @@ func (s CompareSpec) child(a Arm, set Setting, seed uint64, search bool, k int, 
 		Base:               base,
 		BaseModel:          BaseSpec{DModel: s.Model.DModel, Layers: s.Model.Layers, Heads: s.Model.Heads, Context: s.Model.Context},
 		CheckpointSeconds:  120,
-		ContinueAsNewEvery: s.Rounds,
+		ContinueAsNewEvery: a.rounds(s),
 		Timeouts:           s.Timeouts,
 	}
 }
@@ -464,7 +483,7 @@ func choose(spec CompareSpec, search []ArmRun) []Choice {
 	var out []Choice
 	for _, arm := range spec.Arms {
 		g := arm.Grid()
-		c := Choice{Arm: arm.Name, Setting: g[0], Round: spec.Rounds, Tried: len(g)}
+		c := Choice{Arm: arm.Name, Setting: g[0], Round: arm.rounds(spec), Tried: len(g)}
 		for _, r := range search {
 			if r.Arm != arm.Name || r.Status == "failed" {
 				continue
@@ -513,7 +532,10 @@ func reportInput(res CompareResult) activities.CompareReportInput {
 		for _, s := range a.Grid() {
 			grid = append(grid, s.String())
 		}
-		in.Arms = append(in.Arms, activities.CompareArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; ")})
+		if a.Rounds > 0 || a.Epochs > 0 {
+			desc += fmt.Sprintf(", %d rounds of %d epochs", a.rounds(res.Spec), a.epochs(res.Spec))
+		}
+		in.Arms = append(in.Arms, activities.CompareArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; "), Rounds: a.rounds(res.Spec)})
 	}
 	for _, c := range res.Choices {
 		in.Choices = append(in.Choices, activities.CompareChoice{Arm: c.Arm, Setting: c.Setting.String(), Round: c.Round, Value: c.Value, Found: c.Found, Tried: c.Tried})

@@ -1,6 +1,7 @@
 // Command demo is `make demo`: it starts the local default stack (Temporal dev server and a
 // versitygw S3 gateway, from bin/), a worker in this process, and a small SPACE run on the
-// built-in arith task; it prints progress and a per-round metrics table, says where the
+// built-in markov task (whose true p_data is known, so the table can show the KL from it) or
+// arith; it prints progress and a per-round metrics table, says where the
 // artifacts are, stops what it started and exits 0 when the run completed.
 package main
 
@@ -30,23 +31,24 @@ import (
 
 func main() {
 	dir := flag.String("dir", ".data/demo", "folder for the demo's stack data (wiped at start)")
-	rounds := flag.Int("rounds", 2, "SPACE rounds after the base model")
-	n := flag.Int("n", 256, "real train pairs from the arith task")
+	task := flag.String("task", "markov", "built-in task: markov (KL to a known p_data) or arith")
+	rounds := flag.Int("rounds", 3, "SPACE rounds after the base model")
+	n := flag.Int("n", 256, "real train pairs from the task")
 	seed := flag.Uint64("seed", 1, "seed of the run")
 	keep := flag.Bool("keep", false, "keep the stack running after the run (Ctrl-C stops it)")
 	flag.Parse()
-	if err := run(*dir, *rounds, *n, *seed, *keep); err != nil {
+	if err := run(*dir, *task, *rounds, *n, *seed, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-// Spec is the demo's run: a small byte-level GPT (d64, 2 layers) trained on arith problems,
-// an SFT base, then SPACE rounds with mu = 1, two generation shards per round.
-func Spec(name string, rounds, n int, seed uint64) workflows.RunSpec {
+// Spec is the demo's run: a small byte-level GPT (d64, 2 layers), an SFT base trained on the
+// task's real pairs, then SPACE rounds with mu = 1, two generation shards per round.
+func Spec(name, task string, rounds, n int, seed uint64) workflows.RunSpec {
 	return workflows.RunSpec{
 		Name: name, Method: "space", Rounds: rounds, Mu: 1, Seed: seed,
-		Task: "arith", N: n, TestFrac: 0.2, MaxEval: 64,
+		Task: task, N: n, TestFrac: 0.2, MaxEval: 64,
 		LR: 3e-4, Optimizer: "rmsprop", Epochs: 2, BatchSize: 16, WarmupFrac: 0.1, ClipNorm: 1,
 		Generation:      activities.Sampling{Temperature: 1, MaxNewTokens: 28},
 		Shards:          2,
@@ -55,7 +57,7 @@ func Spec(name string, rounds, n int, seed uint64) workflows.RunSpec {
 	}
 }
 
-func run(dir string, rounds, n int, seed uint64, keep bool) error {
+func run(dir, task string, rounds, n int, seed uint64, keep bool) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -96,13 +98,13 @@ func run(dir string, rounds, n int, seed uint64, keep bool) error {
 	}()
 	defer func() { stopWorker(); <-workerDone }()
 
-	spec := Spec("demo", rounds, n, seed)
+	spec := Spec("demo", task, rounds, n, seed)
 	start := time.Now()
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
 	if err != nil {
 		return fmt.Errorf("start run: %w", err)
 	}
-	fmt.Printf("run %q started (workflow %s): %d SPACE rounds on arith, %d real pairs\n", spec.Name, wr.GetID(), rounds, n)
+	fmt.Printf("run %q started (workflow %s): %d SPACE rounds on %s, %d real pairs\n", spec.Name, wr.GetID(), rounds, task, n)
 	fmt.Printf("  watch it in the web UI: %s/namespaces/default/workflows/%s\n", st.UIAddress(), wr.GetID())
 
 	resCh := make(chan error, 1)
@@ -170,7 +172,7 @@ func printTable(res workflows.RunResult) {
 			cols[k] = true
 		}
 	}
-	order := []string{activities.MetricTaskScore, activities.MetricNLL, activities.MetricRewardReal,
+	order := []string{activities.MetricKL, activities.MetricSampleValid, activities.MetricGreedyValid, activities.MetricTaskScore, activities.MetricNLL, activities.MetricRewardReal,
 		activities.MetricRewardSynth, activities.MetricMargin, activities.MetricDiscAccuracy, activities.MetricSynthLength}
 	var names []string
 	for _, k := range order {

@@ -8,7 +8,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,7 +55,7 @@ func BuildTags() []string {
 func WorkerBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		root, err := moduleRoot()
+		root, err := stack.ModuleRoot()
 		if err != nil {
 			buildErr = err
 			return
@@ -87,23 +86,6 @@ func WorkerBinary(t testing.TB) string {
 func Cleanup() {
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
-	}
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
 	}
 }
 

@@ -45,20 +45,7 @@ func (a Arith) Generate(seed uint64, n int) []dataset.Pair {
 	for len(out) < n {
 		x := lo + rng.IntN(hi-lo+1)
 		y := lo + rng.IntN(hi-lo+1)
-		who := arithNames[rng.IntN(len(arithNames))]
-		what := arithObjects[rng.IntN(len(arithObjects))]
-		var p dataset.Pair
-		if rng.IntN(2) == 0 {
-			p.Prompt = fmt.Sprintf("%s has %d %s, gets %d. How many?", who, x, what, y)
-			p.Response = fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y)
-		} else {
-			if y > x {
-				x, y = y, x
-			}
-			p.Prompt = fmt.Sprintf("%s has %d %s, loses %d. How many?", who, x, what, y)
-			p.Response = fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y)
-		}
-		out = append(out, p)
+		out = append(out, arithProblem(rng, x, y))
 	}
 	return out
 }
@@ -105,20 +92,27 @@ func (a Arith) Pretrain(seed uint64, n int) []dataset.Pair {
 		if rng.IntN(2) == 0 {
 			x, y = y, x
 		}
-		who := arithNames[rng.IntN(len(arithNames))]
-		what := arithObjects[rng.IntN(len(arithObjects))]
-		var p dataset.Pair
-		if rng.IntN(2) == 0 {
-			p.Prompt = fmt.Sprintf("%s has %d %s, gets %d. How many?", who, x, what, y)
-			p.Response = fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y)
-		} else {
-			if y > x {
-				x, y = y, x
-			}
-			p.Prompt = fmt.Sprintf("%s has %d %s, loses %d. How many?", who, x, what, y)
-			p.Response = fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y)
-		}
-		out = append(out, p)
+		out = append(out, arithProblem(rng, x, y))
 	}
 	return out
+}
+
+// arithProblem words one problem with operands x and y, drawing the person, the object and
+// the operation from rng (in that order). Subtraction never goes below zero.
+func arithProblem(rng *rand.Rand, x, y int) dataset.Pair {
+	who := arithNames[rng.IntN(len(arithNames))]
+	what := arithObjects[rng.IntN(len(arithObjects))]
+	if rng.IntN(2) == 0 {
+		return dataset.Pair{
+			Prompt:   fmt.Sprintf("%s has %d %s, gets %d. How many?", who, x, what, y),
+			Response: fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y),
+		}
+	}
+	if y > x {
+		x, y = y, x
+	}
+	return dataset.Pair{
+		Prompt:   fmt.Sprintf("%s has %d %s, loses %d. How many?", who, x, what, y),
+		Response: fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y),
+	}
 }

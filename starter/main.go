@@ -12,7 +12,9 @@
 //
 // Connection flags (every command): --temporal-address (TEMPORAL_ADDRESS, default
 // 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue
-// (SPACE_TASK_QUEUE, default "space"). export reads S3 from S3_ENDPOINT, S3_BUCKET,
+// (SPACE_TASK_QUEUE, default "space"), and for TLS or Temporal Cloud --tls, --tls-ca,
+// --tls-cert, --tls-key, --tls-server-name, --api-key (TEMPORAL_TLS, TEMPORAL_TLS_CA, ...;
+// see internal/temporalclient). export reads S3 from S3_ENDPOINT, S3_BUCKET,
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and --s3-endpoint, --s3-bucket).
 // See README.md in this folder for the --json shapes.
 package main
@@ -31,6 +33,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+
+	"github.com/space-sft/space/internal/temporalclient"
 )
 
 // command is one subcommand: it parses its own flags from args.
@@ -92,22 +96,21 @@ func usage() {
 
 // conn holds the connection flags every command has.
 type conn struct {
-	address, namespace, queue string
+	temporal *temporalclient.Config // --temporal-address, --namespace, --tls*, --api-key
+	queue    string
 }
 
 func connFlags(fs *flag.FlagSet) *conn {
-	c := &conn{}
-	fs.StringVar(&c.address, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
-	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	c := &conn{temporal: temporalclient.Flags(fs)}
 	fs.StringVar(&c.queue, "task-queue", env("SPACE_TASK_QUEUE", "space"), "task queue of the workers")
 	return c
 }
 
 func (c *conn) dial() (client.Client, error) {
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cl, err := client.Dial(client.Options{HostPort: c.address, Namespace: c.namespace, Logger: log.NewStructuredLogger(quiet)})
+	cl, err := c.temporal.Dial(client.Options{Logger: log.NewStructuredLogger(quiet)})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (is it running? `make up` starts a local one; or set TEMPORAL_ADDRESS): %w", c.address, err)
+		return nil, fmt.Errorf("connect to Temporal at %s (is it running? `make up` starts a local one; or set TEMPORAL_ADDRESS): %w", c.temporal.Address, err)
 	}
 	return cl, nil
 }

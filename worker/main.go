@@ -2,12 +2,16 @@
 // activities, reads and writes S3, and serves Prometheus metrics.
 //
 //	worker [--temporal-address ADDR] [--namespace NS] [--task-queue Q]
+//	       [--tls] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]
 //	       [--generate-queue Q] [--train-queue Q] [--metrics-addr ADDR] [--s3-endpoint URL] ...
 //
 // Every flag defaults to an environment variable (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-// SPACE_TASK_QUEUE, S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID, ...). SIGINT or SIGTERM stops it
-// gracefully; a killed worker's activities are retried by another one after their
-// heartbeat timeout and resume from their last checkpoint in S3.
+// TEMPORAL_TLS, TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_API_KEY,
+// SPACE_TASK_QUEUE, S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID, ...). TLS to Temporal is on
+// when any --tls-* setting or an API key is given; mTLS (Temporal Cloud) takes --tls-cert and
+// --tls-key. Keys are read from files or the environment and never logged (-h shows more).
+// SIGINT or SIGTERM stops it gracefully; a killed worker's activities are retried by another
+// one after their heartbeat timeout and resume from their last checkpoint in S3.
 package main
 
 import (
@@ -19,6 +23,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/space-sft/space/internal/temporalclient"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/worker/app"
 )
@@ -26,8 +31,7 @@ import (
 func main() {
 	s3 := storage.ConfigFromEnv()
 	o := app.Options{Storage: s3}
-	flag.StringVar(&o.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
-	flag.StringVar(&o.Namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	tc := temporalclient.Flags(flag.CommandLine) // --temporal-address, --namespace, --tls*, --api-key
 	flag.StringVar(&o.TaskQueue, "task-queue", env("SPACE_TASK_QUEUE", app.DefaultTaskQueue), `queue of workflows and all activities ("-" = do not poll it)`)
 	flag.StringVar(&o.GenerateQueue, "generate-queue", os.Getenv("SPACE_GENERATE_QUEUE"), "also poll this queue for activities (spec task_queues.generate)")
 	flag.StringVar(&o.TrainQueue, "train-queue", os.Getenv("SPACE_TRAIN_QUEUE"), "also poll this queue for activities (spec task_queues.train)")
@@ -40,7 +44,23 @@ func main() {
 	flag.StringVar(&o.Storage.Region, "s3-region", s3.Region, "region (S3_REGION)")
 	flag.BoolVar(&o.Storage.PathStyle, "s3-path-style", s3.PathStyle, "path-style addressing (S3_PATH_STYLE)")
 	level := flag.String("log-level", env("SPACE_LOG_LEVEL", "info"), "debug, info, warn or error")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `usage: worker [flags]
+
+Polls Temporal for space's workflows and activities. Most flags default to the variable
+named in its help. TLS to Temporal is on with --tls or any --tls-* flag or an API key:
+  private CA:            --tls-ca ca.pem [--tls-server-name NAME]
+  mTLS (Temporal Cloud): --temporal-address NS.ACCT.tmprl.cloud:7233 --namespace NS.ACCT
+                         --tls-cert client.pem --tls-key client.key
+  API key:               TEMPORAL_API_KEY=... with the Cloud address and namespace
+Key files and the API key are never logged (paths are).
+
+flags:
+`)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	o.Temporal = *tc
 
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {

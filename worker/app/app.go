@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/internal/temporalclient"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/workflows"
 )
@@ -30,13 +31,16 @@ const DefaultTaskQueue = "space"
 // Options configure a worker. The zero value plus Storage is a single worker on the
 // default queue of a local Temporal.
 type Options struct {
-	TemporalAddress string // default 127.0.0.1:7233
-	Namespace       string // default "default"
+	TemporalAddress string // default Temporal.Address, then 127.0.0.1:7233
+	Namespace       string // default Temporal.Namespace, then "default"
 	TaskQueue       string // workflows + every activity; "-" = do not poll it
 	GenerateQueue   string // extra queue polled for activities only (route Generate/Evaluate here)
 	TrainQueue      string // extra queue polled for activities only (route TrainBase/Train here)
 	Storage         storage.Config
 	MetricsAddr     string // Prometheus /metrics listen address; "" = off
+	// Temporal is the rest of the connection: TLS, a CA, a client certificate for mTLS, an
+	// API key (see internal/temporalclient). Logged redacted.
+	Temporal temporalclient.Config
 	// MaxActivities bounds concurrent activities per queue (the machine's cores are
 	// the real limit: a training activity uses them all). Default 2.
 	MaxActivities int
@@ -52,11 +56,18 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.TemporalAddress == "" {
+		o.TemporalAddress = o.Temporal.Address
+	}
+	if o.TemporalAddress == "" {
 		o.TemporalAddress = "127.0.0.1:7233"
+	}
+	if o.Namespace == "" {
+		o.Namespace = o.Temporal.Namespace
 	}
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
+	o.Temporal.Address, o.Temporal.Namespace = o.TemporalAddress, o.Namespace
 	if o.TaskQueue == "" {
 		o.TaskQueue = DefaultTaskQueue
 	}
@@ -98,10 +109,8 @@ func Run(ctx context.Context, o Options) error {
 
 	c := o.Client
 	if c == nil {
-		c, err = client.Dial(client.Options{
-			HostPort: o.TemporalAddress, Namespace: o.Namespace, Identity: o.Identity,
-			Logger: log.NewStructuredLogger(o.Log),
-		})
+		o.Log.Info("connecting to Temporal", "temporal", o.Temporal)
+		c, err = o.Temporal.Dial(client.Options{Identity: o.Identity, Logger: log.NewStructuredLogger(o.Log)})
 		if err != nil {
 			return fmt.Errorf("connect to Temporal at %s (set TEMPORAL_ADDRESS or --temporal-address; `make up` starts a local one): %w", o.TemporalAddress, err)
 		}
@@ -154,7 +163,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer w.Stop()
 	}
-	o.Log.Info("worker started", "temporal", o.TemporalAddress, "namespace", o.Namespace, "queues", keys(queues), "s3", o.Storage.String())
+	o.Log.Info("worker started", "temporal", o.TemporalAddress, "namespace", o.Namespace, "tls", o.Temporal.TLSEnabled(), "queues", keys(queues), "s3", o.Storage.String())
 	<-ctx.Done()
 	o.Log.Info("worker stopping")
 	return nil

@@ -282,7 +282,7 @@ func (c Config) hint(err error) string {
 		return fmt.Sprintf("the server's certificate is not signed by a CA in --tls-ca (TEMPORAL_TLS_CA), now %s", ca)
 	case has("certificate is valid for", "doesn't contain any IP SANs", "not valid for any names"):
 		return fmt.Sprintf("the server's certificate does not name %s: set --tls-server-name (TEMPORAL_TLS_SERVER_NAME)", c.Address)
-	case has("certificate required", "bad certificate", "unknown certificate authority", "handshake failure", "connection reset", "EOF"):
+	case has("certificate required", "bad certificate", "unknown certificate authority", "handshake failure", "connection reset", "broken pipe", "EOF"):
 		if c.CertFile == "" {
 			return "the server may want a client certificate: set --tls-cert and --tls-key (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)"
 		}

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -93,6 +96,9 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 			if err != nil {
 				return err
 			}
+			if n == 0 && slices.Contains(workflows.NoZeroFields, strings.ReplaceAll(name, "-", "_")) {
+				return errors.New("must not be 0 (omit the flag for the default)")
+			}
 			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = n; return nil })
 			return nil
 		})
@@ -102,6 +108,9 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 			x, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				return err
+			}
+			if x == 0 && slices.Contains(workflows.NoZeroFields, name) {
+				return errors.New("must not be 0 (omit the flag for the default)")
 			}
 			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = x; return nil })
 			return nil

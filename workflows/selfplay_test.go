@@ -262,4 +262,10 @@ func TestParseSpecRejectsUnknownFields(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Defaults().Validate())
 	require.Equal(t, 0.7, s.Generation.Temperature)
+	for _, f := range []string{"mu", "lr", "shards"} {
+		_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","` + f + `":0}`))
+		require.ErrorContains(t, err, f+": 0", "an explicit zero %s must be an error, not the default", f)
+	}
+	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","mu":3}`))
+	require.NoError(t, err)
 }

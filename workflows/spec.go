@@ -214,8 +214,26 @@ func ParseSpec(data []byte) (RunSpec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
 	}
+	// A zero means "the default" inside the workflow, but a zero the user wrote for a field
+	// whose zero is meaningless (mu 0, lr 0) is a mistake to report, not to replace.
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
+	}
+	for _, field := range NoZeroFields {
+		if v, ok := raw[field]; ok && strings.TrimSpace(string(v)) != "null" {
+			var x float64
+			if json.Unmarshal(v, &x) == nil && x == 0 {
+				return RunSpec{}, fmt.Errorf("invalid spec: %s: 0; set a positive value, or omit %s for its default", field, field)
+			}
+		}
+	}
 	return s, nil
 }
+
+// NoZeroFields are the top-level spec fields whose zero would silently become the default:
+// written out as 0 in a spec file (or a flag), they are rejected instead.
+var NoZeroFields = []string{"rounds", "mu", "beta", "lr", "epochs", "batch_size", "shards", "n"}
 
 func (s RunSpec) heartbeat() time.Duration {
 	return time.Duration(s.Timeouts.HeartbeatSeconds * float64(time.Second))

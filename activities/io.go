@@ -9,9 +9,17 @@ import (
 	"github.com/space-sft/space/model"
 )
 
+// read fetches an object of a run by the key and sha256 that a manifest or the workflow
+// (an activity's output) listed for it, and logs the read at debug level: the chaos test
+// checks from these lines that no object is read without a listed sha256.
+func (a *Activities) read(ctx context.Context, c Checkpoint) ([]byte, error) {
+	a.log().Debug("s3 read", "key", c.Key, "sha256", c.SHA256)
+	return a.Store.Get(ctx, c.Key, c.SHA256)
+}
+
 // loadModel fetches a checkpoint, verifying its sha256, and decodes it.
 func (a *Activities) loadModel(ctx context.Context, c Checkpoint) (*model.GPT, error) {
-	data, err := a.Store.Get(ctx, c.Key, c.SHA256)
+	data, err := a.read(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: %w", c.Key, err)
 	}
@@ -51,7 +59,7 @@ func (a *Activities) putJSON(ctx context.Context, key string, v any) (Checkpoint
 // strictly there; a task's samples may repeat (a stochastic task such as markov draws the
 // same short response twice), and each repeat is a sample of p_data, so duplicates stay.
 func (a *Activities) loadPairs(ctx context.Context, c Checkpoint) ([]dataset.Pair, error) {
-	data, err := a.Store.Get(ctx, c.Key, c.SHA256)
+	data, err := a.read(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("load pairs %s: %w", c.Key, err)
 	}

@@ -88,6 +88,7 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 		}
 		return train, test, nil
 	}
+	a.log().Debug("s3 read input", "key", in.Data) // the user's dataset: validated line by line below
 	data, err := a.Store.Get(ctx, in.Data, "")
 	if err != nil {
 		return nil, nil, fmt.Errorf("data %s: %w", in.Data, err)

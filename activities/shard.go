@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -37,7 +38,11 @@ func (a *Activities) loadShards(ctx context.Context, shards []Checkpoint, nTrain
 	var items []ShardItem
 	for _, c := range shards {
 		var f ShardFile
-		if err := a.Store.GetJSON(ctx, c.Key, c.SHA256, &f); err != nil {
+		data, err := a.read(ctx, c)
+		if err == nil {
+			err = json.Unmarshal(data, &f)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("load shard %s: %w", c.Key, err)
 		}
 		items = append(items, f.Items...)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/space-sft/space/model"
@@ -76,9 +75,13 @@ type trainJob struct {
 // stays the latest one.
 func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, error) {
 	start := time.Now()
-	tr, from, err := a.resume(ctx, j)
+	tr, listed, err := a.resume(ctx, j)
 	if err != nil {
 		return TrainOutput{}, err
+	}
+	from := 0
+	if tr != nil {
+		from = tr.StepCount()
 	}
 	if tr == nil {
 		if tr, err = model.NewTrainer(j.model, j.data, j.tc); err != nil {
@@ -106,7 +109,7 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 		every := j.dur.CheckpointEvery > 0 && tr.StepCount()%j.dur.CheckpointEvery == 0
 		timed := j.dur.CheckpointSeconds > 0 && time.Since(lastSave).Seconds() >= j.dur.CheckpointSeconds
 		if (every || timed) && !tr.Done() {
-			if err := a.saveTrainer(ctx, j, tr); err != nil {
+			if err := a.saveTrainer(ctx, j, tr, listed); err != nil {
 				return TrainOutput{}, err
 			}
 			lastSave = time.Now()
@@ -122,34 +125,51 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 	return out, nil
 }
 
-func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trainer) error {
+// saveTrainer writes a trainer checkpoint, then the round's trainer manifest listing it
+// (with every earlier one of this attempt's lineage). A crash between the two leaves the new
+// checkpoint unlisted, and a resume never reads it.
+func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trainer, listed *storage.Manifest) error {
 	var buf bytes.Buffer
 	if err := tr.Save(&buf); err != nil {
 		return fmt.Errorf("encode trainer checkpoint: %w", err)
 	}
 	key := storage.TrainCkptKey(j.run, j.round, tr.StepCount())
-	if _, err := a.put(ctx, key, buf.Bytes()); err != nil {
-		return err
+	obj, err := a.Store.Put(ctx, key, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	listed.Add(obj)
+	listed.CreatedAt = time.Time{} // stamped anew by WriteManifest
+	if _, err := storage.WriteManifest(ctx, a.Store, storage.TrainManifestKey(j.run, j.round), listed); err != nil {
+		return fmt.Errorf("write trainer manifest: %w", err)
 	}
 	a.log().Info("saved trainer checkpoint", "run", j.run, "round", j.round, "step", tr.StepCount(), "key", key)
 	return nil
 }
 
-// resume looks for this round's trainer checkpoints and resumes from the latest one that
-// verifies and matches the data (ResumeTrainer checks a fingerprint of the examples, so a
-// leftover of another run with the same name is skipped, not silently continued).
-func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, int, error) {
-	objs, err := a.Store.List(ctx, storage.TrainPrefix(j.run, j.round))
+// resume reads the round's trainer manifest and resumes from the latest listed checkpoint
+// that verifies (against the listed sha256) and matches the data and configuration
+// (ResumeTrainer checks fingerprints, so a leftover of another run with the same name is
+// skipped, not silently continued). It returns the manifest to extend with later
+// checkpoints: the listed ones up to the resumed step, or an empty one.
+func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, *storage.Manifest, error) {
+	fresh := &storage.Manifest{CreatedBy: fmt.Sprintf("activity %s run=%s round=%d", j.phase, j.run, j.round)}
+	key := storage.TrainManifestKey(j.run, j.round)
+	a.log().Debug("s3 read manifest", "key", key)
+	m, err := storage.ReadManifest(ctx, a.Store, key, "")
+	if storage.IsNotFound(err) {
+		return nil, fresh, nil
+	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("list trainer checkpoints: %w", err)
+		a.log().Warn("ignoring unreadable trainer manifest", "key", key, "err", err)
+		return nil, fresh, nil
 	}
 	// Keys carry the step zero-padded, so the lexical order is the step order.
+	objs := append([]storage.Object(nil), m.Keys...)
 	sort.Slice(objs, func(x, y int) bool { return objs[x].Key > objs[y].Key })
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".safetensors") {
-			continue
-		}
-		data, err := a.Store.Get(ctx, o.Key, o.SHA256)
+	for i, o := range objs {
+		a.log().Debug("s3 read", "key", o.Key, "sha256", o.SHA256)
+		data, err := a.Store.GetListed(ctx, m, o.Key)
 		if err != nil {
 			a.log().Warn("skipping trainer checkpoint", "key", o.Key, "err", err)
 			continue
@@ -160,7 +180,11 @@ func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, in
 			continue
 		}
 		a.log().Info(fmt.Sprintf("resuming round %d from step %d", j.round, tr.StepCount()), "run", j.run, "key", o.Key)
-		return tr, tr.StepCount(), nil
+		// Keep listing this checkpoint and the earlier ones; later ones failed to verify.
+		for _, earlier := range objs[i:] {
+			fresh.Add(earlier)
+		}
+		return tr, fresh, nil
 	}
-	return nil, 0, nil
+	return nil, fresh, nil
 }

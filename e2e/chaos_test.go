@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func TestChaos(t *testing.T) {
 	e := harness.NewEnv(t)
 	ctx, cancel := timeout(t, limit)
 	defer cancel()
-	w := e.StartWorker("chaos")
+	w := e.StartWorker("chaos", "--log-level", "debug") // debug: the "s3 read" lines checked below
 
 	// The undisturbed reference, and the activity durations that aim the faults.
 	// Larger than smallSpec so that generation and evaluation last long enough (a second or
@@ -204,6 +205,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	sameModels(t, got, want)
+	checkListedReads(t, w.LogPath)
 	kills, kinds := 0, map[string]bool{}
 	for _, f := range plan {
 		if !f.landed {
@@ -402,4 +404,36 @@ func countInjected(plan []fault) int {
 		}
 	}
 	return n
+}
+
+// s3Read matches the activities' debug line for every object a run reads (activities.read
+// and the trainer resume): the key and the sha256 it is verified against.
+var s3Read = regexp.MustCompile(`msg="s3 read" key=(\S+) sha256=(\S*)`)
+
+// checkListedReads asserts that no object outside a manifest is read: every object read by
+// every worker process of the run (the whole log, across restarts) was read by the sha256 that
+// a manifest or the workflow (an activity's recorded output, the round's manifest in the
+// making) listed for it, never by listing a prefix and trusting what was there. Trainer
+// checkpoints, found after a crash, come from the round's trainer manifest.
+func checkListedReads(t *testing.T, logPath string) {
+	t.Helper()
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, ckpts := 0, 0
+	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	for _, m := range s3Read.FindAllStringSubmatch(string(data), -1) {
+		reads++
+		if strings.Contains(m[1], "/train/step-") {
+			ckpts++
+		}
+		if !hex64.MatchString(m[2]) {
+			t.Errorf("object %s was read without a listed sha256 (%q)", m[1], m[2])
+		}
+	}
+	t.Logf("%d object reads, all by a listed sha256 (%d of them trainer checkpoints after a crash)", reads, ckpts)
+	if reads == 0 || ckpts == 0 {
+		t.Errorf("the worker log has %d object reads and %d trainer-checkpoint reads: want both > 0", reads, ckpts)
+	}
 }

@@ -62,6 +62,10 @@ func TrainCkptKey(run string, round, step int) string {
 	return fmt.Sprintf("%sstep-%07d.safetensors", TrainPrefix(run, round), step)
 }
 
+// TrainManifestKey: "runs/{run}/rounds/{r:03d}/train/manifest.json", the trainer checkpoints
+// of the round, rewritten after each one is saved; a resume reads only what it lists.
+func TrainManifestKey(run string, round int) string { return TrainPrefix(run, round) + "manifest.json" }
+
 // RoundModelKey: the final model of round r, the opponent of round r+1.
 func RoundModelKey(run string, round int) string {
 	return RoundPrefix(run, round) + "model.safetensors"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 )
@@ -21,15 +22,22 @@ func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, 
 	if in.Base != "" {
 		return a.verifyBase(ctx, in)
 	}
-	tok := model.NewByteTokenizer()
-	m, err := model.New(model.Config{
-		VocabSize: tok.VocabSize(), DModel: in.Shape.DModel, Layers: in.Shape.Layers,
-		Heads: in.Shape.Heads, Context: in.Shape.Context, Seed: in.Seed,
-	}, tok)
+	pairs, err := a.loadPairs(ctx, in.Train)
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	pairs, err := a.loadPairs(ctx, in.Train)
+	return a.trainFreshBase(ctx, in.Run, "base", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+}
+
+// trainFreshBase initializes a model of the given shape from seed and trains it with SFT on
+// pairs into the run's base key: the run's own base (TrainBase) or a comparison's shared,
+// pre-trained one (PretrainBase).
+func (a *Activities) trainFreshBase(ctx context.Context, run, phase string, shape ModelShape, seed uint64, o Optim, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
+	tok := model.NewByteTokenizer()
+	m, err := model.New(model.Config{
+		VocabSize: tok.VocabSize(), DModel: shape.DModel, Layers: shape.Layers,
+		Heads: shape.Heads, Context: shape.Context, Seed: seed,
+	}, tok)
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -38,9 +46,9 @@ func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, 
 		return TrainOutput{}, err
 	}
 	return a.trainLoop(ctx, trainJob{
-		run: in.Run, round: 0, phase: "base", model: m, data: data,
-		tc:  trainConfig(model.LossConfig{Method: model.MethodSFT}, in.Optim, in.Seed),
-		dur: in.Durability, finalKey: storage.BaseModelKey(in.Run),
+		run: run, round: 0, phase: phase, model: m, data: data,
+		tc:  trainConfig(model.LossConfig{Method: model.MethodSFT}, o, seed),
+		dur: dur, finalKey: storage.BaseModelKey(run),
 	})
 }
 

@@ -13,7 +13,6 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/space-sft/space/dataset"
-	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/tasks"
 )
@@ -61,23 +60,7 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (TrainO
 	if _, err := a.put(ctx, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
 		return TrainOutput{}, err
 	}
-	tok := model.NewByteTokenizer()
-	m, err := model.New(model.Config{
-		VocabSize: tok.VocabSize(), DModel: in.Shape.DModel, Layers: in.Shape.Layers,
-		Heads: in.Shape.Heads, Context: in.Shape.Context, Seed: in.Seed,
-	}, tok)
-	if err != nil {
-		return TrainOutput{}, err
-	}
-	data, err := examples(m, pairs, nil)
-	if err != nil {
-		return TrainOutput{}, err
-	}
-	return a.trainLoop(ctx, trainJob{
-		run: in.Run, round: 0, phase: "pretrain", model: m, data: data,
-		tc:  trainConfig(model.LossConfig{Method: model.MethodSFT}, in.Optim, in.Seed),
-		dur: in.Durability, finalKey: storage.BaseModelKey(in.Run),
-	})
+	return a.trainFreshBase(ctx, in.Run, "pretrain", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
 }
 
 // CompareArm describes one arm for the report.

@@ -39,7 +39,7 @@ func (a *Activities) Report(ctx context.Context, in ReportInput) (out Checkpoint
 func (a *Activities) report(ctx context.Context, in ReportInput) (Checkpoint, error) {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Run %s\n\nMethod: %s. Status: %s. Best round: %d (round 0 is the base model).\n\n", in.Run, in.Method, in.Status, in.BestRound)
-	names := metricNames(in.Rounds)
+	names := MetricNames(in.Rounds)
 	md.WriteString("| round | " + strings.Join(names, " | ") + " |\n|---|" + strings.Repeat("---|", len(names)) + "\n")
 	for _, r := range in.Rounds {
 		mark := ""
@@ -77,7 +77,8 @@ func (a *Activities) report(ctx context.Context, in ReportInput) (Checkpoint, er
 	return a.put(ctx, storage.ReportKey(in.Run, "report.md"), []byte(md.String()))
 }
 
-func metricNames(rounds []RoundResult) []string {
+// MetricNames lists, sorted, every metric that any of the rounds has.
+func MetricNames(rounds []RoundResult) []string {
 	set := map[string]bool{}
 	for _, r := range rounds {
 		for k := range r.Metrics {

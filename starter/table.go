@@ -2,26 +2,16 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/workflows"
 )
 
 // printRounds prints one row per round and one column per metric.
 func printRounds(rounds []workflows.RoundResult, best int) {
-	set := map[string]bool{}
-	for _, r := range rounds {
-		for k := range r.Metrics {
-			set[k] = true
-		}
-	}
-	var names []string
-	for k := range set {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := activities.MetricNames(rounds)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "round\t"+strings.Join(names, "\t"))
 	for _, r := range rounds {

@@ -15,7 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -166,27 +166,21 @@ func progressLine(ctx context.Context, c client.Client, id string) string {
 
 // printTable prints one row per round (round 0 is the base model) and one column per metric.
 func printTable(res workflows.RunResult) {
-	cols := map[string]bool{}
-	for _, r := range res.Rounds {
-		for k := range r.Metrics {
-			cols[k] = true
-		}
-	}
+	// The metrics that say most first, in this order, then the rest alphabetically.
 	order := []string{activities.MetricKL, activities.MetricSampleValid, activities.MetricGreedyValid, activities.MetricTaskScore, activities.MetricNLL, activities.MetricRewardReal,
 		activities.MetricRewardSynth, activities.MetricMargin, activities.MetricDiscAccuracy, activities.MetricSynthLength}
+	all := activities.MetricNames(res.Rounds)
 	var names []string
 	for _, k := range order {
-		if cols[k] {
+		if slices.Contains(all, k) {
 			names = append(names, k)
-			delete(cols, k)
 		}
 	}
-	var rest []string
-	for k := range cols {
-		rest = append(rest, k)
+	for _, k := range all {
+		if !slices.Contains(order, k) {
+			names = append(names, k)
+		}
 	}
-	sort.Strings(rest)
-	names = append(names, rest...)
 	fmt.Printf("| round | %s | model sha256 |\n", strings.Join(names, " | "))
 	fmt.Printf("|---|%s---|\n", strings.Repeat("---|", len(names)))
 	for _, r := range res.Rounds {

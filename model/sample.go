@@ -144,26 +144,28 @@ func (m *GPT) generate(prompts [][]int, seeds []uint64, sc SampleConfig, h genHo
 	if batch == 0 {
 		batch = DefaultSampleBatch
 	}
+	run := generateBatches[float32]
 	if kvIsFloat64(m) {
-		e, err := newKVEngine[float64](m)
-		if err != nil {
-			return nil, err
-		}
-		for lo := 0; lo < len(prompts); lo += batch {
-			hi := min(lo+batch, len(prompts))
-			e.run(prompts[lo:hi], seeds[lo:hi], out[lo:hi], lo, sc, h)
-		}
-		return out, nil
+		run = generateBatches[float64]
 	}
-	e, err := newKVEngine[float32](m)
-	if err != nil {
+	if err := run(m, prompts, seeds, out, batch, sc, h); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// generateBatches runs the KV-cache engine of the weights' precision over the prompts,
+// batch rows at a time, writing each row's response into out.
+func generateBatches[F kvFloat](m *GPT, prompts [][]int, seeds []uint64, out [][]int, batch int, sc SampleConfig, h genHooks) error {
+	e, err := newKVEngine[F](m)
+	if err != nil {
+		return err
 	}
 	for lo := 0; lo < len(prompts); lo += batch {
 		hi := min(lo+batch, len(prompts))
 		e.run(prompts[lo:hi], seeds[lo:hi], out[lo:hi], lo, sc, h)
 	}
-	return out, nil
+	return nil
 }
 
 // kvIsFloat64 reports whether the weights are stored as float64 (gradient-check models).

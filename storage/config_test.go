@@ -51,3 +51,23 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("overrides: %v", c)
 	}
 }
+
+func TestUnsignedPayloadOnlyOverTLSOrLoopback(t *testing.T) {
+	for endpoint, want := range map[string]bool{
+		"":                           true, // AWS S3, HTTPS
+		"https://s3.example.com":     true,
+		"HTTPS://gw.internal:9000":   true,
+		"http://127.0.0.1:7070":      true,
+		"http://127.8.0.1:7070":      true,
+		"http://localhost:7070":      true,
+		"http://[::1]:7070":          true,
+		"http://10.0.0.5:7070":       false, // plain HTTP to another host: payload signed
+		"http://minio.internal:9000": false,
+		"http://localhost.evil.com":  false,
+		"::not a url":                false,
+	} {
+		if got := (Config{Endpoint: endpoint}).UnsignedPayload(); got != want {
+			t.Errorf("Config{Endpoint: %q}.UnsignedPayload() = %v, want %v", endpoint, got, want)
+		}
+	}
+}

@@ -115,7 +115,9 @@ func TestIntegrationRoundTrip(t *testing.T) {
 
 func TestIntegrationMultipart40MB(t *testing.T) {
 	stk := stacktest.StartS3(t)
-	st := newStore(t, stk.StorageConfig())
+	cfg := stk.StorageConfig()
+	cfg.MultipartThreshold = 16 << 20 // parts of 8 MiB; the default threshold is 256 MiB
+	st := newStore(t, cfg)
 	ctx := testCtx(t)
 	data := make([]byte, 40<<20)
 	_, _ = rand.Read(data)
@@ -124,13 +126,13 @@ func TestIntegrationMultipart40MB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: &key})
+	// HEAD of part 1 tells a multipart object by its part count (40 MiB in 8 MiB parts: 5).
+	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: &key, PartNumber: aws.Int32(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A multipart upload's ETag is "<md5 of part md5s>-<parts>".
-	if etag := aws.ToString(head.ETag); !strings.Contains(etag, "-") {
-		t.Errorf("ETag %s: want a multipart upload", etag)
+	if n := aws.ToInt32(head.PartsCount); n != 5 {
+		t.Errorf("parts count %d: want a multipart upload of 5 parts", n)
 	}
 	got, err := st.Get(ctx, key, obj.SHA256)
 	if err != nil {
@@ -314,5 +316,33 @@ func TestIntegrationGatewayDown(t *testing.T) {
 	}
 	if got, err := st.Get(ctx, key, ""); err != nil || string(got) != "x" {
 		t.Errorf("after restart: %q %v", got, err)
+	}
+}
+
+// Below the multipart threshold (default 256 MiB) an object goes up in one PutObject.
+func TestIntegrationSinglePut40MB(t *testing.T) {
+	stk := stacktest.StartS3(t)
+	st := newStore(t, stk.StorageConfig())
+	ctx := testCtx(t)
+	data := make([]byte, 40<<20)
+	_, _ = rand.Read(data)
+	key := storage.RoundModelKey("single", 0)
+	obj, err := st.Put(ctx, key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: &key, PartNumber: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := aws.ToInt32(head.PartsCount); n != 0 {
+		t.Errorf("parts count %d: want one PutObject", n)
+	}
+	got, err := st.Get(ctx, key, obj.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("40 MB round trip: bytes differ")
 	}
 }

@@ -140,7 +140,11 @@ func start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.S3TLSCert != "" {
 		vgwArgs = append(vgwArgs, "--cert", opts.S3TLSCert, "--key", opts.S3TLSKey)
 	}
-	vgwArgs = append(vgwArgs, "posix")
+	// --data-integrity-etag: ETags derived from the CRC64NVME checksum the gateway computes
+	// anyway, instead of an MD5 of every object. MD5 was the upload bottleneck (a 98 MB
+	// checkpoint: about 410 MB/s with MD5, 920 MB/s without, one PutObject on 2 cores), and
+	// nothing here reads ETags: objects are verified by their SHA-256 (storage package).
+	vgwArgs = append(vgwArgs, "posix", "--data-integrity-etag")
 	if !xattrSupported(filepath.Join(dir, "s3")) {
 		// versitygw keeps object metadata (our sha256) in extended attributes; where the
 		// filesystem has none (tmpfs before Linux 6.6, some overlays) it can use a sidecar folder.

@@ -653,84 +653,27 @@ const geluC = 0.7978845608028654 // sqrt(2/pi)
 // slower path; absolute error about 1e-16. float64 models (gradient checks) use it.
 func tanhExp(u float64) float64 { return 1 - 2/(math.Exp(2*u)+1) }
 
-// tanhRational is tanh(u) for float32 models: Eigen's rational approximation (odd degree 13
-// over even degree 6, clamped at |u| = 7.9), within a few float32 ulps and, unlike exp, a
-// dozen multiply-adds with no call. Returns float64 for the caller's arithmetic.
-func tanhRational(u float64) float64 {
-	const clamp = 7.90531110763549805
-	if u > clamp {
-		u = clamp
-	} else if u < -clamp {
-		u = -clamp
-	}
-	// Estrin's scheme (shorter dependency chains than Horner) in y = u^2.
-	y := u * u
-	y2 := y * y
-	y4 := y2 * y2
-	p := (4.89352455891786e-03 + 6.37261928875436e-04*y) + y2*(1.48572235717979e-05+5.12229709037114e-08*y) +
-		y4*((-8.60467152213735e-11+2.00018790482477e-13*y)+y2*-2.76076847742355e-16)
-	q := (4.89352518554385e-03 + 2.26843463243900e-03*y) + y2*(1.18534705686654e-04+1.19825839466702e-06*y)
-	return u * p / q
-}
-
-// geluTanh is the tanh of GELU's argument for x: tanhRational when single (float32 models),
-// else tanhExp. The sampler (kvGELU) uses the same function as the training graph.
-func geluTanh(x float64, single bool) float64 {
-	u := geluC * (x + 0.044715*x*x*x)
-	if single {
-		return tanhRational(u)
-	}
-	return tanhExp(u)
-}
-
-func isSingle[F fnum]() bool {
-	var z F
-	_, ok := any(z).(float32)
-	return ok
+// geluTanh is the tanh of GELU's argument for x in float64 (float64 models; float32 ones
+// use geluTanh32). The sampler (kvGELU) uses the same function as the training graph.
+func geluTanh(x float64) float64 {
+	return tanhExp(geluC * (x + 0.044715*x*x*x))
 }
 
 // geluFwd writes GELU(x) to y and the tanh of each element to th (for the backward).
 func geluFwd[F fnum](x, y, th []F) {
-	single := isSingle[F]()
-	if single {
-		parallelFor(len(x), func(lo, hi int) {
-			geluFwd32(any(x[lo:hi]).([]float32), any(y[lo:hi]).([]float32), any(th[lo:hi]).([]float32))
-		})
+	if x32, ok := any(x).([]float32); ok {
+		y32, th32 := any(y).([]float32), any(th).([]float32)
+		parallelFor(len(x), func(lo, hi int) { geluFwd32(x32[lo:hi], y32[lo:hi], th32[lo:hi]) })
 		return
 	}
 	parallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xv := float64(x[i])
-			t := geluTanh(xv, single)
+			t := geluTanh(xv)
 			th[i] = F(t)
 			y[i] = F(0.5 * xv * (1 + t))
 		}
 	})
-}
-
-// geluFwd32 is geluFwd for float32 with geluTanh(x, true) written out (a call per element
-// kept the loop from overlapping iterations); same arithmetic, same bits.
-func geluFwd32(x, y, th []float32) {
-	const clamp = 7.90531110763549805
-	y, th = y[:len(x)], th[:len(x)]
-	for i, xf := range x {
-		xv := float64(xf)
-		u := geluC * (xv + 0.044715*xv*xv*xv)
-		if u > clamp {
-			u = clamp
-		} else if u < -clamp {
-			u = -clamp
-		}
-		v := u * u
-		v2 := v * v
-		v4 := v2 * v2
-		p := (4.89352455891786e-03 + 6.37261928875436e-04*v) + v2*(1.48572235717979e-05+5.12229709037114e-08*v) +
-			v4*((-8.60467152213735e-11+2.00018790482477e-13*v)+v2*-2.76076847742355e-16)
-		q := (4.89352518554385e-03 + 2.26843463243900e-03*v) + v2*(1.18534705686654e-04+1.19825839466702e-06*v)
-		t := u * p / q
-		th[i] = float32(t)
-		y[i] = float32(0.5 * xv * (1 + t))
-	}
 }
 
 func (o *geluOp) DiffWRT(n int) []bool { return allTrue(n) }
@@ -771,12 +714,21 @@ func geluSaved[F fnum](s *scratch, x []F) []F {
 	}
 	th := scratchOf[F](s, len(x))
 	for i, v := range x {
-		th[i] = F(geluTanh(float64(v), isSingle[F]()))
+		if v32, ok := any(v).(float32); ok {
+			th[i] = F(geluTanh32(v32))
+		} else {
+			th[i] = F(geluTanh(float64(v)))
+		}
 	}
 	return th
 }
 
 func geluBwd[F fnum](x, g, d, th []F) {
+	if x32, ok := any(x).([]float32); ok {
+		g32, d32, th32 := any(g).([]float32), any(d).([]float32), any(th).([]float32)
+		parallelFor(len(x), func(lo, hi int) { geluBwd32(x32[lo:hi], g32[lo:hi], d32[lo:hi], th32[lo:hi]) })
+		return
+	}
 	parallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xv, t := float64(x[i]), float64(th[i])

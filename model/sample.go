@@ -360,13 +360,13 @@ func kvLayerNorm[F kvFloat](x, g, b, out []F, n, D int) {
 	}
 }
 
-// kvGELU is GPT-2's tanh approximation.
-func kvGELU(x float64, single bool) float64 {
-	return 0.5 * x * (1 + geluTanh(x, single)) // the training graph's GELU (ops.go)
+// kvGELU is GPT-2's tanh approximation in float64, as the training graph computes it (ops.go).
+func kvGELU(x float64) float64 {
+	return 0.5 * x * (1 + geluTanh(x))
 }
 
-// kvGELUInPlace applies kvGELU to every element, split over goroutines (float32: the
-// training graph's written-out loop, geluFwd32, same bits as kvGELU).
+// kvGELUInPlace applies GELU to every element, split over goroutines, with the training
+// graph's functions: geluFwd32 for float32, kvGELU for float64.
 func kvGELUInPlace[F kvFloat](x []F) {
 	if x32, ok := any(x).([]float32); ok {
 		parallelChunks(len(x32), func(lo, hi int) {
@@ -380,7 +380,7 @@ func kvGELUInPlace[F kvFloat](x []F) {
 	}
 	parallelChunks(len(x), func(lo, hi int) {
 		for j := lo; j < hi; j++ {
-			x[j] = F(kvGELU(float64(x[j]), false))
+			x[j] = F(kvGELU(float64(x[j])))
 		}
 	})
 }

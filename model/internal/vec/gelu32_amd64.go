@@ -1,0 +1,14 @@
+//go:build amd64 && !purego
+
+package vec
+
+import "golang.org/x/sys/cpu"
+
+// HaveAVX2: the AVX2 kernels of gelu32_amd64.s run on this CPU (and OS).
+var HaveAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func GeluFwdAVX2(x, y, th *float32, n int)
+
+//go:noescape
+func GeluBwdAVX2(x, gr, d, th *float32, n int)

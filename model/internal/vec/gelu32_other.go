@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package vec
+
+const HaveAVX2 = false
+
+func GeluFwdAVX2(x, y, th *float32, n int)     { panic("unreachable") }
+func GeluBwdAVX2(x, gr, d, th *float32, n int) { panic("unreachable") }

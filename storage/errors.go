@@ -15,10 +15,17 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// NotFoundError: the object does not exist.
-type NotFoundError struct{ Key string }
+// NotFoundError: the object does not exist. Bucket and Endpoint (when known) say where it
+// was looked for.
+type NotFoundError struct{ Key, Bucket, Endpoint string }
 
-func (e *NotFoundError) Error() string { return fmt.Sprintf("storage: %s: object not found", e.Key) }
+func (e *NotFoundError) Error() string {
+	if e.Bucket == "" {
+		return fmt.Sprintf("storage: %s: object not found", e.Key)
+	}
+	return fmt.Sprintf("storage: %s: object not found in bucket %q at %s: check that S3_ENDPOINT and S3_BUCKET "+
+		"name the store the run wrote to, and that the object was not deleted", e.Key, e.Bucket, e.Endpoint)
+}
 
 // IntegrityError: the bytes read do not hash to the SHA-256 that was stored with the object
 // (Want from its metadata) or that the caller expected (Want from a manifest).
@@ -159,7 +166,7 @@ func (s *Store) classify(op, key string, err error) error {
 	}
 	switch {
 	case code == "NoSuchKey" || (status == http.StatusNotFound && code == "NotFound"):
-		return &NotFoundError{Key: key}
+		return &NotFoundError{Key: key, Bucket: s.cfg.Bucket, Endpoint: s.endpointName()}
 	case code == "NoSuchBucket" || code == "InvalidBucketName":
 		return &BucketError{Op: op, Key: key, Bucket: s.cfg.Bucket, Err: err}
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied" ||

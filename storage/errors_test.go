@@ -35,7 +35,7 @@ func TestClassify(t *testing.T) {
 		permanent bool
 		mention   []string
 	}{
-		{"no such key", apiErr(404, "NoSuchKey"), new(*NotFoundError), true, []string{"k1"}},
+		{"no such key", apiErr(404, "NoSuchKey"), new(*NotFoundError), true, []string{"k1", `bucket "bk"`, "S3_ENDPOINT and S3_BUCKET"}},
 		{"no such bucket", apiErr(404, "NoSuchBucket"), new(*BucketError), true, []string{`"bk"`, "EnsureBucket", "make up"}},
 		{"bad access key", apiErr(403, "InvalidAccessKeyId"), new(*AuthError), true, []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "InvalidAccessKeyId"}},
 		{"bad signature", apiErr(403, "SignatureDoesNotMatch"), new(*AuthError), true, []string{"AWS_SECRET_ACCESS_KEY"}},

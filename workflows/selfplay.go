@@ -322,11 +322,12 @@ func better(m, than map[string]float64) bool {
 
 // fail names the step that failed and keeps the error type, so that a non-retryable
 // activity error (NonFinite, InvalidInput, Integrity) fails the workflow with the same type
-// and a message that says where it happened.
+// and a message that says where it happened. The activity's message is carried over once:
+// keeping the activity error as the cause as well would print it twice.
 func fail(where string, err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return temporal.NewNonRetryableApplicationError(where+": "+app.Error(), app.Type(), err)
+		return temporal.NewNonRetryableApplicationError(where+": "+app.Message(), app.Type(), nil)
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }

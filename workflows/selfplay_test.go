@@ -126,6 +126,7 @@ func (s *selfPlaySuite) TestNonFiniteStopsWithMessage() {
 	s.Require().True(errors.As(err, &app))
 	s.Equal("NonFinite", app.Type())
 	s.Contains(err.Error(), "round 1 train")
+	s.Equal(1, strings.Count(err.Error(), "step 7"), "the cause is printed once: %v", err)
 	s.Contains(err.Error(), "step 7 (term: synthetic)")
 	env.AssertNumberOfCalls(s.T(), "Train", 1) // not retried
 	s.Equal([]int{0}, s.f.commits)             // round 1 never committed

@@ -266,8 +266,9 @@ func TestBadInput(t *testing.T) {
 			t.Logf("worker refuses to start: %v", err)
 		})
 		t.Run("missing-bucket", func(t *testing.T) {
-			// The worker creates its bucket at start (EnsureBucket); a store pointed at a
-			// bucket that does not exist gets a permanent error that says how to create it.
+			// A store pointed at a bucket that does not exist gets a permanent error that
+			// says how to create it; a worker refuses to start with it (no bucket created)
+			// unless told to create it.
 			cfg := e.Stack.StorageConfig()
 			cfg.Bucket = "no-such-bucket"
 			st, err := storage.New(ctx, cfg)
@@ -280,6 +281,30 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("get from a missing bucket: %v, want a permanent BucketError saying how to create it", err)
 			}
 			t.Logf("%v", err)
+			quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+			wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer wcancel()
+			err = app.Run(wctx, app.Options{Client: e.Client, Storage: cfg, Log: quiet})
+			if !errors.As(err, &be) || !strings.Contains(err.Error(), "--create-bucket") {
+				t.Errorf("worker with a missing bucket: %v, want a BucketError naming --create-bucket", err)
+			}
+			if err := st.CheckBucket(ctx); !errors.As(err, &be) {
+				t.Errorf("after the refused start the bucket exists (%v): the worker created it", err)
+			}
+			// With CreateBucket the worker creates it and runs until its context ends.
+			cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+			defer ccancel()
+			cfg.Bucket = "created-by-worker"
+			if err := app.Run(cctx, app.Options{Client: e.Client, Storage: cfg, CreateBucket: true, Log: quiet, TaskQueue: "create-bucket-test"}); err != nil {
+				t.Errorf("worker with --create-bucket: %v", err)
+			}
+			st2, err := storage.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st2.CheckBucket(ctx); err != nil {
+				t.Errorf("worker with CreateBucket did not create the bucket: %v", err)
+			}
 		})
 		t.Run("object-deleted-mid-run", func(t *testing.T) {
 			s := smallSpec("store-deleted", 1, 1)

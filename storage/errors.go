@@ -65,8 +65,8 @@ type BucketError struct {
 }
 
 func (e *BucketError) Error() string {
-	return fmt.Sprintf("storage: %s %s: bucket %q does not exist: create it (`make up` does, or call Store.EnsureBucket, "+
-		"or `aws s3 mb s3://%s`) or set S3_BUCKET", e.Op, e.Key, e.Bucket, e.Bucket)
+	return fmt.Sprintf("storage: %s %s: bucket %q does not exist: create it (`make up` does, or start the worker with "+
+		"--create-bucket, or `aws s3 mb s3://%s`) or set S3_BUCKET", e.Op, e.Key, e.Bucket, e.Bucket)
 }
 func (e *BucketError) Unwrap() error { return e.Err }
 

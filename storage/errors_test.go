@@ -36,7 +36,7 @@ func TestClassify(t *testing.T) {
 		mention   []string
 	}{
 		{"no such key", apiErr(404, "NoSuchKey"), new(*NotFoundError), true, []string{"k1", `bucket "bk"`, "S3_ENDPOINT and S3_BUCKET"}},
-		{"no such bucket", apiErr(404, "NoSuchBucket"), new(*BucketError), true, []string{`"bk"`, "EnsureBucket", "make up"}},
+		{"no such bucket", apiErr(404, "NoSuchBucket"), new(*BucketError), true, []string{`"bk"`, "--create-bucket", "make up"}},
 		{"bad access key", apiErr(403, "InvalidAccessKeyId"), new(*AuthError), true, []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "InvalidAccessKeyId"}},
 		{"bad signature", apiErr(403, "SignatureDoesNotMatch"), new(*AuthError), true, []string{"AWS_SECRET_ACCESS_KEY"}},
 		{"refused", refused, new(*UnreachableError), false, []string{"http://127.0.0.1:1", "make up"}},

@@ -147,6 +147,12 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 	return nil
 }
 
+// CheckBucket returns nil when the bucket exists and a *BucketError (or the error that
+// says why the store cannot be reached) when it does not. It creates nothing.
+func (s *Store) CheckBucket(ctx context.Context) error {
+	return s.checkBucket(ctx, s.cfg.Bucket)
+}
+
 // SHA256Hex returns the hex SHA-256 of data, as stored in x-amz-meta-sha256.
 func SHA256Hex(data []byte) string {
 	sum := sha256.Sum256(data)

@@ -271,7 +271,7 @@ func TestIntegrationMissingBucket(t *testing.T) {
 		if !errors.As(err, &be) || !storage.IsPermanent(err) {
 			t.Fatalf("%s: got %T %v", op, err, err)
 		}
-		if msg := err.Error(); !strings.Contains(msg, `"no-such-bucket"`) || !strings.Contains(msg, "EnsureBucket") {
+		if msg := err.Error(); !strings.Contains(msg, `"no-such-bucket"`) || !strings.Contains(msg, "--create-bucket") {
 			t.Errorf("%s: %s", op, msg)
 		}
 	}
@@ -283,11 +283,15 @@ func TestIntegrationMissingBucket(t *testing.T) {
 	check("Exists", err)
 	_, err = st.List(ctx, "runs/")
 	check("List", err)
+	check("CheckBucket", st.CheckBucket(ctx))
 	if err := st.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Put(ctx, "runs/x/spec.json", []byte("x")); err != nil {
 		t.Errorf("Put after EnsureBucket: %v", err)
+	}
+	if err := st.CheckBucket(ctx); err != nil {
+		t.Errorf("CheckBucket after EnsureBucket: %v", err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/space-sft/space/internal/temporalclient"
@@ -43,6 +44,7 @@ func main() {
 	flag.StringVar(&o.Storage.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
 	flag.StringVar(&o.Storage.Region, "s3-region", s3.Region, "region (S3_REGION)")
 	flag.BoolVar(&o.Storage.PathStyle, "s3-path-style", s3.PathStyle, "path-style addressing (S3_PATH_STYLE)")
+	flag.BoolVar(&o.CreateBucket, "create-bucket", envBool("SPACE_CREATE_BUCKET"), "create the bucket if it is missing (SPACE_CREATE_BUCKET; default: stop with an error)")
 	level := flag.String("log-level", env("SPACE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), `usage: worker [flags]
@@ -83,4 +85,10 @@ func env(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// envBool reads a true/false variable (strconv.ParseBool); unset or unparsable is false.
+func envBool(key string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(key))
+	return b
 }

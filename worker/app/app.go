@@ -37,6 +37,10 @@ type Options struct {
 	GenerateQueue   string // extra queue polled for activities only (route Generate/Evaluate here)
 	TrainQueue      string // extra queue polled for activities only (route TrainBase/Train here)
 	Storage         storage.Config
+	// CreateBucket: create Storage.Bucket at start when it is missing. Off by default, so a
+	// mistyped S3_BUCKET stops the worker with an error instead of creating a new bucket
+	// (the local stack, `make up`, creates its bucket itself).
+	CreateBucket bool
 	MetricsAddr     string // Prometheus /metrics listen address; "" = off
 	// Temporal is the rest of the connection: TLS, a CA, a client certificate for mTLS, an
 	// API key (see internal/temporalclient). Logged redacted.
@@ -100,7 +104,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := store.EnsureBucket(ctx); err != nil {
+	if o.CreateBucket {
+		err = store.EnsureBucket(ctx)
+	} else {
+		err = store.CheckBucket(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()

@@ -15,6 +15,8 @@ type Metrics struct {
 	Running      *prometheus.GaugeVec   // by activity: 1 while running (the phase)
 	Activities   *prometheus.CounterVec // by activity and outcome (ok|error)
 	Seconds      *prometheus.HistogramVec
+	S3Seconds    *prometheus.HistogramVec // by op (get|put): time of each S3 transfer, hashing included
+	S3Bytes      *prometheus.CounterVec   // by op: bytes moved
 }
 
 // NewMetrics creates the series and registers them with reg.
@@ -26,9 +28,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Running:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_activity_running", Help: "Activities running now, by type (the worker's phase)."}, []string{"activity"}),
 		Activities:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "space_activities_total", Help: "Finished activities by type and outcome."}, []string{"activity", "outcome"}),
 		Seconds:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "space_activity_seconds", Help: "Activity duration.", Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}, []string{"activity"}),
+		S3Seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "space_s3_seconds", Help: "Time of each S3 get or put, hashing included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op"}),
+		S3Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "space_s3_bytes_total", Help: "Bytes read from (get) and written to (put) S3."}, []string{"op"}),
 	}
-	reg.MustRegister(m.TokensPerSec, m.Loss, m.Round, m.Running, m.Activities, m.Seconds)
+	reg.MustRegister(m.TokensPerSec, m.Loss, m.Round, m.Running, m.Activities, m.Seconds, m.S3Seconds, m.S3Bytes)
 	return m
+}
+
+// S3 records one S3 transfer (storage.Store.SetObserver).
+func (m *Metrics) S3(op string, bytes int64, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.S3Seconds.WithLabelValues(op).Observe(d.Seconds())
+	m.S3Bytes.WithLabelValues(op).Add(float64(bytes))
 }
 
 // track marks an activity as running and returns the function that records its end.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -50,7 +51,14 @@ type Store struct {
 	tm     *transfermanager.Client
 	// putOpts are PutObject's per-call options: the unsigned payload (Config.UnsignedPayload).
 	putOpts []func(*s3.Options)
+	observe func(op string, bytes int64, d time.Duration)
 }
+
+// SetObserver registers f, called after every Get and Put that succeeds (also those made by
+// GetJSON, PutJSON and GetListed) with the operation ("get" or "put"), the object's size
+// and the time the call took, hashing included. The worker feeds it to Prometheus. Call it
+// before the Store is shared.
+func (s *Store) SetObserver(f func(op string, bytes int64, d time.Duration)) { s.observe = f }
 
 // New builds a Store. It does not contact the endpoint: call EnsureBucket (or any operation)
 // to find out whether it answers.
@@ -169,6 +177,7 @@ func (s *Store) put(ctx context.Context, key string, data []byte, contentType st
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
 	}
+	start := time.Now()
 	obj := Object{Key: key, SHA256: SHA256Hex(data), Size: int64(len(data))}
 	meta := map[string]string{metaSHA: obj.SHA256}
 	var err error
@@ -194,6 +203,9 @@ func (s *Store) put(ctx context.Context, key string, data []byte, contentType st
 	if err != nil {
 		return Object{}, s.classify("put", key, err)
 	}
+	if s.observe != nil {
+		s.observe("put", obj.Size, time.Since(start))
+	}
 	return obj, nil
 }
 
@@ -205,6 +217,7 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, er
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 	if err != nil {
 		return nil, s.classify("get", key, err)
@@ -224,6 +237,9 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, er
 	}
 	if want := strings.ToLower(wantSHA); want != "" && want != got {
 		return nil, &IntegrityError{Key: key, Want: want, Got: got, Source: "caller"}
+	}
+	if s.observe != nil {
+		s.observe("get", int64(len(data)), time.Since(start))
 	}
 	return data, nil
 }

@@ -14,16 +14,23 @@
 // in-process worker. From the workflow's history: its wall time, the time covered by at
 // least one running activity (compute plus the activities' own S3 reads and writes), and
 // the rest, which is Temporal's share (scheduling, dispatch, workflow tasks). Per activity
-// type: count and seconds. Benchmarks only: `go test ./...` runs nothing here.
+// type: count and seconds. S3: the seconds of every get and put the activities made (the
+// worker's space_s3_seconds metric, hashing included), as a share of the wall time.
+// Benchmarks only: `go test ./...` runs nothing here.
 package pipelinebench
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,10 +121,16 @@ func BenchmarkPipelineRound(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the worker's /metrics
+	if err != nil {
+		b.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), Log: quiet})
+		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), Log: quiet, MetricsAddr: metricsAddr})
 	}()
 	defer func() { stopWorker(); <-done }()
 
@@ -135,6 +148,7 @@ func BenchmarkPipelineRound(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		s3Before := s3Seconds(b, metricsAddr)
 		var res workflows.RunResult
 		if err := run.Get(ctx, &res); err != nil {
 			b.Fatalf("run: %v", err)
@@ -149,6 +163,10 @@ func BenchmarkPipelineRound(b *testing.B) {
 			events = append(events, ev)
 		}
 		s := summarize(events)
+		s3 := s3Seconds(b, metricsAddr)
+		for op := range s3 {
+			s3[op] -= s3Before[op]
+		}
 		b.ReportMetric(s.wall, "wall-s")
 		b.ReportMetric(s.busy, "activity-s")
 		b.ReportMetric(100*(s.wall-s.busy)/s.wall, "temporal-%")
@@ -165,7 +183,46 @@ func BenchmarkPipelineRound(b *testing.B) {
 		b.Logf("round 1 (from TrainBase's end to the run's end): wall %.2f s; some activity running %.2f s; Temporal-only %.2f s (%.2f%%)",
 			s.roundWall, s.roundBusy, s.roundWall-s.roundBusy, 100*(s.roundWall-s.roundBusy)/s.roundWall)
 		b.ReportMetric(100*(s.roundWall-s.roundBusy)/s.roundWall, "round-temporal-%")
+		s3s := s3["get"] + s3["put"]
+		b.Logf("S3 (every get and put of the run, hashing included, summed over activities running side by side): "+
+			"get %.2f s, put %.2f s; %.2f%% of the wall time; Temporal-only + S3: %.2f%%",
+			s3["get"], s3["put"], 100*s3s/s.wall, 100*(s.wall-s.busy+s3s)/s.wall)
+		b.ReportMetric(100*s3s/s.wall, "s3-%")
+		b.ReportMetric(100*(s.wall-s.busy+s3s)/s.wall, "temporal+s3-%")
 	}
+}
+
+// s3Seconds scrapes the worker's /metrics for space_s3_seconds_sum by op.
+func s3Seconds(b *testing.B, addr string) map[string]float64 {
+	b.Helper()
+	var body []byte
+	for try := 0; ; try++ { // the listener may not be up yet on the first call
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil {
+			break
+		}
+		if try == 50 {
+			b.Fatalf("worker /metrics: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, op := range []string{"get", "put"} {
+			if rest, ok := strings.CutPrefix(line, `space_s3_seconds_sum{op="`+op+`"} `); ok {
+				v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+				if err != nil {
+					b.Fatalf("parse %q: %v", line, err)
+				}
+				out[op] = v
+			}
+		}
+	}
+	return out
 }
 
 type actStats struct {

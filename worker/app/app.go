@@ -41,7 +41,7 @@ type Options struct {
 	// mistyped S3_BUCKET stops the worker with an error instead of creating a new bucket
 	// (the local stack, `make up`, creates its bucket itself).
 	CreateBucket bool
-	MetricsAddr     string // Prometheus /metrics listen address; "" = off
+	MetricsAddr  string // Prometheus /metrics listen address; "" = off
 	// Temporal is the rest of the connection: TLS, a CA, a client certificate for mTLS, an
 	// API key (see internal/temporalclient). Logged redacted.
 	Temporal temporalclient.Config
@@ -114,7 +114,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	acts := &activities.Activities{Store: store, Log: o.Log, Metrics: activities.NewMetrics(reg)}
+	metrics := activities.NewMetrics(reg)
+	store.SetObserver(metrics.S3)
+	acts := &activities.Activities{Store: store, Log: o.Log, Metrics: metrics}
 
 	c := o.Client
 	if c == nil {

@@ -114,7 +114,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss"} {
+	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss", `space_s3_seconds_count{op="get"}`, `space_s3_bytes_total{op="put"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -189,6 +189,10 @@ func BenchmarkPipelineRound(b *testing.B) {
 			s3["get"], s3["put"], 100*s3s/s.wall, 100*(s.wall-s.busy+s3s)/s.wall)
 		b.ReportMetric(100*s3s/s.wall, "s3-%")
 		b.ReportMetric(100*(s.wall-s.busy+s3s)/s.wall, "temporal+s3-%")
+		// The metric is the run's total: charging all of it to round 1 bounds the round's share.
+		b.Logf("round 1: Temporal-only + S3 at most %.2f%% (all of the run's S3 time charged to the round)",
+			100*(s.roundWall-s.roundBusy+s3s)/s.roundWall)
+		b.ReportMetric(100*(s.roundWall-s.roundBusy+s3s)/s.roundWall, "round-temporal+s3-%")
 	}
 }
 

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/space-sft/space/model"
@@ -57,6 +58,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 	defer hb.done()
 	gens := make([][]int, 0, len(prompts))
 	tokens := 0
+	sampleStart := time.Now()
 	for lo := 0; lo < len(prompts); lo += chunk {
 		if err := ctx.Err(); err != nil {
 			return GenerateOutput{}, err
@@ -84,6 +86,8 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 	}
 
 	// Opponent log-probs: the real response once per prompt, then every synthetic one.
+	sampleSec := time.Since(sampleStart).Seconds()
+	scoreStart := time.Now()
 	score := make([]model.Sequence, 0, len(idx)+len(gens))
 	for _, i := range idx {
 		score = append(score, seqs[i])
@@ -98,6 +102,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		return GenerateOutput{}, err
 	}
 
+	scoreSec := time.Since(scoreStart).Seconds()
 	f := ShardFile{Run: in.Run, Round: in.Round, Shard: in.Shard, Shards: in.Shards, Mu: in.Mu}
 	for n, i := range idx {
 		it := ShardItem{Index: i, RefReal: lps[n]}
@@ -113,7 +118,8 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 	if err != nil {
 		return GenerateOutput{}, err
 	}
-	a.log().Info("generated shard", "run", in.Run, "round", in.Round, "shard", in.Shard, "prompts", len(idx), "tokens", tokens)
+	a.log().Info("generated shard", "run", in.Run, "round", in.Round, "shard", in.Shard, "prompts", len(idx), "tokens", tokens,
+		"sample_s", round3(sampleSec), "sample_tok_s", round3(float64(tokens)/max(sampleSec, 1e-9)), "score_s", round3(scoreSec))
 	return GenerateOutput{Shard: c, Prompts: len(idx), Tokens: tokens}, nil
 }
 
@@ -136,3 +142,6 @@ func (a *Activities) logProbs(ctx context.Context, m *model.GPT, seqs []model.Se
 	}
 	return out, nil
 }
+
+// round3 keeps 3 decimals, for log fields.
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

@@ -113,33 +113,42 @@ func TestIntegrationRoundTrip(t *testing.T) {
 	}
 }
 
-func TestIntegrationMultipart40MB(t *testing.T) {
+// A 40 MiB object goes up in one PutObject below the multipart threshold (default 256 MiB)
+// and in 8 MiB parts above it (threshold lowered to 16 MiB); both read back verified.
+func TestIntegrationPut40MB(t *testing.T) {
 	stk := stacktest.StartS3(t)
-	cfg := stk.StorageConfig()
-	cfg.MultipartThreshold = 16 << 20 // parts of 8 MiB; the default threshold is 256 MiB
-	st := newStore(t, cfg)
-	ctx := testCtx(t)
 	data := make([]byte, 40<<20)
 	_, _ = rand.Read(data)
-	key := storage.RoundModelKey("big", 0)
-	obj, err := st.Put(ctx, key, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// HEAD of part 1 tells a multipart object by its part count (40 MiB in 8 MiB parts: 5).
-	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: &key, PartNumber: aws.Int32(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := aws.ToInt32(head.PartsCount); n != 5 {
-		t.Errorf("parts count %d: want a multipart upload of 5 parts", n)
-	}
-	got, err := st.Get(ctx, key, obj.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("40 MB round trip: bytes differ")
+	for _, c := range []struct {
+		name      string
+		threshold int64 // 0: the default
+		parts     int32 // HEAD of part 1 reports a multipart object's part count, else 0
+	}{{"single", 0, 0}, {"multipart", 16 << 20, 5}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := stk.StorageConfig()
+			cfg.MultipartThreshold = c.threshold
+			st := newStore(t, cfg)
+			ctx := testCtx(t)
+			key := storage.RoundModelKey(c.name, 0)
+			obj, err := st.Put(ctx, key, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: &key, PartNumber: aws.Int32(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := aws.ToInt32(head.PartsCount); n != c.parts {
+				t.Errorf("parts count %d, want %d", n, c.parts)
+			}
+			got, err := st.Get(ctx, key, obj.SHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatal("40 MB round trip: bytes differ")
+			}
+		})
 	}
 }
 
@@ -320,33 +329,5 @@ func TestIntegrationGatewayDown(t *testing.T) {
 	}
 	if got, err := st.Get(ctx, key, ""); err != nil || string(got) != "x" {
 		t.Errorf("after restart: %q %v", got, err)
-	}
-}
-
-// Below the multipart threshold (default 256 MiB) an object goes up in one PutObject.
-func TestIntegrationSinglePut40MB(t *testing.T) {
-	stk := stacktest.StartS3(t)
-	st := newStore(t, stk.StorageConfig())
-	ctx := testCtx(t)
-	data := make([]byte, 40<<20)
-	_, _ = rand.Read(data)
-	key := storage.RoundModelKey("single", 0)
-	obj, err := st.Put(ctx, key, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: &key, PartNumber: aws.Int32(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := aws.ToInt32(head.PartsCount); n != 0 {
-		t.Errorf("parts count %d: want one PutObject", n)
-	}
-	got, err := st.Get(ctx, key, obj.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("40 MB round trip: bytes differ")
 	}
 }

@@ -112,6 +112,9 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 			if x == 0 && slices.Contains(workflows.NoZeroFields, name) {
 				return errors.New("must not be 0 (omit the flag for the default)")
 			}
+			if x == 0 && name == "temperature" {
+				return errors.New("0 " + workflows.ZeroIsDefault["generation.temperature"])
+			}
 			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = x; return nil })
 			return nil
 		})

@@ -33,6 +33,9 @@ func TestSpecFlagsRejectMeaninglessZero(t *testing.T) {
 			t.Errorf("%v: want an error naming the flag, got %v", args, err)
 		}
 	}
+	if _, err := parse("--temperature", "0"); err == nil || !strings.Contains(err.Error(), "not greedy decoding") {
+		t.Errorf("--temperature 0: want an error saying 0 is not greedy here, got %v", err)
+	}
 	s, err := parse("--mu", "3", "--early-stop-patience", "0", "--lr", "0.001")
 	if err != nil || s.Mu != 3 || s.LR != 0.001 {
 		t.Fatalf("valid flags: %+v %v", s, err)

@@ -269,4 +269,13 @@ func TestParseSpecRejectsUnknownFields(t *testing.T) {
 	}
 	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","mu":3}`))
 	require.NoError(t, err)
+	// 0 is meaningful for these (no warm-up, greedy) but means "the default" in a spec.
+	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","generation":{"temperature":0}}`))
+	require.ErrorContains(t, err, "generation.temperature: 0 would mean the default temperature")
+	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","warmup_frac":0.0}`))
+	require.ErrorContains(t, err, "warmup_frac: 0 would mean the default warm-up")
+	s, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","warmup_frac":0.001,"generation":{"temperature":0.05}}`))
+	require.NoError(t, err)
+	require.NoError(t, s.Defaults().Validate())
+	require.Equal(t, 0.001, s.WarmupFrac)
 }

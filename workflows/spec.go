@@ -169,7 +169,7 @@ func (s RunSpec) Validate() error {
 	case !finite(s.ClipNorm) || s.ClipNorm < 0:
 		return bad("clip_norm", fmt.Sprintf("%v", s.ClipNorm), "use 0 (off) or a positive norm")
 	case !finite(s.Generation.Temperature) || s.Generation.Temperature < 0:
-		return bad("generation.temperature", fmt.Sprintf("%v", s.Generation.Temperature), "use 0 (greedy) or a positive temperature")
+		return bad("generation.temperature", fmt.Sprintf("%v", s.Generation.Temperature), "use a positive temperature")
 	case !finite(s.Generation.TopP) || s.Generation.TopP <= 0 || s.Generation.TopP > 1:
 		return bad("generation.top_p", fmt.Sprintf("%v", s.Generation.TopP), "use a value in (0, 1]")
 	case s.Generation.TopK < 0 || s.Generation.MaxNewTokens <= 0:
@@ -220,15 +220,31 @@ func ParseSpec(data []byte) (RunSpec, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
 	}
+	isZero := func(v json.RawMessage) bool {
+		var x float64
+		return strings.TrimSpace(string(v)) != "null" && json.Unmarshal(v, &x) == nil && x == 0
+	}
 	for _, field := range NoZeroFields {
-		if v, ok := raw[field]; ok && strings.TrimSpace(string(v)) != "null" {
-			var x float64
-			if json.Unmarshal(v, &x) == nil && x == 0 {
-				return RunSpec{}, fmt.Errorf("invalid spec: %s: 0; set a positive value, or omit %s for its default", field, field)
-			}
+		if v, ok := raw[field]; ok && isZero(v) {
+			return RunSpec{}, fmt.Errorf("invalid spec: %s: 0; set a positive value, or omit %s for its default", field, field)
+		}
+	}
+	var gen map[string]json.RawMessage
+	_ = json.Unmarshal(raw["generation"], &gen) // the typed decode above already checked it
+	for field, v := range map[string]json.RawMessage{"warmup_frac": raw["warmup_frac"], "generation.temperature": gen["temperature"]} {
+		if v != nil && isZero(v) {
+			return RunSpec{}, fmt.Errorf("invalid spec: %s: 0 %s", field, ZeroIsDefault[field])
 		}
 	}
 	return s, nil
+}
+
+// ZeroIsDefault holds the spec fields whose 0 is a meaningful setting that a spec cannot
+// express (0 is "the default" there), with what to do instead: written out as 0 they are
+// rejected rather than silently replaced by the default.
+var ZeroIsDefault = map[string]string{
+	"warmup_frac":            "would mean the default warm-up (0.1), not none; for almost none use a small fraction such as 0.001",
+	"generation.temperature": "would mean the default temperature (1), not greedy decoding; use a small temperature such as 0.05",
 }
 
 // NoZeroFields are the top-level spec fields whose zero would silently become the default:

@@ -5,9 +5,10 @@
 #                               then ONE merged table (bench-table) of both backends
 #   make bench BENCH=TrainStep BENCHTIME=5x BENCHCOUNT=3
 #   make bench-gonum | bench-openblas | bench-table
-#   make bench-pipeline         checkpoint save/load through the S3 gateway and one self-play
-#                               run (base model + one round, d128 L4) on the local stack: time
-#                               in activities vs Temporal-only (needs make tools; minutes)
+#   make bench-pipeline         checkpoint save/load through the S3 gateway (3 samples of 3) and
+#                               one self-play run (base model + one round, d128 L4) on the local
+#                               stack: time in activities vs Temporal-only vs S3 (needs make
+#                               tools; about a minute)
 #
 # Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input);
 # the table (internal/benchtable: medians over BENCHCOUNT runs) in $(BENCH_OUT)/table.md.
@@ -71,7 +72,8 @@ endif
 
 bench-pipeline:
 	@mkdir -p $(BENCH_OUT)
-	@{ $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench . -benchtime 1x -timeout 30m; \
+	@{ $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench CheckpointS3 -benchtime 3x -count 3 -timeout 30m && \
+	   $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench PipelineRound -benchtime 1x -timeout 30m; \
 	   echo $$? > $(BENCH_OUT)/.pipeline.rc; } 2>&1 | grep -v ' DEBUG ' | tee $(BENCH_OUT)/pipeline.txt; \
 	 exit $$(cat $(BENCH_OUT)/.pipeline.rc)
 

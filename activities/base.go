@@ -13,7 +13,7 @@ import (
 // train pairs, or, when the run names a base checkpoint, verifies that checkpoint's shape
 // against the spec and uses it as is.
 func (a *Activities) TrainBase(ctx context.Context, in BaseInput) (out TrainOutput, err error) {
-	defer a.Metrics.track("base", in.Run, 0)(&err)
+	defer a.Metrics.track(ctx, "base", in.Run, 0)(&err)
 	out, err = a.trainBase(ctx, in)
 	return out, classify(err)
 }

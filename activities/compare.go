@@ -32,7 +32,7 @@ type PretrainInput struct {
 // distribution, shifted from the target): the base every arm of a comparison starts from,
 // which has never seen the target's real pairs. The corpus is kept as inputs/pretrain.jsonl.
 func (a *Activities) PretrainBase(ctx context.Context, in PretrainInput) (out TrainOutput, err error) {
-	defer a.Metrics.track("pretrain", in.Run, 0)(&err)
+	defer a.Metrics.track(ctx, "pretrain", in.Run, 0)(&err)
 	out, err = a.pretrainBase(ctx, in)
 	return out, classify(err)
 }
@@ -132,7 +132,7 @@ var CompareMetrics = []string{
 // (the raw numbers) and compare_{metric}.png (each metric against the round, one line per
 // method, error bars ± std over seeds).
 func (a *Activities) CompareReport(ctx context.Context, in CompareReportInput) (out CompareReportOutput, err error) {
-	defer a.Metrics.track("report", in.Name, 0)(&err)
+	defer a.Metrics.track(ctx, "report", in.Name, 0)(&err)
 	out, err = a.compareReport(ctx, in)
 	return out, classify(err)
 }

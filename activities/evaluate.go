@@ -33,7 +33,7 @@ type Sample struct {
 // r = log p_theta - log p_opponent of the round's real and synthetic responses and the
 // accuracy of the NCE classifier h = sigmoid(r - ln mu) (SPACE, method.md).
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (out EvaluateOutput, err error) {
-	defer a.Metrics.track("evaluate", in.Run, in.Round)(&err)
+	defer a.Metrics.track(ctx, "evaluate", in.Run, in.Round)(&err)
 	out, err = a.evaluate(ctx, in)
 	return out, classify(err)
 }

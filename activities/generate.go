@@ -18,7 +18,7 @@ const chunk = 32
 // under the opponent, and writes the shard file. Sample j of prompt i uses the seed
 // sampleSeed(seed, round, i, j), so results do not depend on the shard layout.
 func (a *Activities) Generate(ctx context.Context, in GenerateInput) (out GenerateOutput, err error) {
-	defer a.Metrics.track("generate", in.Run, in.Round)(&err)
+	defer a.Metrics.track(ctx, "generate", in.Run, in.Round)(&err)
 	out, err = a.generate(ctx, in)
 	return out, classify(err)
 }

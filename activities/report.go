@@ -31,7 +31,7 @@ var plotted = []struct {
 // Report writes runs/{run}/report/report.md, a per-round table of every metric, and one
 // PNG per figure next to it.
 func (a *Activities) Report(ctx context.Context, in ReportInput) (out Checkpoint, err error) {
-	defer a.Metrics.track("report", in.Run, 0)(&err)
+	defer a.Metrics.track(ctx, "report", in.Run, 0)(&err)
 	out, err = a.report(ctx, in)
 	return out, classify(err)
 }

@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&o.GenerateQueue, "generate-queue", os.Getenv("SPACE_GENERATE_QUEUE"), "also poll this queue for activities (spec task_queues.generate)")
 	flag.StringVar(&o.TrainQueue, "train-queue", os.Getenv("SPACE_TRAIN_QUEUE"), "also poll this queue for activities (spec task_queues.train)")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", env("SPACE_METRICS_ADDR", "127.0.0.1:9464"), `Prometheus /metrics address ("" = off)`)
+	flag.BoolVar(&o.Pprof, "pprof", envBool("SPACE_PPROF"), "also serve /debug/pprof/ on --metrics-addr (SPACE_PPROF); CPU samples are labelled by activity, run and round")
 	flag.StringVar(&o.Identity, "identity", os.Getenv("SPACE_WORKER_IDENTITY"), `worker identity shown in Temporal ("" = the SDK's default, pid@host@)`)
 	flag.IntVar(&o.MaxActivities, "max-activities", 2, "concurrent activities per queue")
 	flag.DurationVar(&o.HeartbeatThrottle, "heartbeat-throttle", 0, "longest delay of a heartbeat (default 1s)")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,9 @@ type Options struct {
 	// (the local stack, `make up`, creates its bucket itself).
 	CreateBucket bool
 	MetricsAddr  string // Prometheus /metrics listen address; "" = off
+	// Pprof also serves Go's /debug/pprof/ on MetricsAddr. CPU samples carry the pprof labels
+	// activity, run and round (go tool pprof -tagfocus activity=train URL/debug/pprof/profile).
+	Pprof bool
 	// Temporal is the rest of the connection: TLS, a CA, a client certificate for mTLS, an
 	// API key (see internal/temporalclient). Logged redacted.
 	Temporal temporalclient.Config
@@ -135,10 +139,17 @@ func Run(ctx context.Context, o Options) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if o.Pprof {
+			mux.HandleFunc("/debug/pprof/", httppprof.Index) // also serves the named profiles
+			mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-		o.Log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		o.Log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics", "pprof", o.Pprof)
 	}
 
 	wopts := worker.Options{

@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"flag"
 	"io"
@@ -63,12 +65,28 @@ func TestEndToEnd(t *testing.T) {
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), MetricsAddr: metricsAddr,
+		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), MetricsAddr: metricsAddr, Pprof: true,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	}()
 	defer func() { stopWorker(); <-done }()
 
 	spec := tinySpec("e2e")
+	// A 2 s CPU profile from --pprof while the run starts (Prepare, then the base model
+	// trains): its samples carry the activity's pprof labels.
+	profile := make(chan []byte, 1)
+	go func() {
+		var b []byte
+		for try := 0; try < 50; try++ { // the listener may not be up yet
+			resp, err := http.Get("http://" + metricsAddr + "/debug/pprof/profile?seconds=2")
+			if err == nil {
+				b, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		profile <- b
+	}()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +136,23 @@ func TestEndToEnd(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	// The profile is gzipped protobuf; label keys and values are entries of its string table
+	// (field 6: tag 0x32, length, bytes), so an exact entry "activity" and one holding the run
+	// name can only come from the labels (function names hold such words only inside longer
+	// entries).
+	zr, err := gzip.NewReader(bytes.NewReader(<-profile))
+	if err != nil {
+		t.Fatalf("/debug/pprof/profile: %v", err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(v string) []byte { return append([]byte{0x32, byte(len(v))}, v...) }
+	if !bytes.Contains(raw, entry("activity")) || !bytes.Contains(raw, entry(spec.Name)) {
+		t.Errorf("CPU profile of the first 2 s has no label activity and no label value %q (%d bytes)", spec.Name, len(raw))
 	}
 
 	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test

@@ -22,6 +22,9 @@
 //   - train.go: Trainer (data order, micro-batches, non-finite checks, fingerprints).
 //   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer).
 //   - sample.go: KV-cache batched sampling (GPT.Generate).
+//   - gelu32.go, internal/vec: GELU for float32 models, in float32 (tanh by a rational
+//     approximation, exactly +-1 past its clamp): AVX2 assembly on amd64 and a Go loop that
+//     gives the same bits (no FMA; checked by TestGelu32AssemblyMatchesGo).
 //
 // # Policies
 //
@@ -49,6 +52,7 @@
 // configuration). Saving the same state twice gives byte-identical files.
 //
 // Precision: float32 by default; float64 (Config.DType) is used for gradient checks.
+// GELU is evaluated in the model's dtype (float64 models use math.Exp for its tanh).
 // The row-wise reductions of the fused ops (softmax and log-sum-exp normalizers, LayerNorm
 // statistics, bias and LayerNorm gain gradients, per-sequence log-probs) accumulate in
 // float64; matrix products (attention's included) accumulate in the model's dtype inside

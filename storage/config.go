@@ -46,8 +46,8 @@ type Config struct {
 // empty) and to a gateway on the loopback interface. The body's integrity does not rest on
 // that hash: every Put stores the SHA-256 in x-amz-meta-sha256 (a signed header) and every
 // Get verifies the bytes against it. Signing the payload costs one more SHA-256 pass on each
-// side; against the local versitygw a 98 MB checkpoint uploads at about 410 MB/s unsigned
-// and 265 MB/s signed. Over plain HTTP to another host the payload stays signed, as the AWS
+// side; against the local versitygw (MD5 ETags) a 98 MB checkpoint uploaded at about
+// 410 MB/s unsigned and 265 MB/s signed. Over plain HTTP to another host the payload stays signed, as the AWS
 // SDKs do, so nothing on the path can swap the body unnoticed by the gateway.
 func (c Config) UnsignedPayload() bool {
 	if c.Endpoint == "" {

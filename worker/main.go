@@ -88,8 +88,17 @@ func env(key, def string) string {
 	return def
 }
 
-// envBool reads a true/false variable (strconv.ParseBool); unset or unparsable is false.
+// envBool reads a true/false variable (strconv.ParseBool); unset is false. Any other value
+// stops the worker with a message naming the variable, rather than being taken as false.
 func envBool(key string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(key))
+	v := os.Getenv(key)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "worker: %s=%q: want true or false\n", key, v)
+		os.Exit(2)
+	}
 	return b
 }

@@ -231,9 +231,12 @@ func ParseSpec(data []byte) (RunSpec, error) {
 	}
 	var gen map[string]json.RawMessage
 	_ = json.Unmarshal(raw["generation"], &gen) // the typed decode above already checked it
-	for field, v := range map[string]json.RawMessage{"warmup_frac": raw["warmup_frac"], "generation.temperature": gen["temperature"]} {
-		if v != nil && isZero(v) {
-			return RunSpec{}, fmt.Errorf("invalid spec: %s: 0 %s", field, ZeroIsDefault[field])
+	for _, f := range []struct {
+		field string
+		v     json.RawMessage
+	}{{"warmup_frac", raw["warmup_frac"]}, {"generation.temperature", gen["temperature"]}} { // fixed order: the same error every time
+		if f.v != nil && isZero(f.v) {
+			return RunSpec{}, fmt.Errorf("invalid spec: %s: 0 %s", f.field, ZeroIsDefault[f.field])
 		}
 	}
 	return s, nil

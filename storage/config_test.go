@@ -2,8 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -69,5 +73,30 @@ func TestUnsignedPayloadOnlyOverTLSOrLoopback(t *testing.T) {
 		if got := (Config{Endpoint: endpoint}).UnsignedPayload(); got != want {
 			t.Errorf("Config{Endpoint: %q}.UnsignedPayload() = %v, want %v", endpoint, got, want)
 		}
+	}
+}
+
+// The wiring, not just the rule: a Put to a loopback endpoint goes out with
+// x-amz-content-sha256: UNSIGNED-PAYLOAD (the object's sha256 still in its metadata).
+func TestPutSendsUnsignedPayloadToLoopback(t *testing.T) {
+	var got, meta string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			got, meta = r.Header.Get("X-Amz-Content-Sha256"), r.Header.Get("X-Amz-Meta-Sha256")
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	s, err := New(context.Background(), Config{Endpoint: srv.URL, Bucket: "b", PathStyle: true, AccessKey: "a", SecretKey: "s", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.Put(context.Background(), "k/x", []byte("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "UNSIGNED-PAYLOAD" || meta != obj.SHA256 {
+		t.Errorf("x-amz-content-sha256 %q, x-amz-meta-sha256 %q: want UNSIGNED-PAYLOAD and %s", got, meta, obj.SHA256)
 	}
 }

@@ -45,7 +45,7 @@ $(BIN)/versitygw:
 	cd tools/versitygw && GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw
 
 $(BIN)/devstack: FORCE
-	$(GO) build -o $@ ./internal/stack/cmd/devstack
+	$(GO) build -o $@ ./cmd/devstack
 
 up: tools $(BIN)/devstack
 	$(BIN)/devstack up -dir $(DATA)
@@ -77,8 +77,7 @@ worker: $(BIN)/space-worker
 	$(STACK_ENV) $(BIN)/space-worker
 
 demo: tools
-	@if [ -d internal/demo ]; then $(GO) run $(TAGS) ./internal/demo; \
-	else echo "internal/demo does not exist yet: nothing to run"; exit 1; fi
+	@$(GO) run $(TAGS) ./cmd/demo
 
 fmt:
 	$(GO) fmt ./...
@@ -102,10 +101,10 @@ FORCE:
 TASK ?= markov
 .PHONY: compare compare-quick
 compare: tools
-	$(GO) run $(TAGS) ./internal/compare/cmd --task $(TASK) --dir $(DATA)/compare
+	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --dir $(DATA)/compare
 
 compare-quick: tools
-	$(GO) run $(TAGS) ./internal/compare/cmd --task $(TASK) --quick --dir $(DATA)/compare
+	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --quick --dir $(DATA)/compare
 
 # Chaos: the long version of e2e's TestChaos (4 rounds, a kill -9 of the worker at seeded random
 # moments of every generation, training and evaluation, Temporal and S3 gateway restarts), with

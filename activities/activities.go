@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/space-sft/space/storage"
@@ -11,9 +12,9 @@ import (
 // a.Train, in)`), so activity names are checked by the compiler; the worker registers a
 // real value with a Store.
 type Activities struct {
-	Store   *storage.Store
-	Log     *slog.Logger
-	Metrics *Metrics // optional: nil disables Prometheus metrics
+	Store     *storage.Store
+	Log       *slog.Logger
+	Telemetry *Telemetry // optional: nil disables the Prometheus series
 }
 
 func (a *Activities) log() *slog.Logger {
@@ -21,4 +22,10 @@ func (a *Activities) log() *slog.Logger {
 		return slog.Default()
 	}
 	return a.Log
+}
+
+// Track marks an activity as running (Prometheus series, pprof labels) and returns the
+// function that records its end: `defer a.Track(ctx, "train", run, round)(&err)`.
+func (a *Activities) Track(ctx context.Context, activity, run string, round int) func(err *error) {
+	return a.Telemetry.track(ctx, activity, run, round)
 }

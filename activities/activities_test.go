@@ -57,12 +57,12 @@ func TestGenerateIndependentOfShards(t *testing.T) {
 			Mu: 2, Sampling: Sampling{Temperature: 1, TopP: 1, MaxNewTokens: 12}, Seed: 9,
 		})
 	}
-	one, err := a.loadShards(context.Background(), []Checkpoint{gen(1, 0, 1).Shard}, prep.NTrain, 2)
+	one, err := a.loadShards(context.Background(), []storage.Ref{gen(1, 0, 1).Shard}, prep.NTrain, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Regenerate round 1 as three shards (shard-000 is overwritten, after it was read).
-	var three []Checkpoint
+	var three []storage.Ref
 	for k := 0; k < 3; k++ {
 		three = append(three, gen(1, k, 3).Shard)
 	}

@@ -13,9 +13,9 @@ import (
 // train pairs, or, when the run names a base checkpoint, verifies that checkpoint's shape
 // against the spec and uses it as is.
 func (a *Activities) TrainBase(ctx context.Context, in BaseInput) (out TrainOutput, err error) {
-	defer a.Metrics.track(ctx, "base", in.Run, 0)(&err)
+	defer a.Track(ctx, "base", in.Run, 0)(&err)
 	out, err = a.trainBase(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
 func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, error) {
@@ -26,18 +26,15 @@ func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, 
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	return a.trainFreshBase(ctx, in.Run, "base", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+	return a.TrainFresh(ctx, in.Run, "base", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
 }
 
-// trainFreshBase initializes a model of the given shape from seed and trains it with SFT on
+// TrainFresh initializes a model of the given shape from seed and trains it with SFT on
 // pairs into the run's base key: the run's own base (TrainBase) or a comparison's shared,
-// pre-trained one (PretrainBase).
-func (a *Activities) trainFreshBase(ctx context.Context, run, phase string, shape ModelShape, seed uint64, o Optim, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
+// pre-trained one (compare's PretrainBase). It heartbeats and checkpoints like Train.
+func (a *Activities) TrainFresh(ctx context.Context, run, phase string, shape model.Shape, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
 	tok := model.NewByteTokenizer()
-	m, err := model.New(model.Config{
-		VocabSize: tok.VocabSize(), DModel: shape.DModel, Layers: shape.Layers,
-		Heads: shape.Heads, Context: shape.Context, Seed: seed,
-	}, tok)
+	m, err := model.New(model.Config{VocabSize: tok.VocabSize(), Shape: shape, Seed: seed}, tok)
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -47,7 +44,7 @@ func (a *Activities) trainFreshBase(ctx context.Context, run, phase string, shap
 	}
 	return a.trainLoop(ctx, trainJob{
 		run: run, round: 0, phase: phase, model: m, data: data,
-		tc:  trainConfig(model.LossConfig{Method: model.MethodSFT}, o, seed),
+		tc:  model.TrainConfig{Loss: model.LossConfig{Method: model.MethodSFT}, OptimConfig: o, Seed: seed},
 		dur: dur, finalKey: storage.BaseModelKey(run),
 	})
 }
@@ -59,15 +56,15 @@ func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput,
 	if err != nil {
 		return TrainOutput{}, fmt.Errorf("base %s: %w", in.Base, err)
 	}
-	m, err := a.loadModel(ctx, Checkpoint{Key: in.Base, SHA256: obj.SHA256})
+	m, err := a.loadModel(ctx, storage.Ref{Key: in.Base, SHA256: obj.SHA256})
 	if err != nil {
 		return TrainOutput{}, err
 	}
 	c, s := m.Config, in.Shape
-	if c.DModel != s.DModel || c.Layers != s.Layers || c.Heads != s.Heads || c.Context != s.Context {
-		return TrainOutput{}, invalid(fmt.Sprintf("base %s has d_model %d, layers %d, heads %d, context %d but the spec's base_model says %d, %d, %d, %d; "+
+	if c.Shape != s {
+		return TrainOutput{}, Invalid(fmt.Sprintf("base %s has d_model %d, layers %d, heads %d, context %d but the spec's base_model says %d, %d, %d, %d; "+
 			"set base_model to the checkpoint's shape", in.Base, c.DModel, c.Layers, c.Heads, c.Context, s.DModel, s.Layers, s.Heads, s.Context))
 	}
 	a.log().Info("using given base", "run", in.Run, "key", in.Base, "params", m.NumParams())
-	return TrainOutput{Model: Checkpoint{Key: in.Base, SHA256: obj.SHA256}}, nil
+	return TrainOutput{Model: storage.Ref{Key: in.Base, SHA256: obj.SHA256}}, nil
 }

@@ -27,7 +27,7 @@ func TestClassify(t *testing.T) {
 		{errors.New("connection reset"), "", "reset"},
 	}
 	for _, c := range cases {
-		err := classify(c.err)
+		err := Classify(c.err)
 		var app *temporal.ApplicationError
 		isApp := errors.As(err, &app)
 		switch {

@@ -11,13 +11,13 @@ import (
 // CommitRound writes the round's manifest, last: it lists the model, metrics and shards
 // with their sizes and sha256s, after checking that each stored object still has the sha256
 // the workflow was given. A manifest's existence therefore means a complete round.
-func (a *Activities) CommitRound(ctx context.Context, in CommitInput) (out Checkpoint, err error) {
-	defer a.Metrics.track(ctx, "commit", in.Run, in.Round)(&err)
+func (a *Activities) CommitRound(ctx context.Context, in CommitInput) (out storage.Ref, err error) {
+	defer a.Track(ctx, "commit", in.Run, in.Round)(&err)
 	out, err = a.commit(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
-func (a *Activities) commit(ctx context.Context, in CommitInput) (Checkpoint, error) {
+func (a *Activities) commit(ctx context.Context, in CommitInput) (storage.Ref, error) {
 	m := storage.Manifest{
 		CreatedBy: fmt.Sprintf("activity CommitRound run=%s round=%d", in.Run, in.Round),
 		Meta: map[string]string{
@@ -28,19 +28,19 @@ func (a *Activities) commit(ctx context.Context, in CommitInput) (Checkpoint, er
 	for k, v := range in.Values {
 		m.Meta["metric."+k] = strconv.FormatFloat(v, 'g', -1, 64)
 	}
-	for _, c := range append([]Checkpoint{in.Model, in.Metrics}, in.Shards...) {
+	for _, c := range append([]storage.Ref{in.Model, in.Metrics}, in.Shards...) {
 		obj, err := a.Store.Stat(ctx, c.Key)
 		if err != nil {
-			return Checkpoint{}, fmt.Errorf("commit round %d: %w", in.Round, err)
+			return storage.Ref{}, fmt.Errorf("commit round %d: %w", in.Round, err)
 		}
 		if obj.SHA256 != c.SHA256 {
-			return Checkpoint{}, &storage.IntegrityError{Key: c.Key, Want: c.SHA256, Got: obj.SHA256, Source: "commit"}
+			return storage.Ref{}, &storage.IntegrityError{Key: c.Key, Want: c.SHA256, Got: obj.SHA256, Source: "commit"}
 		}
 		m.Add(obj)
 	}
 	obj, err := storage.WriteManifest(ctx, a.Store, storage.RoundManifestKey(in.Run, in.Round), &m)
 	if err != nil {
-		return Checkpoint{}, err
+		return storage.Ref{}, err
 	}
-	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
+	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/tasks"
 )
@@ -11,7 +12,7 @@ import (
 func TestDistributionMetrics(t *testing.T) {
 	task, _ := tasks.Get("markov")
 	d := task.(tasks.Distribution)
-	m, err := model.New(model.Config{DModel: 16, Layers: 1, Heads: 2, Context: 64, Seed: 1}, model.NewByteTokenizer())
+	m, err := model.New(model.Config{Shape: model.Shape{DModel: 16, Layers: 1, Heads: 2, Context: 64}, Seed: 1}, model.NewByteTokenizer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,14 +29,14 @@ func TestDistributionMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An untrained byte model spreads its mass over 260 tokens: KL is many nats per response.
-	if v[MetricKL] < 10 || v[MetricGreedyValid] != 1 || v[MetricSampleValid] < 0 || v[MetricSampleValid] > 0.5 {
+	if v[eval.KL] < 10 || v[eval.GreedyValid] != 1 || v[eval.SampleValid] < 0 || v[eval.SampleValid] > 0.5 {
 		t.Fatalf("metrics %v", v)
 	}
 	w := map[string]float64{}
 	if err := a.distributionMetrics(context.Background(), in, m, d, test, greedy, w); err != nil {
 		t.Fatal(err)
 	}
-	if w[MetricKL] != v[MetricKL] {
-		t.Fatalf("KL samples are not seeded: %v vs %v", w[MetricKL], v[MetricKL])
+	if w[eval.KL] != v[eval.KL] {
+		t.Fatalf("KL samples are not seeded: %v vs %v", w[eval.KL], v[eval.KL])
 	}
 }

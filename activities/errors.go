@@ -17,11 +17,11 @@ const (
 	ErrIntegrity    = "Integrity"
 )
 
-// classify marks errors that a retry cannot fix as non-retryable, at the activity boundary:
+// Classify marks errors that a retry cannot fix as non-retryable, at the activity boundary:
 // bad input (model.InputError, dataset.Error, a missing object), a NaN or Inf in training,
 // and storage integrity or other permanent errors. Everything else (a network blip, a
 // killed worker) is returned as is and retried by Temporal.
-func classify(err error) error {
+func Classify(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -45,7 +45,7 @@ func classify(err error) error {
 	return err
 }
 
-// invalid is a non-retryable InvalidInput error with a message that says how to fix it.
-func invalid(msg string) error {
+// Invalid is a non-retryable InvalidInput error with a message that says how to fix it.
+func Invalid(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, ErrInvalidInput, nil)
 }

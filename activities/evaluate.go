@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/tasks"
@@ -14,7 +15,7 @@ import (
 type MetricsFile struct {
 	Run        string             `json:"run"`
 	Round      int                `json:"round"`
-	Model      Checkpoint         `json:"model"`
+	Model      storage.Ref        `json:"model"`
 	TaskMetric string             `json:"task_metric,omitempty"` // what task_score measures, e.g. "accuracy"
 	Values     map[string]float64 `json:"values"`
 	Samples    []Sample           `json:"samples"` // a few greedy outputs, for people
@@ -33,9 +34,9 @@ type Sample struct {
 // r = log p_theta - log p_opponent of the round's real and synthetic responses and the
 // accuracy of the NCE classifier h = sigmoid(r - ln mu) (SPACE, method.md).
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (out EvaluateOutput, err error) {
-	defer a.Metrics.track(ctx, "evaluate", in.Run, in.Round)(&err)
+	defer a.Track(ctx, "evaluate", in.Run, in.Round)(&err)
 	out, err = a.evaluate(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
 func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOutput, error) {
@@ -54,10 +55,10 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	if err != nil {
 		return EvaluateOutput{}, err
 	}
-	hb := startHeartbeat(ctx, Progress{Phase: "evaluate", Round: in.Round, Total: 2 * len(seqs)})
+	hb := startHeartbeat(ctx, Heartbeat{Phase: "evaluate", Round: in.Round, Total: 2 * len(seqs)})
 	defer hb.done()
 	beat := func(step, total int) {
-		hb.set(Progress{Phase: "evaluate", Round: in.Round, Step: step, Total: total})
+		hb.set(Heartbeat{Phase: "evaluate", Round: in.Round, Step: step, Total: total})
 	}
 	f := MetricsFile{Run: in.Run, Round: in.Round, Model: in.Model, Values: map[string]float64{}}
 
@@ -66,19 +67,13 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	if err != nil {
 		return EvaluateOutput{}, err
 	}
-	var nll float64
-	var ntok int
-	for i, s := range seqs {
-		nll -= lp[i]
-		ntok += len(s.Response)
-	}
-	f.Values[MetricNLL] = nll / float64(ntok)
+	f.Values[eval.NLL] = eval.NLLPerToken(seqs, lp)
 
 	// Greedy outputs: task metric and diversity.
 	var task tasks.Task
 	if in.Task != "" {
 		if task, err = tasks.Get(in.Task); err != nil {
-			return EvaluateOutput{}, invalid("task: " + err.Error())
+			return EvaluateOutput{}, Invalid("task: " + err.Error())
 		}
 		f.TaskMetric = task.MetricName()
 	}
@@ -112,9 +107,9 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 		}
 	}
 	if task != nil {
-		f.Values[MetricTaskScore] = scoreSum / float64(len(outs))
+		f.Values[eval.TaskScore] = scoreSum / float64(len(outs))
 	}
-	f.Values[MetricDistinct2] = distinct2(outs)
+	f.Values[eval.Distinct2] = eval.DistinctBigrams(outs)
 	if d, ok := task.(tasks.Distribution); ok {
 		if err := a.distributionMetrics(ctx, in, m, d, test, outs, f.Values); err != nil {
 			return EvaluateOutput{}, err
@@ -134,18 +129,16 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 			delete(f.Values, k)
 		}
 	}
-	c, err := a.putJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
+	c, err := a.PutJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
 	if err != nil {
 		return EvaluateOutput{}, err
 	}
 	a.log().Info("evaluated", "run", in.Run, "round", in.Round, "metrics", f.Values)
-	return EvaluateOutput{Metrics: c, Values: f.Values}, nil
+	return EvaluateOutput{File: c, Values: f.Values}, nil
 }
 
-// rewards measures how the round moved the model relative to its opponent on the round's
-// own training data: mean r on real and synthetic responses, their margin, the NCE
-// classifier's accuracy (real: r > ln mu, synthetic: r < ln mu, i.e. h on the right side
-// of 1/2) and the mean synthetic length.
+// rewards scores the round's own training data (real pairs and synthetic shards) with the
+// trained model; eval.Rewards turns the log-probs into the reward metrics.
 func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT, v map[string]float64) error {
 	pairs, err := a.loadPairs(ctx, in.Train)
 	if err != nil {
@@ -160,65 +153,23 @@ func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT
 		return err
 	}
 	all := append([]model.Sequence(nil), seqs...)
-	var synthLen int
-	var gens [][]int
 	for i, it := range items {
 		for _, g := range it.Gen {
 			all = append(all, model.Sequence{Prompt: seqs[i].Prompt, Response: g})
-			synthLen += len(g)
-			gens = append(gens, g)
 		}
 	}
-	v[MetricSynthDist2] = distinct2(gens)
 	lp, err := a.logProbs(ctx, m, all, nil)
 	if err != nil {
 		return err
 	}
-	lnMu := math.Log(float64(in.Mu))
-	var rReal, rSynth float64
-	var right, nSynth int
-	for i, it := range items {
-		r := lp[i] - it.RefReal
-		rReal += r
-		if r > lnMu {
-			right++
-		}
-	}
+	ex := make([]eval.SelfPlayExample, len(items))
 	k := len(items)
-	for _, it := range items {
-		for j := range it.Gen {
-			r := lp[k] - it.RefGen[j]
-			k++
-			rSynth += r
-			nSynth++
-			if r < lnMu {
-				right++
-			}
-		}
+	for i, it := range items {
+		ex[i] = eval.SelfPlayExample{LogpReal: lp[i], RefReal: it.RefReal, Gen: it.Gen, RefGen: it.RefGen, LogpGen: lp[k : k+len(it.Gen)]}
+		k += len(it.Gen)
 	}
-	v[MetricRewardReal] = rReal / float64(len(items))
-	v[MetricRewardSynth] = rSynth / float64(nSynth)
-	v[MetricMargin] = v[MetricRewardReal] - v[MetricRewardSynth]
-	v[MetricDiscAccuracy] = float64(right) / float64(len(items)+nSynth)
-	v[MetricSynthLength] = float64(synthLen) / float64(nSynth)
+	eval.Rewards(ex, in.Mu, v)
 	return nil
-}
-
-// distinct2 is the number of distinct token bigrams over all bigrams of the outputs: a
-// cheap measure of whether the model collapsed to repeating itself.
-func distinct2(outs [][]int) float64 {
-	seen := map[[2]int]bool{}
-	n := 0
-	for _, o := range outs {
-		for i := 0; i+1 < len(o); i++ {
-			seen[[2]int{o[i], o[i+1]}] = true
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return float64(len(seen)) / float64(n)
 }
 
 func maxLen(xs [][]int) int {

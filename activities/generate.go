@@ -18,14 +18,14 @@ const chunk = 32
 // under the opponent, and writes the shard file. Sample j of prompt i uses the seed
 // sampleSeed(seed, round, i, j), so results do not depend on the shard layout.
 func (a *Activities) Generate(ctx context.Context, in GenerateInput) (out GenerateOutput, err error) {
-	defer a.Metrics.track(ctx, "generate", in.Run, in.Round)(&err)
+	defer a.Track(ctx, "generate", in.Run, in.Round)(&err)
 	out, err = a.generate(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
 func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOutput, error) {
 	if in.Shards <= 0 || in.Shard < 0 || in.Shard >= in.Shards || in.Mu <= 0 {
-		return GenerateOutput{}, invalid(fmt.Sprintf("shard %d of %d with mu %d", in.Shard, in.Shards, in.Mu))
+		return GenerateOutput{}, Invalid(fmt.Sprintf("shard %d of %d with mu %d", in.Shard, in.Shards, in.Mu))
 	}
 	opp, err := a.loadModel(ctx, in.Opponent)
 	if err != nil {
@@ -54,7 +54,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 	}
 	sc := model.SampleConfig{Temperature: in.Sampling.Temperature, TopK: in.Sampling.TopK, TopP: in.Sampling.TopP, MaxNewTokens: in.Sampling.MaxNewTokens}
 	total := 2 * len(prompts) // sampling, then scoring
-	hb := startHeartbeat(ctx, Progress{Phase: "generate", Round: in.Round, Total: total})
+	hb := startHeartbeat(ctx, Heartbeat{Phase: "generate", Round: in.Round, Total: total})
 	defer hb.done()
 	gens := make([][]int, 0, len(prompts))
 	tokens := 0
@@ -81,8 +81,8 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		}
 		tokens += n
 		tokS := float64(n) / max(time.Since(t0).Seconds(), 1e-9)
-		hb.set(Progress{Phase: "generate", Round: in.Round, Step: hi, Total: total, TokS: tokS})
-		a.Metrics.step("generate", in.Run, 0, tokS)
+		hb.set(Heartbeat{Phase: "generate", Round: in.Round, Step: hi, Total: total, TokS: tokS})
+		a.Telemetry.step("generate", in.Run, 0, tokS)
 	}
 
 	// Opponent log-probs: the real response once per prompt, then every synthetic one.
@@ -96,7 +96,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		score = append(score, model.Sequence{Prompt: prompts[k], Response: g})
 	}
 	lps, err := a.logProbs(ctx, opp, score, func(done int) {
-		hb.set(Progress{Phase: "generate", Round: in.Round, Step: len(prompts) + done*len(prompts)/len(score), Total: total})
+		hb.set(Heartbeat{Phase: "generate", Round: in.Round, Step: len(prompts) + done*len(prompts)/len(score), Total: total})
 	})
 	if err != nil {
 		return GenerateOutput{}, err
@@ -114,7 +114,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		}
 		f.Items = append(f.Items, it)
 	}
-	c, err := a.putJSON(ctx, storage.ShardKey(in.Run, in.Round, in.Shard), f)
+	c, err := a.PutJSON(ctx, storage.ShardKey(in.Run, in.Round, in.Shard), f)
 	if err != nil {
 		return GenerateOutput{}, err
 	}

@@ -15,12 +15,12 @@ import (
 type heartbeat struct {
 	ctx  context.Context
 	mu   sync.Mutex
-	last Progress
+	last Heartbeat
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-func startHeartbeat(ctx context.Context, p Progress) *heartbeat {
+func startHeartbeat(ctx context.Context, p Heartbeat) *heartbeat {
 	h := &heartbeat{ctx: ctx, last: p, stop: make(chan struct{})}
 	every := activity.GetInfo(ctx).HeartbeatTimeout / 3
 	if every <= 0 {
@@ -51,7 +51,7 @@ func startHeartbeat(ctx context.Context, p Progress) *heartbeat {
 }
 
 // set records new progress and sends it.
-func (h *heartbeat) set(p Progress) {
+func (h *heartbeat) set(p Heartbeat) {
 	h.mu.Lock()
 	h.last = p
 	h.mu.Unlock()

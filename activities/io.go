@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/space-sft/space/storage"
+
 	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
 )
@@ -12,13 +14,13 @@ import (
 // read fetches an object of a run by the key and sha256 that a manifest or the workflow
 // (an activity's output) listed for it, and logs the read at debug level: the chaos test
 // checks from these lines that no object is read without a listed sha256.
-func (a *Activities) read(ctx context.Context, c Checkpoint) ([]byte, error) {
+func (a *Activities) read(ctx context.Context, c storage.Ref) ([]byte, error) {
 	a.log().Debug("s3 read", "key", c.Key, "sha256", c.SHA256)
 	return a.Store.Get(ctx, c.Key, c.SHA256)
 }
 
 // loadModel fetches a checkpoint, verifying its sha256, and decodes it.
-func (a *Activities) loadModel(ctx context.Context, c Checkpoint) (*model.GPT, error) {
+func (a *Activities) loadModel(ctx context.Context, c storage.Ref) (*model.GPT, error) {
 	data, err := a.read(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: %w", c.Key, err)
@@ -31,34 +33,36 @@ func (a *Activities) loadModel(ctx context.Context, c Checkpoint) (*model.GPT, e
 }
 
 // saveModel writes a model checkpoint and returns its key and sha256.
-func (a *Activities) saveModel(ctx context.Context, key string, m *model.GPT) (Checkpoint, error) {
+func (a *Activities) saveModel(ctx context.Context, key string, m *model.GPT) (storage.Ref, error) {
 	var buf bytes.Buffer
 	if err := m.Save(&buf); err != nil {
-		return Checkpoint{}, fmt.Errorf("encode checkpoint %s: %w", key, err)
+		return storage.Ref{}, fmt.Errorf("encode checkpoint %s: %w", key, err)
 	}
-	return a.put(ctx, key, buf.Bytes())
+	return a.Put(ctx, key, buf.Bytes())
 }
 
-func (a *Activities) put(ctx context.Context, key string, data []byte) (Checkpoint, error) {
+// Put stores data under key (its sha256 in the object's metadata) and returns its reference.
+func (a *Activities) Put(ctx context.Context, key string, data []byte) (storage.Ref, error) {
 	obj, err := a.Store.Put(ctx, key, data)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("put %s: %w", key, err)
+		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
+	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
 }
 
-func (a *Activities) putJSON(ctx context.Context, key string, v any) (Checkpoint, error) {
+// PutJSON stores v as JSON under key and returns its reference.
+func (a *Activities) PutJSON(ctx context.Context, key string, v any) (storage.Ref, error) {
 	obj, err := a.Store.PutJSON(ctx, key, v)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("put %s: %w", key, err)
+		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, nil
+	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
 }
 
 // loadPairs reads a JSONL file of pairs written by Prepare. A user's dataset was checked
 // strictly there; a task's samples may repeat (a stochastic task such as markov draws the
 // same short response twice), and each repeat is a sample of p_data, so duplicates stay.
-func (a *Activities) loadPairs(ctx context.Context, c Checkpoint) ([]dataset.Pair, error) {
+func (a *Activities) loadPairs(ctx context.Context, c storage.Ref) ([]dataset.Pair, error) {
 	data, err := a.read(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("load pairs %s: %w", c.Key, err)

@@ -9,9 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the worker's Prometheus series. A nil *Metrics is valid and records nothing,
+// Telemetry is the worker's Prometheus series. A nil *Telemetry is valid and records nothing,
 // so tests and library users need no registry.
-type Metrics struct {
+type Telemetry struct {
 	TokensPerSec *prometheus.GaugeVec   // by activity: training or sampling throughput
 	Loss         *prometheus.GaugeVec   // by run: last training loss
 	Round        *prometheus.GaugeVec   // by run: round in progress
@@ -22,9 +22,9 @@ type Metrics struct {
 	S3Bytes      *prometheus.CounterVec   // by op: bytes moved
 }
 
-// NewMetrics creates the series and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
+// NewTelemetry creates the series and registers them with reg.
+func NewTelemetry(reg prometheus.Registerer) *Telemetry {
+	m := &Telemetry{
 		TokensPerSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_tokens_per_second", Help: "Tokens processed per second by the last step."}, []string{"activity"}),
 		Loss:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_train_loss", Help: "Loss of the last training step."}, []string{"run"}),
 		Round:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "space_round", Help: "Round in progress (0 = base)."}, []string{"run"}),
@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // S3 records one S3 transfer (storage.Store.SetObserver).
-func (m *Metrics) S3(op string, bytes int64, d time.Duration) {
+func (m *Telemetry) S3(op string, bytes int64, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -51,8 +51,8 @@ func (m *Metrics) S3(op string, bytes int64, d time.Duration) {
 // track marks an activity as running and returns the function that records its end. It
 // also labels the activity's goroutine, and so every goroutine the model starts for it, with
 // pprof labels activity, run and round: a CPU profile of the worker (--pprof) splits by them
-// (go tool pprof -tagfocus activity=train ...). Valid on a nil *Metrics (labels only).
-func (m *Metrics) track(ctx context.Context, activity, run string, round int) func(err *error) {
+// (go tool pprof -tagfocus activity=train ...). Valid on a nil *Telemetry (labels only).
+func (m *Telemetry) track(ctx context.Context, activity, run string, round int) func(err *error) {
 	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("activity", activity, "run", run, "round", strconv.Itoa(round))))
 	unlabel := func() { pprof.SetGoroutineLabels(ctx) }
 	if m == nil {
@@ -75,7 +75,7 @@ func (m *Metrics) track(ctx context.Context, activity, run string, round int) fu
 	}
 }
 
-func (m *Metrics) step(activity, run string, loss, tokS float64) {
+func (m *Telemetry) step(activity, run string, loss, tokS float64) {
 	if m == nil {
 		return
 	}

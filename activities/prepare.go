@@ -16,7 +16,7 @@ import (
 // inputs with a manifest. A bad dataset fails non-retryably, naming the record and the fix.
 func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (PrepareOutput, error) {
 	out, err := a.prepare(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
 func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutput, error) {
@@ -28,23 +28,23 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 		return PrepareOutput{}, err
 	}
 	if len(test) == 0 {
-		return PrepareOutput{}, invalid(fmt.Sprintf("test set is empty (%d pairs, test_frac %v); raise test_frac or add pairs", len(train), in.TestFrac))
+		return PrepareOutput{}, Invalid(fmt.Sprintf("test set is empty (%d pairs, test_frac %v); raise test_frac or add pairs", len(train), in.TestFrac))
 	}
 	if in.Shards > len(train) {
-		return PrepareOutput{}, invalid(fmt.Sprintf("shards: %d shards for %d train prompts; set shards to at most %d", in.Shards, len(train), len(train)))
+		return PrepareOutput{}, Invalid(fmt.Sprintf("shards: %d shards for %d train prompts; set shards to at most %d", in.Shards, len(train), len(train)))
 	}
 
 	var m storage.Manifest
 	m.CreatedBy = "activity Prepare run=" + in.Run
 	m.Meta = map[string]string{"n_train": fmt.Sprint(len(train)), "n_test": fmt.Sprint(len(test)), "source": in.Data + in.Task}
-	write := func(name string, pairs []dataset.Pair) (Checkpoint, error) {
+	write := func(name string, pairs []dataset.Pair) (storage.Ref, error) {
 		var buf bytes.Buffer
 		if err := dataset.WriteJSONL(&buf, pairs); err != nil {
-			return Checkpoint{}, err
+			return storage.Ref{}, err
 		}
 		obj, err := a.Store.Put(ctx, storage.InputKey(in.Run, name), buf.Bytes())
 		m.Add(obj)
-		return Checkpoint{Key: obj.Key, SHA256: obj.SHA256}, err
+		return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, err
 	}
 	out := PrepareOutput{NTrain: len(train), NTest: len(test)}
 	if out.Train, err = write("train.jsonl", train); err != nil {
@@ -64,7 +64,7 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	if err != nil {
 		return PrepareOutput{}, err
 	}
-	out.Manifest = Checkpoint{Key: obj.Key, SHA256: obj.SHA256}
+	out.Manifest = storage.Ref{Key: obj.Key, SHA256: obj.SHA256}
 	a.log().Info("prepared inputs", "run", in.Run, "train", len(train), "test", len(test))
 	return out, nil
 }
@@ -75,7 +75,7 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 	if in.Task != "" {
 		t, err := tasks.Get(in.Task)
 		if err != nil {
-			return nil, nil, invalid("task: " + err.Error())
+			return nil, nil, Invalid("task: " + err.Error())
 		}
 		nTest := int(float64(in.N)*in.TestFrac/(1-in.TestFrac) + 0.5)
 		heldOut := mix(in.Seed ^ 0x7e57)
@@ -83,7 +83,7 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 			heldOut = mix(in.Seed ^ 0x7a1d)
 		}
 		train, test = t.Generate(in.Seed, in.N), t.Generate(heldOut, max(nTest, 1))
-		if err := checkContext(append(train[:len(train):len(train)], test...), in.Context, "task "+in.Task); err != nil {
+		if err := CheckContext(append(train[:len(train):len(train)], test...), in.Context, "task "+in.Task); err != nil {
 			return nil, nil, err
 		}
 		return train, test, nil
@@ -97,16 +97,16 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkContext(pairs, in.Context, in.Data); err != nil { // file order: record i is the i-th pair
+	if err := CheckContext(pairs, in.Context, in.Data); err != nil { // file order: record i is the i-th pair
 		return nil, nil, err
 	}
 	train, test = dataset.Split(pairs, in.TestFrac, in.Seed)
 	return train, test, nil
 }
 
-// checkContext applies the model's length policy to every pair before any training, so a
+// CheckContext applies the model's length policy to every pair before any training, so a
 // too-long record fails the run at once with its index rather than hours later.
-func checkContext(pairs []dataset.Pair, context int, set string) error {
+func CheckContext(pairs []dataset.Pair, context int, set string) error {
 	tok := model.NewByteTokenizer()
 	for i, p := range pairs {
 		pr, err := tok.EncodePrompt(p.Prompt)
@@ -118,7 +118,7 @@ func checkContext(pairs []dataset.Pair, context int, set string) error {
 			return fmt.Errorf("%s record %d: %w", set, i+1, err)
 		}
 		if n := len(pr) + len(re); n > context {
-			return invalid(fmt.Sprintf("%s record %d (prompt %.40q): prompt + response = %d tokens exceeds the context of %d; "+
+			return Invalid(fmt.Sprintf("%s record %d (prompt %.40q): prompt + response = %d tokens exceeds the context of %d; "+
 				"shorten it, drop it, or raise base_model.context", set, i+1, p.Prompt, n, context))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/storage"
 )
 
@@ -21,22 +22,22 @@ var plotted = []struct {
 	name, title string
 	metrics     []string
 }{
-	{"task_score", "Task metric on held-out prompts (greedy)", []string{MetricTaskScore}},
-	{"test_nll", "Held-out NLL per token", []string{MetricNLL}},
-	{"rewards", "Mean reward r = log p_theta - log p_opponent", []string{MetricRewardReal, MetricRewardSynth, MetricMargin}},
-	{"disc_accuracy", "NCE classifier accuracy", []string{MetricDiscAccuracy}},
-	{"train_loss", "Final training loss of the round", []string{MetricTrainLoss}},
+	{"task_score", "Task metric on held-out prompts (greedy)", []string{eval.TaskScore}},
+	{"test_nll", "Held-out NLL per token", []string{eval.NLL}},
+	{"rewards", "Mean reward r = log p_theta - log p_opponent", []string{eval.RewardReal, eval.RewardSynth, eval.Margin}},
+	{"disc_accuracy", "NCE classifier accuracy", []string{eval.DiscAccuracy}},
+	{"train_loss", "Final training loss of the round", []string{eval.TrainLoss}},
 }
 
 // Report writes runs/{run}/report/report.md, a per-round table of every metric, and one
 // PNG per figure next to it.
-func (a *Activities) Report(ctx context.Context, in ReportInput) (out Checkpoint, err error) {
-	defer a.Metrics.track(ctx, "report", in.Run, 0)(&err)
+func (a *Activities) Report(ctx context.Context, in ReportInput) (out storage.Ref, err error) {
+	defer a.Track(ctx, "report", in.Run, 0)(&err)
 	out, err = a.report(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
-func (a *Activities) report(ctx context.Context, in ReportInput) (Checkpoint, error) {
+func (a *Activities) report(ctx context.Context, in ReportInput) (storage.Ref, error) {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Run %s\n\nMethod: %s. Status: %s. Best round: %d (round 0 is the base model).\n\n", in.Run, in.Method, in.Status, in.BestRound)
 	names := MetricNames(in.Rounds)
@@ -64,17 +65,17 @@ func (a *Activities) report(ctx context.Context, in ReportInput) (Checkpoint, er
 	for _, p := range plotted {
 		png, ok, err := drawPlot(p.title, p.metrics, in.Rounds)
 		if err != nil {
-			return Checkpoint{}, fmt.Errorf("plot %s: %w", p.name, err)
+			return storage.Ref{}, fmt.Errorf("plot %s: %w", p.name, err)
 		}
 		if !ok {
 			continue
 		}
-		if _, err := a.put(ctx, storage.ReportKey(in.Run, p.name+".png"), png); err != nil {
-			return Checkpoint{}, err
+		if _, err := a.Put(ctx, storage.ReportKey(in.Run, p.name+".png"), png); err != nil {
+			return storage.Ref{}, err
 		}
 		fmt.Fprintf(&md, "![%s](%s.png)\n\n", p.title, p.name)
 	}
-	return a.put(ctx, storage.ReportKey(in.Run, "report.md"), []byte(md.String()))
+	return a.Put(ctx, storage.ReportKey(in.Run, "report.md"), []byte(md.String()))
 }
 
 // MetricNames lists, sorted, every metric that any of the rounds has.

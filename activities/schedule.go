@@ -16,8 +16,8 @@ type ResolveInput struct {
 
 // ResolveOutput is what a firing starts from.
 type ResolveOutput struct {
-	Data string     `json:"data"` // newest .jsonl key under the prefix
-	Best Checkpoint `json:"best"` // the previous firing's best model (empty at the first)
+	Data string      `json:"data"` // newest .jsonl key under the prefix
+	Best storage.Ref `json:"best"` // the previous firing's best model (empty at the first)
 }
 
 // ScheduleBest is schedules/{name}/best.json.
@@ -26,7 +26,7 @@ type ScheduleBest struct {
 	Run      string             `json:"run"`
 	Round    int                `json:"round"`
 	Data     string             `json:"data"`
-	Model    Checkpoint         `json:"model"`
+	Model    storage.Ref        `json:"model"`
 	Metrics  map[string]float64 `json:"metrics"`
 }
 
@@ -39,10 +39,10 @@ func BestKey(schedule string) string { return storage.SchedulePrefix(schedule) +
 // ResolveSchedule finds the newest data under the prefix (the greatest key: name files with
 // a sortable date, e.g. data/2026-11-26.jsonl) and the schedule's last best checkpoint.
 func (a *Activities) ResolveSchedule(ctx context.Context, in ResolveInput) (out ResolveOutput, err error) {
-	defer a.Metrics.track(ctx, "resolve", "", 0)(&err)
+	defer a.Track(ctx, "resolve", "", 0)(&err)
 	objs, err := a.Store.List(ctx, in.DataPrefix)
 	if err != nil {
-		return ResolveOutput{}, classify(err)
+		return ResolveOutput{}, Classify(err)
 	}
 	for _, o := range objs {
 		if strings.HasSuffix(o.Key, ".jsonl") && o.Key > out.Data {
@@ -50,21 +50,21 @@ func (a *Activities) ResolveSchedule(ctx context.Context, in ResolveInput) (out 
 		}
 	}
 	if out.Data == "" {
-		return ResolveOutput{}, invalid(fmt.Sprintf("no .jsonl file under %q; upload real data there first", in.DataPrefix))
+		return ResolveOutput{}, Invalid(fmt.Sprintf("no .jsonl file under %q; upload real data there first", in.DataPrefix))
 	}
 	var best ScheduleBest
 	switch err := a.Store.GetJSON(ctx, BestKey(in.Schedule), "", &best); {
 	case err == nil:
 		out.Best = best.Model
 	case !storage.IsNotFound(err):
-		return ResolveOutput{}, classify(err)
+		return ResolveOutput{}, Classify(err)
 	}
 	return out, nil
 }
 
 // RecordBest stores a firing's best checkpoint as the schedule's next starting point.
 func (a *Activities) RecordBest(ctx context.Context, in RecordBestInput) (err error) {
-	defer a.Metrics.track(ctx, "record_best", in.Run, in.Round)(&err)
-	_, err = a.putJSON(ctx, BestKey(in.Schedule), in)
-	return classify(err)
+	defer a.Track(ctx, "record_best", in.Run, in.Round)(&err)
+	_, err = a.PutJSON(ctx, BestKey(in.Schedule), in)
+	return Classify(err)
 }

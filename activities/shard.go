@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/space-sft/space/storage"
+
 	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
 )
@@ -34,7 +36,7 @@ type ShardItem struct {
 
 // loadShards reads the shards of a round and returns the items ordered by prompt index,
 // checking that they cover every train prompt exactly once with mu responses each.
-func (a *Activities) loadShards(ctx context.Context, shards []Checkpoint, nTrain, mu int) ([]ShardItem, error) {
+func (a *Activities) loadShards(ctx context.Context, shards []storage.Ref, nTrain, mu int) ([]ShardItem, error) {
 	var items []ShardItem
 	for _, c := range shards {
 		var f ShardFile
@@ -49,11 +51,11 @@ func (a *Activities) loadShards(ctx context.Context, shards []Checkpoint, nTrain
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Index < items[j].Index })
 	if len(items) != nTrain {
-		return nil, invalid(fmt.Sprintf("shards hold %d prompts, train.jsonl has %d; the shards belong to another dataset", len(items), nTrain))
+		return nil, Invalid(fmt.Sprintf("shards hold %d prompts, train.jsonl has %d; the shards belong to another dataset", len(items), nTrain))
 	}
 	for i, it := range items {
 		if it.Index != i || len(it.Gen) != mu || len(it.RefGen) != mu {
-			return nil, invalid(fmt.Sprintf("shard item %d (prompt %d) has %d responses, want %d; regenerate the round", i, it.Index, len(it.Gen), mu))
+			return nil, Invalid(fmt.Sprintf("shard item %d (prompt %d) has %d responses, want %d; regenerate the round", i, it.Index, len(it.Gen), mu))
 		}
 	}
 	return items, nil

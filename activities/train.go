@@ -15,9 +15,9 @@ import (
 // trains on the real pairs and the round's synthetic shards with the run's loss, and saves
 // the round's model. A retry resumes from the latest trainer checkpoint in S3.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (out TrainOutput, err error) {
-	defer a.Metrics.track(ctx, "train", in.Run, in.Round)(&err)
+	defer a.Track(ctx, "train", in.Run, in.Round)(&err)
 	out, err = a.train(ctx, in)
-	return out, classify(err)
+	return out, Classify(err)
 }
 
 func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, error) {
@@ -29,13 +29,9 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	loss := model.LossConfig{Method: model.Method(in.Method), Mu: in.Mu}
-	if loss.Method == model.MethodSPIN {
-		loss.Beta = in.Beta // SPACE has no beta: leaving it 0 keeps the paper's scale of 1
-	}
 	var items []ShardItem
-	if loss.NumGen() > 0 {
-		if items, err = a.loadShards(ctx, in.Shards, len(pairs), loss.NumGen()); err != nil {
+	if in.Loss.SelfPlay() {
+		if items, err = a.loadShards(ctx, in.Shards, len(pairs), in.Loss.Mu); err != nil {
 			return TrainOutput{}, err
 		}
 	}
@@ -45,16 +41,9 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	}
 	return a.trainLoop(ctx, trainJob{
 		run: in.Run, round: in.Round, phase: "train", model: opp, data: data,
-		tc: trainConfig(loss, in.Optim, in.Seed), dur: in.Durability,
+		tc: model.TrainConfig{Loss: in.Loss, OptimConfig: in.Optim, Seed: in.Seed}, dur: in.Durability,
 		finalKey: storage.RoundModelKey(in.Run, in.Round),
 	})
-}
-
-func trainConfig(loss model.LossConfig, o Optim, seed uint64) model.TrainConfig {
-	return model.TrainConfig{
-		Loss: loss, Optimizer: o.Optimizer, LR: o.LR, WarmupFrac: o.WarmupFrac, Epochs: o.Epochs,
-		BatchSize: o.BatchSize, MicroBatch: o.MicroBatch, ClipNorm: o.ClipNorm, Seed: seed,
-	}
 }
 
 // trainJob is one training activity's work: the base SFT or a round.
@@ -89,7 +78,7 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 		}
 	}
 	out := TrainOutput{ResumedFrom: from}
-	hb := startHeartbeat(ctx, Progress{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps()})
+	hb := startHeartbeat(ctx, Heartbeat{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps()})
 	defer hb.done()
 	lastSave := time.Now()
 	for !tr.Done() {
@@ -102,8 +91,8 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 			return TrainOutput{}, fmt.Errorf("%s round %d: %w", j.phase, j.round, err)
 		}
 		tokS := float64(info.Tokens) / max(time.Since(t0).Seconds(), 1e-9)
-		hb.set(Progress{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
-		a.Metrics.step(j.phase, j.run, info.Loss, tokS)
+		hb.set(Heartbeat{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
+		a.Telemetry.step(j.phase, j.run, info.Loss, tokS)
 		out.Tokens += info.Tokens
 		out.FinalLoss = info.Loss
 		every := j.dur.CheckpointEvery > 0 && tr.StepCount()%j.dur.CheckpointEvery == 0

@@ -2,47 +2,39 @@ package activities
 
 // Payloads exchanged between the workflow and the activities. They stay small on purpose:
 // Temporal stores every input and result in the workflow history, so large things (models,
-// datasets, synthetic samples) live in S3 and only their keys and sha256s travel here.
+// datasets, synthetic samples) live in S3 and only their keys and sha256s (storage.Ref)
+// travel here. Settings are the types of the package that owns them (model.LossConfig,
+// model.OptimConfig, model.SampleConfig, model.Shape), passed as the run spec holds them.
 
-// Checkpoint names one immutable object in the store: its key and the sha256 the reader
-// must verify. It is used for models, datasets, shards, metrics and manifests alike.
-type Checkpoint struct {
-	Key    string `json:"key"`
-	SHA256 string `json:"sha256"`
-}
+import (
+	"fmt"
+	"math"
 
-// ModelShape is the architecture of a base model trained from scratch.
-type ModelShape struct {
-	DModel  int `json:"d_model"`
-	Layers  int `json:"layers"`
-	Heads   int `json:"heads"`
-	Context int `json:"context"`
-}
-
-// Optim holds the optimizer settings of one training activity (base SFT or a round).
-type Optim struct {
-	Optimizer  string  `json:"optimizer"`
-	LR         float64 `json:"lr"`
-	WarmupFrac float64 `json:"warmup_frac"`
-	Epochs     int     `json:"epochs"`
-	BatchSize  int     `json:"batch_size"`
-	MicroBatch int     `json:"micro_batch"`
-	ClipNorm   float64 `json:"clip_norm"`
-}
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+)
 
 // Durability says how often a training activity saves a resumable trainer checkpoint.
 // Whichever comes first triggers a save; both zero means only the final model is saved.
+// A run spec embeds it (its JSON fields inline).
 type Durability struct {
-	CheckpointEvery   int     `json:"checkpoint_every"`
-	CheckpointSeconds float64 `json:"checkpoint_seconds"`
+	CheckpointEvery   int     `json:"checkpoint_every"`   // steps (0 = off)
+	CheckpointSeconds float64 `json:"checkpoint_seconds"` // seconds (0 = off)
 }
 
-// Sampling mirrors model.SampleConfig without importing model into every payload.
-type Sampling struct {
-	Temperature  float64 `json:"temperature"`
-	TopK         int     `json:"top_k"`
-	TopP         float64 `json:"top_p"`
-	MaxNewTokens int     `json:"max_new_tokens"`
+// DefaultDurability saves a trainer checkpoint every minute: a crash loses at most a
+// minute of training plus the time to notice it (the heartbeat timeout).
+func DefaultDurability() Durability { return Durability{CheckpointSeconds: 60} }
+
+// Validate reports a negative interval as a *model.InputError.
+func (d Durability) Validate() error {
+	if d.CheckpointEvery < 0 {
+		return &model.InputError{Field: "checkpoint_every", Problem: fmt.Sprintf("is %d", d.CheckpointEvery), Fix: "use 0 (off) or a number of steps"}
+	}
+	if !(d.CheckpointSeconds >= 0) || math.IsInf(d.CheckpointSeconds, 0) {
+		return &model.InputError{Field: "checkpoint_seconds", Problem: fmt.Sprintf("is %v", d.CheckpointSeconds), Fix: "use 0 (off) or a number of seconds, e.g. 60"}
+	}
+	return nil
 }
 
 // PrepareInput imports the real data (a JSONL key or a built-in task) for a run.
@@ -61,105 +53,90 @@ type PrepareInput struct {
 
 // PrepareOutput tells the workflow where the run's inputs are and how many there are.
 type PrepareOutput struct {
-	Train    Checkpoint `json:"train"`
-	Test     Checkpoint `json:"test"`
-	Manifest Checkpoint `json:"manifest"`
-	NTrain   int        `json:"n_train"`
-	NTest    int        `json:"n_test"`
+	Train    storage.Ref `json:"train"`
+	Test     storage.Ref `json:"test"`
+	Manifest storage.Ref `json:"manifest"`
+	NTrain   int         `json:"n_train"`
+	NTest    int         `json:"n_test"`
 }
 
 // BaseInput either trains the SFT base model (Base empty) or verifies a given checkpoint.
 type BaseInput struct {
-	Run        string     `json:"run"`
-	Base       string     `json:"base,omitempty"`
-	Shape      ModelShape `json:"shape"`
-	Optim      Optim      `json:"optim"`
-	Seed       uint64     `json:"seed"`
-	Train      Checkpoint `json:"train"`
-	Durability Durability `json:"durability"`
+	Run        string            `json:"run"`
+	Base       string            `json:"base,omitempty"`
+	Shape      model.Shape       `json:"shape"`
+	Optim      model.OptimConfig `json:"optim"`
+	Seed       uint64            `json:"seed"`
+	Train      storage.Ref       `json:"train"`
+	Durability Durability        `json:"durability"`
 }
 
 // GenerateInput asks for the synthetic responses of one shard of the train prompts.
 // Prompt i belongs to shard i % Shards.
 type GenerateInput struct {
-	Run      string     `json:"run"`
-	Round    int        `json:"round"`
-	Shard    int        `json:"shard"`
-	Shards   int        `json:"shards"`
-	Opponent Checkpoint `json:"opponent"`
-	Train    Checkpoint `json:"train"`
-	Mu       int        `json:"mu"`
-	Sampling Sampling   `json:"sampling"`
-	Seed     uint64     `json:"seed"`
+	Run      string             `json:"run"`
+	Round    int                `json:"round"`
+	Shard    int                `json:"shard"`
+	Shards   int                `json:"shards"`
+	Opponent storage.Ref        `json:"opponent"`
+	Train    storage.Ref        `json:"train"`
+	Mu       int                `json:"mu"`
+	Sampling model.SampleConfig `json:"sampling"`
+	Seed     uint64             `json:"seed"`
 }
 
 // GenerateOutput is the shard file written by Generate.
 type GenerateOutput struct {
-	Shard   Checkpoint `json:"shard"`
-	Prompts int        `json:"prompts"`
-	Tokens  int        `json:"tokens"`
+	Shard   storage.Ref `json:"shard"`
+	Prompts int         `json:"prompts"`
+	Tokens  int         `json:"tokens"`
 }
 
 // TrainInput trains round Round from the opponent on the real pairs and the shards.
 type TrainInput struct {
-	Run        string       `json:"run"`
-	Round      int          `json:"round"`
-	Method     string       `json:"method"`
-	Mu         int          `json:"mu"`
-	Beta       float64      `json:"beta"`
-	Opponent   Checkpoint   `json:"opponent"`
-	Train      Checkpoint   `json:"train"`
-	Shards     []Checkpoint `json:"shards,omitempty"`
-	Optim      Optim        `json:"optim"`
-	Seed       uint64       `json:"seed"`
-	Durability Durability   `json:"durability"`
+	Run        string            `json:"run"`
+	Round      int               `json:"round"`
+	Loss       model.LossConfig  `json:"loss"`
+	Opponent   storage.Ref       `json:"opponent"`
+	Train      storage.Ref       `json:"train"`
+	Shards     []storage.Ref     `json:"shards,omitempty"`
+	Optim      model.OptimConfig `json:"optim"`
+	Seed       uint64            `json:"seed"`
+	Durability Durability        `json:"durability"`
 }
 
 // TrainOutput is the trained model of a round (or the base model) and a summary.
 type TrainOutput struct {
-	Model       Checkpoint `json:"model"`
-	Steps       int        `json:"steps"`
-	FinalLoss   float64    `json:"final_loss"`
-	Tokens      int        `json:"tokens"`
-	Seconds     float64    `json:"seconds"`
-	ResumedFrom int        `json:"resumed_from,omitempty"`
+	Model       storage.Ref `json:"model"`
+	Steps       int         `json:"steps"`
+	FinalLoss   float64     `json:"final_loss"`
+	Tokens      int         `json:"tokens"`
+	Seconds     float64     `json:"seconds"`
+	ResumedFrom int         `json:"resumed_from,omitempty"`
 }
 
 // EvaluateInput scores the model of a round. Round 0 evaluates the base model.
 type EvaluateInput struct {
-	Run      string       `json:"run"`
-	Round    int          `json:"round"`
-	Model    Checkpoint   `json:"model"`
-	Opponent Checkpoint   `json:"opponent"`
-	Train    Checkpoint   `json:"train"`
-	Test     Checkpoint   `json:"test"`
-	Shards   []Checkpoint `json:"shards,omitempty"`
-	Task     string       `json:"task,omitempty"`
-	Mu       int          `json:"mu"`
-	Sampling Sampling     `json:"sampling"`
-	Seed     uint64       `json:"seed"`
-	MaxEval  int          `json:"max_eval"` // cap on held-out prompts decoded (0 = all)
+	Run      string             `json:"run"`
+	Round    int                `json:"round"`
+	Model    storage.Ref        `json:"model"`
+	Opponent storage.Ref        `json:"opponent"`
+	Train    storage.Ref        `json:"train"`
+	Test     storage.Ref        `json:"test"`
+	Shards   []storage.Ref      `json:"shards,omitempty"`
+	Task     string             `json:"task,omitempty"`
+	Mu       int                `json:"mu"`
+	Sampling model.SampleConfig `json:"sampling"`
+	Seed     uint64             `json:"seed"`
+	MaxEval  int                `json:"max_eval"` // cap on held-out prompts decoded (0 = all)
 }
 
-// EvaluateOutput carries the metrics inline (a handful of floats) and their object.
+// EvaluateOutput carries the metric values inline (a handful of floats) and the object
+// that holds them with the samples (MetricsFile).
 type EvaluateOutput struct {
-	Metrics Checkpoint         `json:"metrics"`
-	Values  map[string]float64 `json:"values"`
+	File   storage.Ref        `json:"metrics"`
+	Values map[string]float64 `json:"values"`
 }
-
-// Metric names written by Evaluate. TaskScore is present only when the run uses a task.
-const (
-	MetricTaskScore    = "task_score"      // mean tasks.Task.Score of greedy outputs on test prompts
-	MetricNLL          = "test_nll"        // held-out NLL per token of real test responses
-	MetricRewardReal   = "reward_real"     // mean r = log p_theta - log p_opponent, real
-	MetricRewardSynth  = "reward_synth"    // same on synthetic responses
-	MetricMargin       = "reward_margin"   // reward_real - reward_synth
-	MetricDiscAccuracy = "disc_accuracy"   // h = sigmoid(r - ln mu) on the right side of 1/2
-	MetricSynthLength  = "synth_length"    // mean synthetic response length (tokens)
-	MetricDistinct2    = "distinct2"       // distinct bigrams / bigrams of greedy test outputs
-	MetricSynthDist2   = "synth_distinct2" // the same over the round's synthetic samples
-	MetricTrainLoss    = "train_loss"      // last step's loss (from Train, added by the workflow)
-)
 
 // RoundResult is what the workflow remembers of a committed round. Round 0 is the base.
 type RoundResult struct {
@@ -176,11 +153,11 @@ type CommitInput struct {
 	Run      string             `json:"run"`
 	Round    int                `json:"round"`
 	Method   string             `json:"method"`
-	Model    Checkpoint         `json:"model"`
-	Opponent Checkpoint         `json:"opponent"`
-	Metrics  Checkpoint         `json:"metrics"`
+	Model    storage.Ref        `json:"model"`
+	Opponent storage.Ref        `json:"opponent"`
+	Metrics  storage.Ref        `json:"metrics"`
 	Values   map[string]float64 `json:"values"` // metrics inline, train_loss included
-	Shards   []Checkpoint       `json:"shards,omitempty"`
+	Shards   []storage.Ref      `json:"shards,omitempty"`
 }
 
 // ReportInput is the whole run's summary, rendered to report.md and plots.
@@ -192,9 +169,9 @@ type ReportInput struct {
 	Rounds    []RoundResult `json:"rounds"`
 }
 
-// Progress is the heartbeat detail of the long activities; `space watch` reads it from
+// Heartbeat is the heartbeat detail of the long activities; `space watch` reads it from
 // DescribeWorkflowExecution because the workflow itself never sees heartbeats.
-type Progress struct {
+type Heartbeat struct {
 	Phase string  `json:"phase"`
 	Round int     `json:"round"`
 	Step  int     `json:"step"`

@@ -230,7 +230,7 @@ func TestBadInput(t *testing.T) {
 		})
 		t.Run("base-mismatch", func(t *testing.T) {
 			tok := model.NewByteTokenizer()
-			m, err := model.New(model.Config{VocabSize: tok.VocabSize(), DModel: 32, Layers: 1, Heads: 2, Context: 64, Seed: 1}, tok)
+			m, err := model.New(model.Config{VocabSize: tok.VocabSize(), Shape: model.Shape{DModel: 32, Layers: 1, Heads: 2, Context: 64}, Seed: 1}, tok)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@
 #                               tools; about a minute)
 #
 # Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input);
-# the table (internal/benchtable: medians over BENCHCOUNT runs) in $(BENCH_OUT)/table.md.
+# the table (cmd/benchtable: medians over BENCHCOUNT runs) in $(BENCH_OUT)/table.md.
 #
 # Variables for the main Makefile:
 #   BLAS_TAGS     "openblas" when OpenBLAS can be linked: ldconfig knows libopenblas.so (the
@@ -58,7 +58,7 @@ bench: bench-gonum bench-openblas
 # bench-table: one table from the two runs' outputs (either may be missing).
 bench-table:
 	@echo "== merged table -> $(BENCH_OUT)/table.md"
-	@$(GO) run ./internal/benchtable $(BENCH_OUT)/gonum.txt $(BENCH_OUT)/openblas.txt | tee $(BENCH_OUT)/table.md
+	@$(GO) run ./cmd/benchtable $(BENCH_OUT)/gonum.txt $(BENCH_OUT)/openblas.txt | tee $(BENCH_OUT)/table.md
 
 bench-gonum:
 	$(call bench_run,,,gonum)

@@ -32,7 +32,7 @@ func TestBackendLogProbsMatchReference(t *testing.T) {
 		dtype string
 		tol   float64
 	}{{"float32", 1e-4}, {"float64", 1e-9}} {
-		m, err := New(Config{DModel: 64, Layers: 2, Heads: 4, Context: 32, Seed: 3, DType: tc.dtype}, NewByteTokenizer())
+		m, err := New(Config{Shape: Shape{DModel: 64, Layers: 2, Heads: 4, Context: 32}, Seed: 3, DType: tc.dtype}, NewByteTokenizer())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func TestBackendLogProbsMatchReference(t *testing.T) {
 // through the backend's single-precision kernels, equals the float64 one within 1e-5 in
 // global relative norm. Shape d64 L2 T32, like the small benchmark.
 func TestBackendGradientsMatchReference(t *testing.T) {
-	cfg := Config{DModel: 64, Layers: 2, Heads: 4, Context: 32, Seed: 9, DType: "float64"}
+	cfg := Config{Shape: Shape{DModel: 64, Layers: 2, Heads: 4, Context: 32}, Seed: 9, DType: "float64"}
 	m, err := New(cfg, NewByteTokenizer())
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestBackendGradientsMatchReference(t *testing.T) {
 		return total / n
 	}
 	grads := func(m *GPT) ([][]float64, float64) {
-		tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSFT}, LR: 1e-3, Epochs: 1, BatchSize: len(data)})
+		tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSFT}, OptimConfig: OptimConfig{LR: 1e-3, Epochs: 1, BatchSize: len(data)}})
 		if err != nil {
 			t.Fatal(err)
 		}

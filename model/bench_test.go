@@ -40,7 +40,7 @@ func BenchmarkSgemm(b *testing.B) {
 	for i := range a {
 		a[i], w[i] = float32(i%7)*0.1, float32(i%5)*0.1
 	}
-	backendOnce.Do(func() { fmt.Printf("backend: %s\n", BackendDetail()) }) // for internal/benchtable
+	backendOnce.Do(func() { fmt.Printf("backend: %s\n", BackendDetail()) }) // for cmd/benchtable
 	for _, parts := range []int{1, 2} {
 		b.Run(fmt.Sprintf("%d/%dpart", n, parts), func(b *testing.B) {
 			for range b.N {
@@ -66,7 +66,7 @@ const benchBatch = 16
 
 func benchModel(b *testing.B, s benchShape) *GPT {
 	b.Helper()
-	m, err := New(Config{VocabSize: ByteVocab, DModel: s.dModel, Layers: s.layers, Heads: 4, Context: s.context, Seed: 1}, NewByteTokenizer())
+	m, err := New(Config{VocabSize: ByteVocab, Shape: Shape{DModel: s.dModel, Layers: s.layers, Heads: 4, Context: s.context}, Seed: 1}, NewByteTokenizer())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,8 +119,7 @@ func BenchmarkTrainStep(b *testing.B) {
 						data[i].RefReal, data[i].RefGen = -float64(resp)*5.5, []float64{-float64(resp) * 5.5}
 					}
 				}
-				tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, LR: 1e-4,
-					Epochs: b.N + 1, BatchSize: benchBatch})
+				tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: benchBatch}})
 				if err != nil {
 					b.Fatal(err)
 				}

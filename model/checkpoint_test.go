@@ -11,7 +11,7 @@ import (
 func TestCheckpointRoundTrip(t *testing.T) {
 	for _, dt := range []string{"float32", "float64"} {
 		for _, tied := range []bool{true, false} {
-			m, err := New(Config{DModel: 8, Layers: 2, Heads: 2, Context: 8, TiedEmbeddings: tied, Seed: 3, DType: dt}, nil)
+			m, err := New(Config{Shape: Shape{DModel: 8, Layers: 2, Heads: 2, Context: 8}, TiedEmbeddings: tied, Seed: 3, DType: dt}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,7 +34,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 }
 
 func TestCheckpointFormat(t *testing.T) {
-	m, _ := New(Config{DModel: 8, Layers: 1, Heads: 2, Context: 8, TiedEmbeddings: true}, nil)
+	m, _ := New(Config{Shape: Shape{DModel: 8, Layers: 1, Heads: 2, Context: 8}, TiedEmbeddings: true}, nil)
 	b := saveBytes(t, func(w *bytes.Buffer) error { return m.Save(w) })
 	n := binary.LittleEndian.Uint64(b[:8])
 	if n%8 != 0 {
@@ -62,7 +62,7 @@ func TestCheckpointFormat(t *testing.T) {
 }
 
 func TestCheckpointCorruption(t *testing.T) {
-	m, _ := New(Config{DModel: 8, Layers: 1, Heads: 2, Context: 8}, nil)
+	m, _ := New(Config{Shape: Shape{DModel: 8, Layers: 1, Heads: 2, Context: 8}}, nil)
 	b := saveBytes(t, func(w *bytes.Buffer) error { return m.Save(w) })
 	n := binary.LittleEndian.Uint64(b[:8])
 	var h map[string]json.RawMessage

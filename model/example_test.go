@@ -12,7 +12,7 @@ import (
 // checkpoint it and load it back.
 func Example() {
 	tok := model.NewByteTokenizer()
-	m, err := model.New(model.Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, TiedEmbeddings: true, Seed: 1}, tok)
+	m, err := model.New(model.Config{Shape: model.Shape{DModel: 16, Layers: 1, Heads: 2, Context: 16}, TiedEmbeddings: true, Seed: 1}, tok)
 	if err != nil {
 		panic(err)
 	}
@@ -22,8 +22,7 @@ func Example() {
 	data := []model.Example{{Prompt: real.Prompt, Real: real.Response, Gen: [][]int{gen.Response}, RefReal: ref[0], RefGen: ref[1:]}}
 
 	tr, err := model.NewTrainer(m, data, model.TrainConfig{
-		Loss: model.LossConfig{Method: model.MethodSPACE, Mu: 1}, Optimizer: "adam", LR: 1e-2, Epochs: 20, BatchSize: 1,
-	})
+		Loss: model.LossConfig{Method: model.MethodSPACE, Mu: 1}, OptimConfig: model.OptimConfig{Optimizer: "adam", LR: 1e-2, Epochs: 20, BatchSize: 1}})
 	if err != nil {
 		panic(err)
 	}

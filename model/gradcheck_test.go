@@ -69,23 +69,23 @@ func refBatchLoss(t *testing.T, m *GPT, data []Example, lc LossConfig) float64 {
 func TestGradientsFiniteDifference(t *testing.T) {
 	cases := []LossConfig{
 		{Method: MethodSFT},
-		{Method: MethodSPIN},
-		{Method: MethodSPIN, Hinge: true},
+		{Method: MethodSPIN, Mu: 1},
+		{Method: MethodSPIN, Mu: 1, Hinge: true},
 		{Method: MethodSPACE, Mu: 1},
 		{Method: MethodSPACE, Mu: 3},
-		{Method: MethodSIPO},
-		{Method: MethodSSimPO, Gamma: 0.5},
+		{Method: MethodSIPO, Mu: 1},
+		{Method: MethodSSimPO, Mu: 1, Gamma: 0.5},
 	}
 	for ci, lc := range cases {
 		t.Run(fmt.Sprintf("%s_mu%d_hinge%v", lc.Method, lc.Mu, lc.Hinge), func(t *testing.T) {
-			cfg := Config{VocabSize: ByteVocab, DModel: 16, Layers: 2, Heads: 2, Context: 16, TiedEmbeddings: ci%2 == 0, Seed: 3, DType: "float64"}
+			cfg := Config{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 2, Heads: 2, Context: 16}, TiedEmbeddings: ci%2 == 0, Seed: 3, DType: "float64"}
 			m, err := New(cfg, NewByteTokenizer())
 			if err != nil {
 				t.Fatal(err)
 			}
 			randomize(m, 5)
-			data := gradData(t, m, 3, lc.NumGen())
-			tr, err := NewTrainer(m, data, TrainConfig{Loss: lc, LR: 1e-3, Epochs: 1, BatchSize: 3, MicroBatch: 2})
+			data := gradData(t, m, 3, lc.synthetic())
+			tr, err := NewTrainer(m, data, TrainConfig{Loss: lc, OptimConfig: OptimConfig{LR: 1e-3, Epochs: 1, BatchSize: 3, MicroBatch: 2}})
 			if err != nil {
 				t.Fatal(err)
 			}

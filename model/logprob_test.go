@@ -6,7 +6,7 @@ import (
 )
 
 func tinyConfig(dtype string, tied bool) Config {
-	return Config{VocabSize: ByteVocab, DModel: 16, Layers: 2, Heads: 2, Context: 24, TiedEmbeddings: tied, Seed: 7, DType: dtype}
+	return Config{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 2, Heads: 2, Context: 24}, TiedEmbeddings: tied, Seed: 7, DType: dtype}
 }
 
 func mustSeq(t testing.TB, m *GPT, p, r string) Sequence {
@@ -25,7 +25,7 @@ func testSeqs(t testing.TB, m *GPT) []Sequence {
 // randomize perturbs every parameter (incl. LayerNorm gains and biases) so that tests
 // exercise all of them, not the init's special values.
 func randomize(m *GPT, seed uint64) {
-	m2, _ := New(Config{VocabSize: m.Config.VocabSize, DModel: m.Config.DModel, Layers: m.Config.Layers, Heads: m.Config.Heads, Context: m.Config.Context, TiedEmbeddings: m.Config.TiedEmbeddings, Seed: seed, DType: "float64"}, m.Tok)
+	m2, _ := New(Config{VocabSize: m.Config.VocabSize, Shape: Shape{DModel: m.Config.DModel, Layers: m.Config.Layers, Heads: m.Config.Heads, Context: m.Config.Context}, TiedEmbeddings: m.Config.TiedEmbeddings, Seed: seed, DType: "float64"}, m.Tok)
 	for i, p := range m.Params {
 		r := floats(m2.Params[i].Value)
 		v := floats(p.Value)

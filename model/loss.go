@@ -33,10 +33,16 @@ const (
 	MethodSSimPO Method = "ssimpo"
 )
 
-// LossConfig selects and parameterizes the loss. Zero values mean the defaults:
-// Mu 0 -> 1; Beta 0 -> 1 for space (the paper's loss has no beta: keep it at 1), 0.1 for
-// spin and sipo (uclaml/SPIN's default), 2.0 for ssimpo (SimPO's range 2-2.5). Gamma is
-// used by ssimpo only (0 is allowed). Hinge selects the hinge variant of spin.
+// LossConfig selects and parameterizes the loss. It is the one type for these settings:
+// a run spec embeds it (its JSON fields inline), the Train activity passes it here as is,
+// and Validate is the one check of mu, beta and the method.
+//
+// Mu is the SPACE noise ratio: the number of synthetic responses per prompt (1 to 1024;
+// the paper's setting is 1). The pairwise methods average over them. It is unused by sft.
+// Beta 0 means the method's default: 1 for space (the paper's loss has no beta: keep it
+// at 1, a scale s of the reward otherwise), 0.1 for spin and sipo (uclaml/SPIN's
+// default), 2.0 for ssimpo (SimPO's range 2-2.5); see BetaOrDefault. Gamma is used by
+// ssimpo only (0 is allowed). Hinge selects the hinge variant of spin.
 type LossConfig struct {
 	Method Method  `json:"method"`
 	Mu     int     `json:"mu"`
@@ -45,18 +51,30 @@ type LossConfig struct {
 	Gamma  float64 `json:"gamma"`
 }
 
+// MaxMu is the largest noise ratio Validate accepts: every synthetic response is a row of
+// the training graph, so mu sets the memory of a training step (1+mu rows per example).
+const MaxMu = 1024
+
+// DefaultLoss is the paper's setting: SPACE with one synthetic response per prompt.
+func DefaultLoss() LossConfig { return LossConfig{Method: MethodSPACE, Mu: 1} }
+
+// Methods lists the training objectives, in the order the documentation gives them.
+var Methods = []Method{MethodSPACE, MethodSPIN, MethodSFT, MethodSIPO, MethodSSimPO}
+
 // Validate reports the first problem as an *InputError.
 func (c LossConfig) Validate() error {
 	bad := func(field, problem, fix string) error {
-		return &InputError{Field: "loss." + field, Problem: problem, Fix: fix}
+		return &InputError{Field: field, Problem: problem, Fix: fix}
 	}
-	switch c.Method {
-	case MethodSFT, MethodSPIN, MethodSPACE, MethodSIPO, MethodSSimPO:
-	default:
+	known := false
+	for _, m := range Methods {
+		known = known || c.Method == m
+	}
+	if !known {
 		return bad("method", fmt.Sprintf("%q is not a known method", c.Method), `use one of "space", "spin", "sft", "sipo", "ssimpo"`)
 	}
-	if c.Mu < 0 || c.Mu > 1024 {
-		return bad("mu", fmt.Sprintf("is %d", c.Mu), "use a number of synthetic responses per prompt between 1 and 1024 (0 means 1)")
+	if c.Method != MethodSFT && (c.Mu < 1 || c.Mu > MaxMu) {
+		return bad("mu", fmt.Sprintf("is %d", c.Mu), fmt.Sprintf("use a number of synthetic responses per prompt between 1 and %d", MaxMu))
 	}
 	if c.Beta < 0 || math.IsNaN(c.Beta) || math.IsInf(c.Beta, 0) {
 		return bad("beta", fmt.Sprintf("is %v", c.Beta), "use a positive finite beta, or 0 for the method's default")
@@ -70,21 +88,16 @@ func (c LossConfig) Validate() error {
 	return nil
 }
 
-// MuOrDefault is the number of synthetic responses per example (1 when Mu is 0); the
-// trainer requires exactly this many for the self-play methods.
-func (c LossConfig) MuOrDefault() int {
-	if c.Mu <= 0 {
-		return 1
-	}
-	return c.Mu
-}
+// SelfPlay is true for the methods that train on synthetic responses (all but sft).
+func (c LossConfig) SelfPlay() bool { return c.Method != MethodSFT }
 
-// NumGen is the number of synthetic responses each training example carries: 0 for sft.
-func (c LossConfig) NumGen() int {
-	if c.Method == MethodSFT {
+// synthetic is the number of synthetic responses a training example carries: mu for the
+// self-play methods, 0 for sft.
+func (c LossConfig) synthetic() int {
+	if !c.SelfPlay() {
 		return 0
 	}
-	return c.MuOrDefault()
+	return c.Mu
 }
 
 // BetaOrDefault is the beta actually used (see LossConfig).
@@ -181,7 +194,7 @@ func (c LossConfig) lossGrad(in LossInputs) (l, dReal float64, dGen []float64) {
 		return SFTLoss(in.Real, in.RealLen), -1 / n, dGen
 	case MethodSPACE:
 		s := beta // 1 by default
-		lm := math.Log(float64(c.MuOrDefault()))
+		lm := math.Log(float64(c.Mu))
 		rR := s * (in.Real - in.RefReal)
 		rG := make([]float64, len(in.Gen))
 		for j := range in.Gen {
@@ -190,7 +203,7 @@ func (c LossConfig) lossGrad(in LossInputs) (l, dReal float64, dGen []float64) {
 			dGen[j] = s * sigmoid(rG[j]-lm)
 		}
 		// d/dr [-logsigmoid(r - lm)] = -sigmoid(lm - r)
-		return SPACELoss(rR, rG, c.MuOrDefault()), -s * sigmoid(lm-rR), dGen
+		return SPACELoss(rR, rG, c.Mu), -s * sigmoid(lm-rR), dGen
 	}
 	k := float64(len(in.Gen))
 	for j := range in.Gen {
@@ -227,28 +240,28 @@ func (c LossConfig) lossGrad(in LossInputs) (l, dReal float64, dGen []float64) {
 	return l, dReal, dGen
 }
 
-// lossState is the per-run data of the loss op: E examples of 1+NG rows each (row
-// e*(1+NG) is the real response, the next NG rows the synthetic ones).
+// lossState is the per-run data of the loss op: E examples of 1+mu rows each (row
+// e*(1+mu) is the real response, the next mu rows the synthetic ones).
 type lossState struct {
 	cfg    LossConfig
-	E, NG  int
+	E, mu  int
 	active []bool    // [E] false for padding examples (loss and gradient 0)
-	ref    []float64 // [E*(1+NG)] opponent log-probs
-	lens   []int     // [E*(1+NG)] response lengths
+	ref    []float64 // [E*(1+mu)] opponent log-probs
+	lens   []int     // [E*(1+mu)] response lengths
 	last   []float64 // [E] losses of the last forward (float64)
-	lastLP []float64 // [E*(1+NG)] log-probs of the last forward
+	lastLP []float64 // [E*(1+mu)] log-probs of the last forward
 }
 
 func newLossState(cfg LossConfig, E int) *lossState {
-	ng := cfg.NumGen()
-	R := E * (1 + ng)
-	return &lossState{cfg: cfg, E: E, NG: ng, active: make([]bool, E), ref: make([]float64, R), lens: make([]int, R), last: make([]float64, E), lastLP: make([]float64, R)}
+	mu := cfg.synthetic()
+	R := E * (1 + mu)
+	return &lossState{cfg: cfg, E: E, mu: mu, active: make([]bool, E), ref: make([]float64, R), lens: make([]int, R), last: make([]float64, E), lastLP: make([]float64, R)}
 }
 
 func (s *lossState) inputs(e int, lp []float64) LossInputs {
-	r := e * (1 + s.NG)
+	r := e * (1 + s.mu)
 	in := LossInputs{Real: lp[r], RefReal: s.ref[r], RealLen: s.lens[r]}
-	for j := 0; j < s.NG; j++ {
+	for j := 0; j < s.mu; j++ {
 		in.Gen = append(in.Gen, lp[r+1+j])
 		in.RefGen = append(in.RefGen, s.ref[r+1+j])
 		in.GenLen = append(in.GenLen, s.lens[r+1+j])
@@ -256,7 +269,7 @@ func (s *lossState) inputs(e int, lp []float64) LossInputs {
 	return in
 }
 
-// lossOp: per-row log-probs [E*(1+NG)] -> per-example losses [E].
+// lossOp: per-row log-probs [E*(1+mu)] -> per-example losses [E].
 type lossOp struct {
 	opBase
 	s *lossState
@@ -286,7 +299,7 @@ func (o *lossOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{d}, err
 }
 
-// lossGradOp: (logp, grad [E]) -> dlogp [E*(1+NG)].
+// lossGradOp: (logp, grad [E]) -> dlogp [E*(1+mu)].
 type lossGradOp struct {
 	opBase
 	s *lossState
@@ -305,7 +318,7 @@ func (o *lossGradOp) Do(in ...G.Value) (G.Value, error) {
 			continue
 		}
 		_, dr, dg := o.s.cfg.lossGrad(o.s.inputs(e, lp))
-		r := e * (1 + o.s.NG)
+		r := e * (1 + o.s.mu)
 		d[r] = g[e] * dr
 		for j, v := range dg {
 			d[r+1+j] = g[e] * v

@@ -25,7 +25,7 @@ func TestLossesByHand(t *testing.T) {
 
 	// SPIN logistic, beta 0.1: t = 0.1*(2-(-1)) = 0.3; log(1+e^-0.3) = log(1.740818) = 0.554355.
 	near("spin", LossConfig{Method: MethodSPIN, Beta: 0.1}.Loss(in), 0.5543552444685271)
-	near("spin default beta", LossConfig{Method: MethodSPIN}.Loss(in), 0.5543552444685271)
+	near("spin default beta", LossConfig{Method: MethodSPIN, Mu: 1}.Loss(in), 0.5543552444685271)
 	// SPIN hinge: max(0, 1 - 0.3) = 0.7.
 	near("spin hinge", LossConfig{Method: MethodSPIN, Hinge: true}.Loss(in), 0.7)
 
@@ -92,13 +92,13 @@ func TestLossDerivatives(t *testing.T) {
 }
 
 func TestLossConfigValidate(t *testing.T) {
-	for _, c := range []LossConfig{{Method: "dpo"}, {Method: MethodSPACE, Mu: -1}, {Method: MethodSPIN, Beta: -1}, {Method: MethodSPACE, Hinge: true}, {Method: MethodSSimPO, Gamma: math.NaN()}} {
+	for _, c := range []LossConfig{{Method: "dpo"}, {Method: MethodSPACE, Mu: -1}, {Method: MethodSPACE, Mu: 0}, {Method: MethodSPACE, Mu: MaxMu + 1}, {Method: MethodSPIN, Mu: 1, Beta: -1}, {Method: MethodSPACE, Mu: 1, Hinge: true}, {Method: MethodSSimPO, Mu: 1, Gamma: math.NaN()}} {
 		var ie *InputError
 		if err := c.Validate(); !errors.As(err, &ie) {
 			t.Errorf("%+v: got %v, want *InputError", c, err)
 		}
 	}
-	for _, c := range []LossConfig{{Method: MethodSPACE}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Hinge: true}, {Method: MethodSFT}} {
+	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT}} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
 		}

@@ -23,6 +23,62 @@ const (
 	optEps       = 1e-8
 )
 
+// OptimConfig is how a Trainer moves the weights: the optimizer, the learning-rate
+// schedule, the batch and the number of epochs. It is the one type for these settings: a
+// run spec embeds it (its JSON fields inline) for the rounds, and Validate is their check.
+type OptimConfig struct {
+	Optimizer  string  `json:"optimizer"`   // "rmsprop" (the paper's) or "adam"; "" means DefaultOptimizer
+	LR         float64 `json:"lr"`          // peak learning rate
+	WarmupFrac float64 `json:"warmup_frac"` // linear warm-up fraction of the steps, then linear decay to 0
+	Epochs     int     `json:"epochs"`      // passes over the examples
+	BatchSize  int     `json:"batch_size"`  // examples per optimizer step
+	MicroBatch int     `json:"micro_batch"` // examples per forward/backward; 0 = BatchSize (same result, less memory)
+	ClipNorm   float64 `json:"clip_norm"`   // global-norm clipping; 0 = off
+}
+
+// DefaultOptimizer is the paper's optimizer.
+const DefaultOptimizer = "rmsprop"
+
+// DefaultOptim is the paper's round setting at this project's scale: RMSProp, learning rate
+// 1e-4 with 10 % warm-up, 2 epochs, batches of 8.
+func DefaultOptim() OptimConfig {
+	return OptimConfig{Optimizer: DefaultOptimizer, LR: 1e-4, WarmupFrac: 0.1, Epochs: 2, BatchSize: 8}
+}
+
+func (o OptimConfig) normalized() OptimConfig {
+	if o.Optimizer == "" {
+		o.Optimizer = DefaultOptimizer
+	}
+	if o.MicroBatch <= 0 || o.MicroBatch > o.BatchSize {
+		o.MicroBatch = o.BatchSize
+	}
+	return o
+}
+
+// Validate reports the first problem as an *InputError.
+func (o OptimConfig) Validate() error {
+	bad := func(field, problem, fix string) error {
+		return &InputError{Field: field, Problem: problem, Fix: fix}
+	}
+	switch {
+	case o.Optimizer != "" && o.Optimizer != "rmsprop" && o.Optimizer != "adam":
+		return bad("optimizer", fmt.Sprintf("%q is not supported", o.Optimizer), `use "rmsprop" or "adam"`)
+	case !(o.LR > 0) || math.IsInf(o.LR, 0):
+		return bad("lr", fmt.Sprintf("is %v", o.LR), "use a finite positive learning rate, e.g. 1e-4")
+	case !(o.WarmupFrac >= 0 && o.WarmupFrac < 1):
+		return bad("warmup_frac", fmt.Sprintf("is %v", o.WarmupFrac), "use a fraction in [0, 1), e.g. 0.1 (0: no warm-up)")
+	case o.Epochs < 1:
+		return bad("epochs", fmt.Sprintf("is %d", o.Epochs), "use at least 1 epoch")
+	case o.BatchSize < 1:
+		return bad("batch_size", fmt.Sprintf("is %d", o.BatchSize), "use at least 1 example per step")
+	case o.MicroBatch < 0:
+		return bad("micro_batch", fmt.Sprintf("is %d", o.MicroBatch), "use 0 (= batch size) or a positive number")
+	case !(o.ClipNorm >= 0) || math.IsInf(o.ClipNorm, 0):
+		return bad("clip_norm", fmt.Sprintf("is %v", o.ClipNorm), "use 0 (off) or a positive norm, e.g. 1")
+	}
+	return nil
+}
+
 type optimizer struct {
 	kind string      // "rmsprop" or "adam"
 	t    int         // updates done (Adam's bias correction)

@@ -30,7 +30,7 @@ func TestClipGlobalNorm(t *testing.T) {
 
 // TestOptimizerStep checks one update of each optimizer against the formulas by hand.
 func TestOptimizerStep(t *testing.T) {
-	m, _ := New(Config{DModel: 8, Layers: 1, Heads: 1, Context: 4, DType: "float64"}, nil)
+	m, _ := New(Config{Shape: Shape{DModel: 8, Layers: 1, Heads: 1, Context: 4}, DType: "float64"}, nil)
 	g := make([][]float64, len(m.Params))
 	for i, p := range m.Params {
 		g[i] = make([]float64, p.Value.Shape().TotalSize())

@@ -12,7 +12,7 @@ import (
 func TestSameBitsAnyGOMAXPROCS(t *testing.T) {
 	run := func(procs int) ([]float64, [][]int) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		m, err := New(Config{DModel: 64, Layers: 2, Heads: 4, Context: 32, Seed: 3}, nil)
+		m, err := New(Config{Shape: Shape{DModel: 64, Layers: 2, Heads: 4, Context: 32}, Seed: 3}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -20,7 +20,7 @@ func TestSameBitsAnyGOMAXPROCS(t *testing.T) {
 		for i := 0; i < 8; i++ {
 			data = append(data, Example{Prompt: benchPrompt(i), Real: benchResponse(20, i), Gen: [][]int{benchResponse(18, i+50)}, RefReal: -60, RefGen: []float64{-55}})
 		}
-		tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSPACE}, LR: 1e-3, Epochs: 2, BatchSize: 4, ClipNorm: 1})
+		tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-3, Epochs: 2, BatchSize: 4, ClipNorm: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

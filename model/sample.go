@@ -41,18 +41,22 @@ import (
 // PAD inside a response, and that response is what it sampled (Decode drops them).
 type SampleConfig struct {
 	// Temperature divides the logits before the softmax; 0 means greedy (argmax, no RNG).
-	Temperature float64
+	Temperature float64 `json:"temperature"`
 	// TopK keeps the K most likely tokens (0 = off).
-	TopK int
+	TopK int `json:"top_k"`
 	// TopP keeps the smallest set of most likely tokens whose probability reaches TopP
 	// (nucleus sampling; 0 or 1 = off).
-	TopP float64
+	TopP float64 `json:"top_p"`
 	// MaxNewTokens caps the response length (EOS included). Must be >= 1.
-	MaxNewTokens int
+	MaxNewTokens int `json:"max_new_tokens"`
 	// Batch is the number of prompts decoded together (0 = DefaultSampleBatch). It changes
 	// speed and memory only, never the output.
-	Batch int
+	Batch int `json:"batch,omitempty"`
 }
+
+// DefaultSampling is the sampling of synthetic responses: unmodified (temperature 1, no
+// top-k or top-p), at most 32 new tokens.
+func DefaultSampling() SampleConfig { return SampleConfig{Temperature: 1, TopP: 1, MaxNewTokens: 32} }
 
 // DefaultSampleBatch is the number of rows decoded together when SampleConfig.Batch is 0.
 const DefaultSampleBatch = 64

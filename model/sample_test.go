@@ -139,8 +139,7 @@ func fullForwardRef(m *GPT, seq []int) [][]float64 {
 // nearly uniform logits, where greedy ties and sampling would test little).
 func sampleTestModel(t testing.TB, dtype string, tied bool) *GPT {
 	t.Helper()
-	m, err := New(Config{VocabSize: ByteVocab, DModel: 32, Layers: 2, Heads: 4, Context: 24,
-		TiedEmbeddings: tied, Seed: 7, DType: dtype}, NewByteTokenizer())
+	m, err := New(Config{VocabSize: ByteVocab, Shape: Shape{DModel: 32, Layers: 2, Heads: 4, Context: 24}, TiedEmbeddings: tied, Seed: 7, DType: dtype}, NewByteTokenizer())
 	if err != nil {
 		t.Fatal(err)
 	}

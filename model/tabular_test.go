@@ -64,7 +64,7 @@ func addExampleGrad(g []float64, lc LossConfig, p, q []float64, y int, ys []int,
 func expectedGrad(lc LossConfig, theta, pdata, q []float64) []float64 {
 	p := softmax(theta)
 	g := make([]float64, len(theta))
-	mu := lc.MuOrDefault()
+	mu := lc.Mu
 	for y := range pdata {
 		for k := range q {
 			ys := make([]int, mu)

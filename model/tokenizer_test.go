@@ -79,7 +79,7 @@ func TestTokenizerBadInput(t *testing.T) {
 	_, err = tok.EncodeResponse("")
 	check("empty response", err, "empty")
 
-	m, err := New(Config{DModel: 8, Layers: 1, Heads: 1, Context: 10}, tok)
+	m, err := New(Config{Shape: Shape{DModel: 8, Layers: 1, Heads: 1, Context: 10}}, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,22 +98,22 @@ func TestTokenizerBadInput(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{VocabSize: ByteVocab, DModel: 16, Layers: 1, Heads: 2, Context: 8}
+	good := Config{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 8}}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []Config{
-		{VocabSize: ByteVocab, DModel: 15, Layers: 1, Heads: 2, Context: 8},
-		{VocabSize: ByteVocab, DModel: 16, Layers: 0, Heads: 2, Context: 8},
-		{VocabSize: ByteVocab, DModel: 16, Layers: 1, Heads: 2, Context: 1},
-		{VocabSize: ByteVocab, DModel: 16, Layers: 1, Heads: 2, Context: 8, DType: "float16"},
+		{VocabSize: ByteVocab, Shape: Shape{DModel: 15, Layers: 1, Heads: 2, Context: 8}},
+		{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 0, Heads: 2, Context: 8}},
+		{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 1}},
+		{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 8}, DType: "float16"},
 	} {
 		var ie *InputError
 		if err := bad.Validate(); !errors.As(err, &ie) {
 			t.Errorf("%+v: got %v, want *InputError", bad, err)
 		}
 	}
-	if _, err := New(Config{VocabSize: 100, DModel: 16, Layers: 1, Heads: 2, Context: 8}, NewByteTokenizer()); err == nil {
+	if _, err := New(Config{VocabSize: 100, Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 8}}, NewByteTokenizer()); err == nil {
 		t.Error("vocab mismatch with the tokenizer accepted")
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // Example is one training example: a real pair plus, for the self-play methods, exactly
-// NumGen() (= Mu) synthetic responses for the same prompt and the opponent's log-probs of
+// Loss.Mu synthetic responses for the same prompt and the opponent's log-probs of
 // each (computed once per round, forward only). For sft, Gen and the Ref fields are unused.
 type Example struct {
 	Prompt, Real []int
@@ -22,54 +22,26 @@ type Example struct {
 	RefGen       []float64
 }
 
-// TrainConfig controls one round of training.
+// TrainConfig controls one training run of a Trainer: the loss, the optimizer settings and
+// the data-order seed. Its JSON (the OptimConfig's fields inline) is fingerprinted into
+// trainer checkpoints, so a resume refuses a different configuration.
 type TrainConfig struct {
-	Loss       LossConfig `json:"loss"`
-	Optimizer  string     `json:"optimizer"`   // "rmsprop" (default, the paper's) or "adam"
-	LR         float64    `json:"lr"`          // peak learning rate
-	WarmupFrac float64    `json:"warmup_frac"` // linear warm-up fraction, then linear decay to 0
-	Epochs     int        `json:"epochs"`
-	BatchSize  int        `json:"batch_size"`  // examples per optimizer step
-	MicroBatch int        `json:"micro_batch"` // examples per forward/backward; 0 = BatchSize
-	ClipNorm   float64    `json:"clip_norm"`   // global-norm clipping; 0 = off
-	Seed       uint64     `json:"seed"`        // data order
+	Loss LossConfig `json:"loss"`
+	OptimConfig
+	Seed uint64 `json:"seed"` // data order
 }
 
 func (tc TrainConfig) normalized() TrainConfig {
-	if tc.Optimizer == "" {
-		tc.Optimizer = "rmsprop"
-	}
-	if tc.MicroBatch <= 0 || tc.MicroBatch > tc.BatchSize {
-		tc.MicroBatch = tc.BatchSize
-	}
+	tc.OptimConfig = tc.OptimConfig.normalized()
 	return tc
 }
 
-// Validate reports the first problem as an *InputError.
+// Validate reports the first problem as an *InputError (the loss's, then the optimizer's).
 func (tc TrainConfig) Validate() error {
-	bad := func(field, problem, fix string) error {
-		return &InputError{Field: "train." + field, Problem: problem, Fix: fix}
-	}
 	if err := tc.Loss.Validate(); err != nil {
 		return err
 	}
-	switch {
-	case tc.Optimizer != "" && tc.Optimizer != "rmsprop" && tc.Optimizer != "adam":
-		return bad("optimizer", fmt.Sprintf("%q is not supported", tc.Optimizer), `use "rmsprop" or "adam"`)
-	case !(tc.LR > 0) || math.IsInf(tc.LR, 0):
-		return bad("lr", fmt.Sprintf("is %v", tc.LR), "use a positive learning rate (e.g. 1e-3 for small models)")
-	case !(tc.WarmupFrac >= 0 && tc.WarmupFrac < 1):
-		return bad("warmup_frac", fmt.Sprintf("is %v", tc.WarmupFrac), "use a fraction in [0, 1), e.g. 0.1")
-	case tc.Epochs < 1:
-		return bad("epochs", fmt.Sprintf("is %d", tc.Epochs), "use at least 1 epoch")
-	case tc.BatchSize < 1:
-		return bad("batch_size", fmt.Sprintf("is %d", tc.BatchSize), "use at least 1 example per step")
-	case tc.MicroBatch < 0:
-		return bad("micro_batch", fmt.Sprintf("is %d", tc.MicroBatch), "use 0 (= batch size) or a positive number")
-	case !(tc.ClipNorm >= 0) || math.IsInf(tc.ClipNorm, 0):
-		return bad("clip_norm", fmt.Sprintf("is %v", tc.ClipNorm), "use 0 (off) or a positive norm, e.g. 1")
-	}
-	return nil
+	return tc.OptimConfig.Validate()
 }
 
 // StepInfo reports one optimizer step.
@@ -130,7 +102,7 @@ func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
 	if len(data) == 0 {
 		return nil, &InputError{Field: "data", Problem: "has no examples", Fix: "give at least one training example"}
 	}
-	ng := tc.Loss.NumGen()
+	mu := tc.Loss.synthetic()
 	maxLen := 0
 	for i, ex := range data {
 		where := func(err error) error {
@@ -143,12 +115,12 @@ func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
 			return nil, where(err)
 		}
 		maxLen = max(maxLen, len(ex.Prompt)+len(ex.Real))
-		if ng == 0 {
+		if mu == 0 {
 			continue
 		}
-		if len(ex.Gen) != ng || len(ex.RefGen) != ng {
-			return nil, &InputError{Field: fmt.Sprintf("example %d: gen", i), Problem: fmt.Sprintf("has %d synthetic responses and %d opponent log-probs, method %q with mu %d needs %d of each", len(ex.Gen), len(ex.RefGen), tc.Loss.Method, tc.Loss.MuOrDefault(), ng),
-				Fix: "sample Mu responses per prompt from the opponent and compute their log-probs"}
+		if len(ex.Gen) != mu || len(ex.RefGen) != mu {
+			return nil, &InputError{Field: fmt.Sprintf("example %d: gen", i), Problem: fmt.Sprintf("has %d synthetic responses and %d opponent log-probs, method %q with mu %d needs %d of each", len(ex.Gen), len(ex.RefGen), tc.Loss.Method, tc.Loss.Mu, mu),
+				Fix: "sample mu responses per prompt from the opponent and compute their log-probs"}
 		}
 		if math.IsNaN(ex.RefReal) || math.IsInf(ex.RefReal, 0) {
 			return nil, &InputError{Field: fmt.Sprintf("example %d: ref_real", i), Problem: "is not finite", Fix: "recompute the opponent's log-probs"}
@@ -169,7 +141,7 @@ func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
 	t.T = padT(maxLen, m.Config.Context)
 	t.ls = newLossState(tc.Loss, tc.MicroBatch)
 	var err error
-	if t.n, err = m.build(tc.MicroBatch*(1+ng), t.T, t.ls); err != nil {
+	if t.n, err = m.build(tc.MicroBatch*(1+mu), t.T, t.ls); err != nil {
 		return nil, err
 	}
 	for _, p := range m.Params {
@@ -236,20 +208,20 @@ func (t *Trainer) Step() (StepInfo, error) {
 // accumulate runs the forward/backward passes of the examples idx (in micro-batches) and
 // leaves the sum of their gradients in t.acc; it adds their losses and tokens to info.
 func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
-	ng := t.ls.NG
+	mu := t.ls.mu
 	mb := t.tc.MicroBatch
 	for lo := 0; lo < len(idx); lo += mb {
 		part := idx[lo:min(lo+mb, len(idx))]
-		seqs := make([]Sequence, 0, len(part)*(1+ng))
+		seqs := make([]Sequence, 0, len(part)*(1+mu))
 		for e := range t.ls.active {
 			t.ls.active[e] = e < len(part)
 		}
 		for e, i := range part {
 			ex := t.data[i]
-			r := e * (1 + ng)
+			r := e * (1 + mu)
 			seqs = append(seqs, Sequence{ex.Prompt, ex.Real})
 			t.ls.ref[r], t.ls.lens[r] = ex.RefReal, len(ex.Real)
-			for j := 0; j < ng; j++ {
+			for j := 0; j < mu; j++ {
 				seqs = append(seqs, Sequence{ex.Prompt, ex.Gen[j]})
 				t.ls.ref[r+1+j], t.ls.lens[r+1+j] = ex.RefGen[j], len(ex.Gen[j])
 			}
@@ -262,11 +234,11 @@ func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
 			return fmt.Errorf("model: training step %d: %w", t.step, err)
 		}
 		for e := range part {
-			r := e * (1 + ng)
+			r := e * (1 + mu)
 			if !finite(t.ls.lastLP[r]) {
 				return &NonFiniteError{Step: t.step, Term: "real log-prob"}
 			}
-			for j := 0; j < ng; j++ {
+			for j := 0; j < mu; j++ {
 				if !finite(t.ls.lastLP[r+1+j]) {
 					return &NonFiniteError{Step: t.step, Term: "synthetic log-prob"}
 				}

@@ -10,7 +10,7 @@ import (
 
 func tinyTrainModel(t *testing.T, seed uint64) *GPT {
 	t.Helper()
-	m, err := New(Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, TiedEmbeddings: true, Seed: seed}, NewByteTokenizer())
+	m, err := New(Config{Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 16}, TiedEmbeddings: true, Seed: seed}, NewByteTokenizer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func trainSteps(t *testing.T, tr *Trainer, n int) {
 // bit for bit, for both optimizers, with micro-batching and clipping.
 func TestResumeExact(t *testing.T) {
 	for _, opt := range []string{"rmsprop", "adam"} {
-		tc := TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 2}, Optimizer: opt, LR: 3e-3, WarmupFrac: 0.2, Epochs: 2, BatchSize: 2, MicroBatch: 1, ClipNorm: 0.5, Seed: 9}
+		tc := TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 2}, OptimConfig: OptimConfig{Optimizer: opt, LR: 3e-3, WarmupFrac: 0.2, Epochs: 2, BatchSize: 2, MicroBatch: 1, ClipNorm: 0.5}, Seed: 9}
 		m := tinyTrainModel(t, 1)
 		data := selfPlayData(t, m, 5, 2)
 		full, err := NewTrainer(m.Clone(), data, tc)
@@ -130,7 +130,7 @@ func TestMicroBatchEquivalence(t *testing.T) {
 	var losses []float64
 	var norms []float64
 	for _, mb := range []int{0, 1, 3} {
-		tr, err := NewTrainer(m.Clone(), data, TrainConfig{Loss: LossConfig{Method: MethodSPIN}, LR: 1e-3, Epochs: 1, BatchSize: 4, MicroBatch: mb})
+		tr, err := NewTrainer(m.Clone(), data, TrainConfig{Loss: LossConfig{Method: MethodSPIN, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-3, Epochs: 1, BatchSize: 4, MicroBatch: mb}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestMicroBatchEquivalence(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	run := func() []byte {
 		m := tinyTrainModel(t, 4)
-		tr, err := NewTrainer(m, selfPlayData(t, m, 3, 1), TrainConfig{Loss: LossConfig{Method: MethodSPACE}, LR: 1e-2, Epochs: 2, BatchSize: 2, Seed: 1})
+		tr, err := NewTrainer(m, selfPlayData(t, m, 3, 1), TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-2, Epochs: 2, BatchSize: 2}, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,8 +161,8 @@ func TestDeterministic(t *testing.T) {
 	if !bytes.Equal(run(), run()) {
 		t.Fatal("same seed gave different weights")
 	}
-	a, _ := New(Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, Seed: 5}, nil)
-	b, _ := New(Config{DModel: 16, Layers: 1, Heads: 2, Context: 16, Seed: 6}, nil)
+	a, _ := New(Config{Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 16}, Seed: 5}, nil)
+	b, _ := New(Config{Shape: Shape{DModel: 16, Layers: 1, Heads: 2, Context: 16}, Seed: 6}, nil)
 	if bytes.Equal(saveBytes(t, func(w *bytes.Buffer) error { return a.Save(w) }), saveBytes(t, func(w *bytes.Buffer) error { return b.Save(w) })) {
 		t.Fatal("different seeds gave the same init")
 	}
@@ -171,7 +171,7 @@ func TestDeterministic(t *testing.T) {
 func TestNonFiniteLeavesWeights(t *testing.T) {
 	m := tinyTrainModel(t, 3)
 	data := selfPlayData(t, m, 2, 1)
-	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSPACE}, LR: 1e-2, Epochs: 1, BatchSize: 2})
+	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-2, Epochs: 1, BatchSize: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,16 +199,16 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 		"too long": func() ([]Example, TrainConfig) {
 			d := append([]Example(nil), data...)
 			d[1].Real = long
-			return d, TrainConfig{Loss: LossConfig{Method: MethodSFT}, LR: 1, Epochs: 1, BatchSize: 1}
+			return d, TrainConfig{Loss: LossConfig{Method: MethodSFT}, OptimConfig: OptimConfig{LR: 1, Epochs: 1, BatchSize: 1}}
 		},
 		"wrong mu": func() ([]Example, TrainConfig) {
-			return data, TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 3}, LR: 1, Epochs: 1, BatchSize: 1}
+			return data, TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 3}, OptimConfig: OptimConfig{LR: 1, Epochs: 1, BatchSize: 1}}
 		},
 		"bad lr": func() ([]Example, TrainConfig) {
-			return data, TrainConfig{Loss: LossConfig{Method: MethodSPACE}, Epochs: 1, BatchSize: 1}
+			return data, TrainConfig{Loss: LossConfig{Method: MethodSPACE, Mu: 1}, OptimConfig: OptimConfig{Epochs: 1, BatchSize: 1}}
 		},
 		"bad method": func() ([]Example, TrainConfig) {
-			return data, TrainConfig{Loss: LossConfig{Method: "dpo"}, LR: 1, Epochs: 1, BatchSize: 1}
+			return data, TrainConfig{Loss: LossConfig{Method: "dpo"}, OptimConfig: OptimConfig{LR: 1, Epochs: 1, BatchSize: 1}}
 		},
 	}
 	for name, mk := range cases {
@@ -229,7 +229,7 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 func TestSFTLearns(t *testing.T) {
 	m := tinyTrainModel(t, 8)
 	data := selfPlayData(t, m, 6, 0)
-	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSFT}, Optimizer: "adam", LR: 1e-2, WarmupFrac: 0.1, Epochs: 40, BatchSize: 3, ClipNorm: 1, Seed: 2})
+	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: MethodSFT}, OptimConfig: OptimConfig{Optimizer: "adam", LR: 1e-2, WarmupFrac: 0.1, Epochs: 40, BatchSize: 3, ClipNorm: 1}, Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/space-sft/space/internal/compare"
+	"github.com/space-sft/space/compare"
 	"github.com/space-sft/space/storage"
-	"github.com/space-sft/space/workflows"
 )
 
 // cmdCompare starts a Compare workflow (SFT on n and 4n, SPIN, SPACE mu 1 and 3, from one
@@ -28,7 +27,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
 	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
 	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
-	specFile := fs.String("spec", "", "CompareSpec JSON file (workflows/compare.go); replaces the flags above")
+	specFile := fs.String("spec", "", "CompareSpec JSON file (compare/spec.go); replaces the flags above")
 	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
 	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
 	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
@@ -41,13 +40,13 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	spec := compare.Spec(*task, *quick, *name, *seeds, *rounds, *n)
+	spec := compare.Preset(*task, *quick, *name, *seeds, *rounds, *n)
 	if *specFile != "" {
 		data, err := os.ReadFile(*specFile)
 		if err != nil {
 			return err
 		}
-		spec = workflows.CompareSpec{}
+		spec = compare.Spec{}
 		if err := json.Unmarshal(data, &spec); err != nil {
 			return fmt.Errorf("%s: %w", *specFile, err)
 		}
@@ -60,11 +59,11 @@ func cmdCompare(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	id := workflows.CompareWorkflowID(spec.Name)
+	id := compare.WorkflowID(spec.Name)
 	start := time.Now()
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: cn.queue, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-	}, workflows.Compare, spec)
+	}, compare.Compare, spec)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}

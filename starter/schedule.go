@@ -60,7 +60,7 @@ func cmdSchedule(ctx context.Context, args []string) error {
 
 	switch sub {
 	case "create":
-		var tmpl workflows.RunSpec
+		tmpl := workflows.DefaultSpec()
 		if specFile != "" {
 			data, err := os.ReadFile(specFile)
 			if err != nil {
@@ -75,7 +75,7 @@ func cmdSchedule(ctx context.Context, args []string) error {
 		}
 		probe := tmpl // check the template as a firing would use it
 		probe.Name, probe.Data, probe.Task = name+"-20060102-150405", prefix+"x.jsonl", ""
-		if err := probe.Defaults().Validate(); err != nil {
+		if err := probe.Validate(); err != nil {
 			return fmt.Errorf("template: %w", err)
 		}
 		if prefix == "" || (every == 0) == (cron == "") {
@@ -92,7 +92,7 @@ func cmdSchedule(ctx context.Context, args []string) error {
 			Spec: spec,
 			Action: &client.ScheduleWorkflowAction{
 				ID: workflows.ScheduleWorkflowID(name), Workflow: workflows.ScheduledFineTune, TaskQueue: cn.queue,
-				Args: []any{workflows.ScheduleSpec{Schedule: name, DataPrefix: prefix, Template: tmpl}},
+				Args: []any{workflows.ScheduleSpec{Schedule: name, DataPrefix: prefix, Template: tmpl, Complete: true}},
 			},
 			// A firing that finds the previous one still training is skipped, not queued:
 			// each firing continues from the last best model, so two at once make no sense.

@@ -18,13 +18,13 @@ import (
 // workflow's own progress (query) and the live step of its running activity (heartbeat
 // details from DescribeWorkflowExecution: the workflow itself never sees heartbeats).
 type snapshot struct {
-	Run      string               `json:"run"`
-	Status   string               `json:"status"` // Temporal's: Running, Completed, Failed, ...
-	Progress *workflows.Progress  `json:"progress,omitempty"`
-	Activity string               `json:"activity,omitempty"` // the pending activity, e.g. "Train"
-	Attempt  int32                `json:"attempt,omitempty"`
-	Live     *activities.Progress `json:"live,omitempty"` // its last heartbeat: step, total, loss
-	Failure  string               `json:"failure,omitempty"`
+	Run      string                `json:"run"`
+	Status   string                `json:"status"` // Temporal's: Running, Completed, Failed, ...
+	Progress *workflows.Progress   `json:"progress,omitempty"`
+	Activity string                `json:"activity,omitempty"` // the pending activity, e.g. "Train"
+	Attempt  int32                 `json:"attempt,omitempty"`
+	Live     *activities.Heartbeat `json:"live,omitempty"` // its last heartbeat: step, total, loss
+	Failure  string                `json:"failure,omitempty"`
 }
 
 func take(ctx context.Context, c client.Client, run string) (snapshot, error) {
@@ -43,7 +43,7 @@ func take(ctx context.Context, c client.Client, run string) (snapshot, error) {
 			s.Failure = f.GetMessage()
 		}
 		if det := pa.GetHeartbeatDetails(); det != nil {
-			var p activities.Progress
+			var p activities.Heartbeat
 			if converter.GetDefaultDataConverter().FromPayloads(det, &p) == nil {
 				s.Live = &p
 			}

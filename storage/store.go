@@ -45,6 +45,17 @@ type Object struct {
 	Size   int64  `json:"size"`
 }
 
+// Ref names one immutable object: its key and the SHA-256 a reader must verify. Workflows
+// pass Refs (never the data) between activities: models, datasets, synthetic shards,
+// metrics, manifests and reports alike.
+type Ref struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+}
+
+// Ref is the object's reference.
+func (o Object) Ref() Ref { return Ref{Key: o.Key, SHA256: o.SHA256} }
+
 // Store reads and writes objects of one bucket. It is safe for concurrent use.
 type Store struct {
 	cfg     Config

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
+	"github.com/space-sft/space/storage"
 )
 
 // fakes are in-memory stand-ins for the activities: they return plausible keys and
@@ -22,7 +24,7 @@ type fakes struct {
 
 func sha(s string) string { return fmt.Sprintf("%064x", len(s)) }
 
-func ck(key string) activities.Checkpoint { return activities.Checkpoint{Key: key, SHA256: sha(key)} }
+func ck(key string) storage.Ref { return storage.Ref{Key: key, SHA256: sha(key)} }
 
 func (f *fakes) Prepare(_ context.Context, in activities.PrepareInput) (activities.PrepareOutput, error) {
 	return activities.PrepareOutput{
@@ -56,18 +58,18 @@ func (f *fakes) Evaluate(_ context.Context, in activities.EvaluateInput) (activi
 	}
 	return activities.EvaluateOutput{
 		Metrics: ck(fmt.Sprintf("runs/%s/rounds/%03d/metrics.json", in.Run, in.Round)),
-		Values:  map[string]float64{activities.MetricNLL: nll},
+		Values:  map[string]float64{eval.NLL: nll},
 	}, nil
 }
 
-func (f *fakes) CommitRound(_ context.Context, in activities.CommitInput) (activities.Checkpoint, error) {
+func (f *fakes) CommitRound(_ context.Context, in activities.CommitInput) (storage.Ref, error) {
 	f.mu.Lock()
 	f.commits = append(f.commits, in.Round)
 	f.mu.Unlock()
 	return ck(fmt.Sprintf("runs/%s/rounds/%03d/manifest.json", in.Run, in.Round)), nil
 }
 
-func (f *fakes) Report(_ context.Context, in activities.ReportInput) (activities.Checkpoint, error) {
+func (f *fakes) Report(_ context.Context, in activities.ReportInput) (storage.Ref, error) {
 	f.mu.Lock()
 	f.reports = append(f.reports, in)
 	f.mu.Unlock()

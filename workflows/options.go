@@ -11,7 +11,9 @@ import (
 // listing the types here as well protects against an activity that forgot to.
 var nonRetryable = []string{"InvalidInput", "InvalidSpec", "NonFinite", "Integrity"}
 
-func retryPolicy() *temporal.RetryPolicy {
+// RetryPolicy is every activity's: exponential backoff from 1 s to 1 min, 10 attempts,
+// never for the error types a retry cannot fix.
+func RetryPolicy() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
@@ -26,7 +28,7 @@ func retryPolicy() *temporal.RetryPolicy {
 func (s RunSpec) shortCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
-		RetryPolicy:         retryPolicy(),
+		RetryPolicy:         RetryPolicy(),
 	})
 }
 
@@ -38,6 +40,6 @@ func (s RunSpec) longCtx(ctx workflow.Context, queue string) workflow.Context {
 		TaskQueue:           queue, // "" = the workflow's task queue
 		StartToCloseTimeout: s.longTimeout(),
 		HeartbeatTimeout:    s.heartbeat(),
-		RetryPolicy:         retryPolicy(),
+		RetryPolicy:         RetryPolicy(),
 	})
 }

@@ -17,6 +17,10 @@ type ScheduleSpec struct {
 	Schedule   string  `json:"schedule"`    // schedule name; runs are named "{schedule}-{yyyymmdd-hhmmss}"
 	DataPrefix string  `json:"data_prefix"` // S3 prefix of the JSONL files; the newest key wins
 	Template   RunSpec `json:"template"`    // every field but name, data, task (and base after the first firing)
+	// Complete says the template is a complete spec (DefaultSpec, ParseSpec), as `space
+	// schedule create` makes it. Schedules created before leave it false: their template's
+	// zero fields mean the defaults, as they did then.
+	Complete bool `json:"complete,omitempty"`
 }
 
 // ScheduleWorkflowID is the workflow ID prefix of a schedule's firings.
@@ -32,10 +36,13 @@ func ScheduledFineTune(ctx workflow.Context, s ScheduleSpec) (RunResult, error) 
 			fmt.Sprintf("invalid schedule: name %q (1-40 characters of a-z, 0-9, '.', '_', '-') and data_prefix %q (required)", s.Schedule, s.DataPrefix),
 			"InvalidSpec", nil)
 	}
-	short := s.Template.Defaults().shortCtx(ctx)
+	if !s.Complete {
+		s.Template = s.Template.legacyDefaults()
+	}
+	short := s.Template.shortCtx(ctx)
 	var res activities.ResolveOutput
 	if err := workflow.ExecuteActivity(short, a.ResolveSchedule, activities.ResolveInput{Schedule: s.Schedule, DataPrefix: s.DataPrefix}).Get(ctx, &res); err != nil {
-		return RunResult{}, fail("resolve schedule", err)
+		return RunResult{}, StepError("resolve schedule", err)
 	}
 
 	spec := s.Template
@@ -49,7 +56,7 @@ func ScheduledFineTune(ctx workflow.Context, s ScheduleSpec) (RunResult, error) 
 		WorkflowRunTimeout: 0,
 	})
 	var out RunResult
-	if err := workflow.ExecuteChildWorkflow(cctx, SelfPlay, spec).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteChildWorkflow(cctx, SelfPlay, spec, nil).Get(ctx, &out); err != nil {
 		return RunResult{}, fmt.Errorf("run %s: %w", spec.Name, err)
 	}
 	best, ok := out.Best()
@@ -58,10 +65,10 @@ func ScheduledFineTune(ctx workflow.Context, s ScheduleSpec) (RunResult, error) 
 	}
 	rec := activities.RecordBestInput{
 		Schedule: s.Schedule, Run: spec.Name, Round: best.Round, Data: res.Data,
-		Model: activities.Checkpoint{Key: best.ModelKey, SHA256: best.ModelSHA256}, Metrics: best.Metrics,
+		Model: storage.Ref{Key: best.ModelKey, SHA256: best.ModelSHA256}, Metrics: best.Metrics,
 	}
 	if err := workflow.ExecuteActivity(short, a.RecordBest, rec).Get(ctx, nil); err != nil {
-		return RunResult{}, fail("record best", err)
+		return RunResult{}, StepError("record best", err)
 	}
 	return out, nil
 }

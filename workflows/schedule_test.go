@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/mock"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/storage"
 )
 
 // TestScheduledFineTune: a firing resolves the newest data and the last best model, runs
@@ -26,7 +27,7 @@ func (s *selfPlaySuite) TestScheduledFineTune() {
 	var base activities.BaseInput
 	s.env.OnActivity(a.TrainBase, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BaseInput) (activities.TrainOutput, error) {
 		base = in
-		return activities.TrainOutput{Model: activities.Checkpoint{Key: in.Base, SHA256: sha(in.Base)}}, nil
+		return activities.TrainOutput{Model: storage.Ref{Key: in.Base, SHA256: sha(in.Base)}}, nil
 	})
 	s.mockAll()
 	s.env.SetStartTime(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))

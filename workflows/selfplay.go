@@ -9,6 +9,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
+	"github.com/space-sft/space/storage"
 )
 
 // SelfPlay runs one self-play fine-tuning run:
@@ -19,17 +21,22 @@ import (
 // It is orchestration only: every piece of work is an activity that reads and writes S3,
 // and only keys, sha256s and small metric maps pass through here. Each round's model is
 // the next round's opponent. The run continues as new every ContinueAsNewEvery rounds (or
-// when the server suggests it), carrying its state in spec.Carry.
-func SelfPlay(ctx workflow.Context, spec RunSpec) (RunResult, error) {
-	spec = spec.Defaults()
+// when the server suggests it), handing its state to the next run as carry (nil for the
+// first run: callers pass only the spec).
+//
+// The spec must be complete (DefaultSpec); it is validated before any activity runs.
+// Histories recorded before version 1 of "complete-spec" gave zero fields their defaults
+// instead, and replay the same way.
+func SelfPlay(ctx workflow.Context, spec RunSpec, carry *Carry) (RunResult, error) {
+	if workflow.GetVersion(ctx, versionCompleteSpec, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		spec = spec.legacyDefaults()
+	}
 	if err := spec.Validate(); err != nil {
 		return RunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
 	}
-	carry := spec.Carry
 	if carry == nil {
 		carry = &Carry{}
 	}
-	spec.Carry = nil // the spec proper stays the same across runs; the state travels aside
 
 	r := &runner{spec: spec, c: carry, ctl: newControl(ctx, carry)}
 	r.prog = Progress{Run: spec.Name, Rounds: spec.Rounds, Results: carry.Rounds, BestRound: carry.BestRound}
@@ -101,10 +108,8 @@ func (r *runner) run(ctx workflow.Context) (RunResult, error) {
 func (r *runner) continueAsNew(ctx workflow.Context) error {
 	r.ctl.drain()
 	r.c.Paused, r.c.Stop = r.ctl.paused, r.ctl.stopping
-	next := r.spec
-	next.Carry = r.c
 	workflow.GetLogger(ctx).Info("continue as new", "next_round", r.c.nextRound())
-	return workflow.NewContinueAsNewError(ctx, SelfPlay, next)
+	return workflow.NewContinueAsNewError(ctx, SelfPlay, r.spec, r.c)
 }
 
 func (r *runner) prepare(ctx workflow.Context) error {
@@ -124,7 +129,7 @@ func (r *runner) prepare(ctx workflow.Context) error {
 	}
 	var out activities.PrepareOutput
 	if err := workflow.ExecuteActivity(r.spec.shortCtx(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
-		return fail("prepare", err)
+		return StepError("prepare", err)
 	}
 	r.c.Prepared = out
 	return nil
@@ -139,14 +144,12 @@ func (r *runner) base(ctx workflow.Context) error {
 	}
 	s := r.spec
 	in := activities.BaseInput{
-		Run: s.Name, Base: s.Base,
-		Shape: activities.ModelShape{DModel: s.BaseModel.DModel, Layers: s.BaseModel.Layers, Heads: s.BaseModel.Heads, Context: s.BaseModel.Context},
-		Optim: s.optim(), Seed: s.Seed, Train: r.c.Prepared.Train, Durability: s.durability(),
+		Run: s.Name, Base: s.Base, Shape: s.BaseModel.Shape, Optim: s.baseOptim(),
+		Seed: s.Seed, Train: r.c.Prepared.Train, Durability: s.Durability,
 	}
-	in.Optim.Epochs, in.Optim.LR, in.Optim.Optimizer = s.BaseModel.Epochs, s.BaseModel.LR, "adam"
 	var out activities.TrainOutput
 	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {
-		return fail("base", err)
+		return StepError("base", err)
 	}
 	r.c.Base, r.c.Opponent = out.Model, out.Model
 	r.prog.Step, r.prog.TotalSteps = out.Steps, out.Steps
@@ -176,13 +179,13 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 		return err
 	}
 	in := activities.TrainInput{
-		Run: s.Name, Round: round, Method: s.Method, Mu: s.Mu, Beta: s.Beta,
+		Run: s.Name, Round: round, Loss: s.LossConfig,
 		Opponent: r.c.Opponent, Train: r.c.Prepared.Train, Shards: shards,
-		Optim: s.optim(), Seed: s.Seed + uint64(round), Durability: s.durability(),
+		Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
 	}
 	var out activities.TrainOutput
 	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
-		return fail(fmt.Sprintf("round %d train", round), err)
+		return StepError(fmt.Sprintf("round %d train", round), err)
 	}
 	r.prog.Step, r.prog.TotalSteps = out.Steps, out.Steps
 
@@ -191,7 +194,7 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 		return err
 	}
 	r.c.Rounds = append(r.c.Rounds, res)
-	r.c.Opponent = activities.Checkpoint{Key: res.ModelKey, SHA256: res.ModelSHA256}
+	r.c.Opponent = storage.Ref{Key: res.ModelKey, SHA256: res.ModelSHA256}
 	if better(res.Metrics, r.bestMetrics()) {
 		r.c.BestRound = round
 	}
@@ -200,10 +203,10 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 
 // generate fans the train prompts out over Shards parallel activities (prompt i goes to
 // shard i % Shards) and waits for all of them. SFT needs no synthetic data.
-func (r *runner) generate(ctx workflow.Context, round int) ([]activities.Checkpoint, error) {
+func (r *runner) generate(ctx workflow.Context, round int) ([]storage.Ref, error) {
 	var a *activities.Activities
 	s := r.spec
-	if s.Method == "sft" {
+	if !s.SelfPlay() {
 		return nil, nil
 	}
 	r.prog.Phase = PhaseGenerate
@@ -219,13 +222,13 @@ func (r *runner) generate(ctx workflow.Context, round int) ([]activities.Checkpo
 			Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed,
 		})
 	}
-	shards := make([]activities.Checkpoint, s.Shards)
+	shards := make([]storage.Ref, s.Shards)
 	var firstErr error
 	for k, f := range futures { // wait for all, so no activity is left running unobserved
 		var out activities.GenerateOutput
 		if err := f.Get(ctx, &out); err != nil {
 			if firstErr == nil {
-				firstErr = fail(fmt.Sprintf("round %d generate shard %d", round, k), err)
+				firstErr = StepError(fmt.Sprintf("round %d generate shard %d", round, k), err)
 			}
 			continue
 		}
@@ -235,7 +238,7 @@ func (r *runner) generate(ctx workflow.Context, round int) ([]activities.Checkpo
 }
 
 // evaluateAndCommit scores a round's model and writes its manifest (last).
-func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activities.TrainOutput, shards []activities.Checkpoint) (RoundResult, error) {
+func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activities.TrainOutput, shards []storage.Ref) (RoundResult, error) {
 	var a *activities.Activities
 	s := r.spec
 	opponent := r.c.Opponent // for round 0 this is the base itself: rewards are 0
@@ -251,9 +254,9 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 	}
 	var ev activities.EvaluateOutput
 	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
-		return RoundResult{}, fail(fmt.Sprintf("round %d evaluate", round), err)
+		return RoundResult{}, StepError(fmt.Sprintf("round %d evaluate", round), err)
 	}
-	metrics := map[string]float64{activities.MetricTrainLoss: tr.FinalLoss}
+	metrics := map[string]float64{eval.TrainLoss: tr.FinalLoss}
 	for k, v := range ev.Values {
 		metrics[k] = v
 	}
@@ -262,12 +265,12 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		return RoundResult{}, err
 	}
 	cin := activities.CommitInput{
-		Run: s.Name, Round: round, Method: s.Method, Model: tr.Model, Opponent: opponent,
-		Metrics: ev.Metrics, Values: metrics, Shards: shards,
+		Run: s.Name, Round: round, Method: string(s.Method), Model: tr.Model, Opponent: opponent,
+		Metrics: ev.File, Values: metrics, Shards: shards,
 	}
-	var manifest activities.Checkpoint
+	var manifest storage.Ref
 	if err := workflow.ExecuteActivity(s.shortCtx(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {
-		return RoundResult{}, fail(fmt.Sprintf("round %d commit", round), err)
+		return RoundResult{}, StepError(fmt.Sprintf("round %d commit", round), err)
 	}
 	return RoundResult{Round: round, ModelKey: tr.Model.Key, ModelSHA256: tr.Model.SHA256, Metrics: metrics, ManifestKey: manifest.Key}, nil
 }
@@ -276,10 +279,10 @@ func (r *runner) report(ctx workflow.Context, status string) (RunResult, error) 
 	var a *activities.Activities
 	r.prog.Phase = PhaseReport
 	res := RunResult{Run: r.spec.Name, Status: status, Rounds: r.c.Rounds, BestRound: r.c.BestRound}
-	in := activities.ReportInput{Run: r.spec.Name, Method: r.spec.Method, Status: status, BestRound: r.c.BestRound, Rounds: r.c.Rounds}
-	var rep activities.Checkpoint
+	in := activities.ReportInput{Run: r.spec.Name, Method: string(r.spec.Method), Status: status, BestRound: r.c.BestRound, Rounds: r.c.Rounds}
+	var rep storage.Ref
 	if err := workflow.ExecuteActivity(r.spec.shortCtx(ctx), a.Report, in).Get(ctx, &rep); err != nil {
-		return RunResult{}, fail("report", err)
+		return RunResult{}, StepError("report", err)
 	}
 	res.ReportKey = rep.Key
 	if status == StatusCompleted || status == StatusEarlyStopped {
@@ -312,19 +315,19 @@ func better(m, than map[string]float64) bool {
 	if than == nil {
 		return true
 	}
-	a, aok := m[activities.MetricTaskScore]
-	b, bok := than[activities.MetricTaskScore]
+	a, aok := m[eval.TaskScore]
+	b, bok := than[eval.TaskScore]
 	if aok && bok && a != b {
 		return a > b
 	}
-	return m[activities.MetricNLL] < than[activities.MetricNLL]
+	return m[eval.NLL] < than[eval.NLL]
 }
 
-// fail names the step that failed and keeps the error type, so that a non-retryable
+// StepError names the step that failed and keeps the error type, so that a non-retryable
 // activity error (NonFinite, InvalidInput, Integrity) fails the workflow with the same type
 // and a message that says where it happened. The activity's message is carried over once:
 // keeping the activity error as the cause as well would print it twice.
-func fail(where string, err error) error {
+func StepError(where string, err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		return temporal.NewNonRetryableApplicationError(where+": "+app.Message(), app.Type(), nil)
@@ -332,13 +335,3 @@ func fail(where string, err error) error {
 	return fmt.Errorf("%s: %w", where, err)
 }
 
-func (s RunSpec) optim() activities.Optim {
-	return activities.Optim{
-		Optimizer: s.Optimizer, LR: s.LR, WarmupFrac: s.WarmupFrac, Epochs: s.Epochs,
-		BatchSize: s.BatchSize, MicroBatch: s.MicroBatch, ClipNorm: s.ClipNorm,
-	}
-}
-
-func (s RunSpec) durability() activities.Durability {
-	return activities.Durability{CheckpointEvery: s.CheckpointEvery, CheckpointSeconds: s.CheckpointSeconds}
-}

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
 )
 
 type selfPlaySuite struct {
@@ -87,7 +88,7 @@ func (s *selfPlaySuite) TestHappyPathTwoRoundsShardFanOut() {
 	s.Len(s.f.train[1].Shards, 3)
 	s.Equal("runs/t1/rounds/002/synthetic/shard-002.json", s.f.train[1].Shards[2].Key)
 	s.Equal("space", s.f.train[0].Method)
-	s.Equal(0.5, res.Rounds[1].Metrics[activities.MetricTrainLoss])
+	s.Equal(0.5, res.Rounds[1].Metrics[eval.TrainLoss])
 }
 
 func (s *selfPlaySuite) TestSFTSkipsGeneration() {
@@ -231,7 +232,7 @@ func (s *selfPlaySuite) TestProgressQuery() {
 	s.Equal(2, p.Rounds)
 	s.Len(p.Results, 3)
 	s.Equal(6, p.TotalSteps)
-	s.Contains(p.LastMetrics, activities.MetricNLL)
+	s.Contains(p.LastMetrics, eval.NLL)
 }
 
 func TestValidate(t *testing.T) {

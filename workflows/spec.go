@@ -2,43 +2,46 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 )
 
 // RunSpec describes one self-play fine-tuning run. It is small and JSON-friendly: it is the
 // workflow's input, it is stored in the history, and `space run --spec FILE` reads it as is.
-// Zero values mean "use the default" (see Defaults); Validate explains what is wrong and how
-// to fix it.
+//
+// Settings that belong to another package are that package's type, embedded (their JSON
+// fields inline) rather than copied: the loss (model.LossConfig: method, mu, beta, hinge,
+// gamma), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
+// epochs, batch_size, micro_batch, clip_norm), the sampling of synthetic responses
+// (model.SampleConfig), the base model's shape (model.Shape) and how often training
+// checkpoints (activities.Durability). Their defaults and their checks are written once, by
+// their owner; DefaultSpec gathers the defaults and Validate runs the checks.
+//
+// A spec is complete: every field holds the value the run uses. Start from DefaultSpec
+// (ParseSpec decodes a file onto it), so that an explicit 0 means 0: temperature 0 is greedy
+// decoding, warmup_frac 0 no warm-up, and mu 0 an error.
 type RunSpec struct {
 	Name   string `json:"name"`   // run id: [a-z0-9][a-z0-9._-]{0,62}; workflow ID is "space-run-"+Name
-	Method string `json:"method"` // "space" (default), "spin" or "sft"
 	Rounds int    `json:"rounds"` // self-play rounds after the base model (>= 1)
 
-	Mu   int     `json:"mu,omitempty"`   // SPACE noise ratio: synthetic responses per prompt (default 1)
-	Beta float64 `json:"beta,omitempty"` // SPIN only: scale of the reward gap (default 0.1)
+	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma
+	model.OptimConfig                    // the rounds' optimizer, learning rate, batch, epochs
+	Generation        model.SampleConfig `json:"generation"` // sampling of the synthetic responses
+	Shards            int                `json:"shards"`     // parallel Generate activities per round
+	Seed              uint64             `json:"seed"`
 
-	LR         float64 `json:"lr,omitempty"`          // learning rate of the rounds (default 1e-4)
-	Optimizer  string  `json:"optimizer,omitempty"`   // "rmsprop" (default, the paper's) or "adam"
-	Epochs     int     `json:"epochs,omitempty"`      // epochs per round (default 2, the paper's)
-	BatchSize  int     `json:"batch_size,omitempty"`  // examples per optimizer step (default 8)
-	MicroBatch int     `json:"micro_batch,omitempty"` // examples per forward/backward (0 = batch_size)
-	WarmupFrac float64 `json:"warmup_frac,omitempty"` // linear warm-up fraction (default 0.1)
-	ClipNorm   float64 `json:"clip_norm,omitempty"`   // gradient clipping (0 = off)
-
-	Generation activities.Sampling `json:"generation"`       // sampling of the synthetic responses
-	Shards     int                 `json:"shards,omitempty"` // parallel Generate activities per round (default 1)
-	Seed       uint64              `json:"seed"`
-
-	Data     string  `json:"data,omitempty"`      // S3 key of a JSONL dataset, or
-	Task     string  `json:"task,omitempty"`      // a built-in task name ("arith")
-	N        int     `json:"n,omitempty"`         // with task: number of train pairs (default 256)
-	TestFrac float64 `json:"test_frac,omitempty"` // held-out fraction (default 0.2)
+	Data     string  `json:"data,omitempty"` // S3 key of a JSONL dataset, or
+	Task     string  `json:"task,omitempty"` // a built-in task name ("arith", "markov")
+	N        int     `json:"n"`              // with task: number of train pairs
+	TestFrac float64 `json:"test_frac"`      // held-out fraction
 	// Holdout picks the held-out prompts of a task: "" or "test" (the test split), or "val",
 	// a validation split from another seed stream, for choosing hyper-parameters without
 	// looking at the test split (space compare's search).
@@ -48,29 +51,22 @@ type RunSpec struct {
 	Base      string   `json:"base,omitempty"` // S3 key of a base checkpoint; else one is trained
 	BaseModel BaseSpec `json:"base_model"`     // shape (checked against Base when given) and SFT settings
 
-	CheckpointEvery    int     `json:"checkpoint_every,omitempty"`      // trainer checkpoint every N steps (0 = off)
-	CheckpointSeconds  float64 `json:"checkpoint_seconds,omitempty"`    // ... or every N seconds (default 60)
-	ContinueAsNewEvery int     `json:"continue_as_new_every,omitempty"` // rounds per workflow run (default 2)
-	EarlyStopPatience  int     `json:"early_stop_patience,omitempty"`   // rounds without improvement (0 = off)
+	activities.Durability     // checkpoint_every, checkpoint_seconds
+	ContinueAsNewEvery    int `json:"continue_as_new_every"`         // rounds per workflow run
+	EarlyStopPatience     int `json:"early_stop_patience,omitempty"` // rounds without improvement (0 = off)
 
 	TaskQueues TaskQueues `json:"task_queues"`
 	Timeouts   Timeouts   `json:"timeouts"`
-
-	// Carry is the state handed from one workflow run to the next by Continue-As-New.
-	// Users leave it empty.
-	Carry *Carry `json:"carry,omitempty"`
 }
 
 // BaseSpec is the base model: its shape and, when no Base checkpoint is given, how the
-// SFT base is trained on the real train pairs (with Adam, which trains a model from
-// scratch faster than the rounds' RMSProp; batch_size and warmup_frac are the run's).
+// SFT base is trained on the real train pairs: with Adam, which trains a model from
+// scratch faster than the rounds' RMSProp, for Epochs at learning rate LR; batch_size,
+// micro_batch, warmup_frac and clip_norm are the run's.
 type BaseSpec struct {
-	DModel  int     `json:"d_model,omitempty"` // default 64
-	Layers  int     `json:"layers,omitempty"`  // default 2
-	Heads   int     `json:"heads,omitempty"`   // default 4
-	Context int     `json:"context,omitempty"` // default 64 tokens (prompt + response)
-	Epochs  int     `json:"epochs,omitempty"`  // SFT epochs of the base (default 10)
-	LR      float64 `json:"lr,omitempty"`      // SFT learning rate of the base (default 3e-3)
+	model.Shape
+	Epochs int     `json:"epochs"` // SFT epochs of the base
+	LR     float64 `json:"lr"`     // SFT learning rate of the base
 }
 
 // TaskQueues routes inference and training to different workers. Empty = the workflow's
@@ -82,177 +78,164 @@ type TaskQueues struct {
 
 // Timeouts of the activities. The defaults suit real runs; tests shorten them.
 type Timeouts struct {
-	HeartbeatSeconds float64 `json:"heartbeat_seconds,omitempty"` // Generate/Train/Evaluate (default 20)
-	ActivityMinutes  float64 `json:"activity_minutes,omitempty"`  // StartToClose of the long ones (default 120)
+	HeartbeatSeconds float64 `json:"heartbeat_seconds"` // Generate/Train/Evaluate
+	ActivityMinutes  float64 `json:"activity_minutes"`  // StartToClose of the long ones
 }
-
-// Methods the workflow knows. The loss itself lives in model/.
-var Methods = []string{"space", "spin", "sft"}
 
 // WorkflowID is the ID of a run's workflow, so that every CLI command can find it by name.
 func WorkflowID(run string) string { return "space-run-" + run }
 
-// Defaults returns the spec with every zero field set to its default. Validate runs on the
-// result, so a zero that has no default (rounds, name) is still reported.
-func (s RunSpec) Defaults() RunSpec {
-	def := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
+// DefaultSpec is a run spec with every default filled in; Name, Rounds and one of Data or
+// Task are left for the caller. The settings owned by model/ and activities/ come from
+// their Default functions.
+func DefaultSpec() RunSpec {
+	return RunSpec{
+		LossConfig:         model.DefaultLoss(),
+		OptimConfig:        model.DefaultOptim(),
+		Generation:         model.DefaultSampling(),
+		Shards:             1,
+		N:                  256,
+		TestFrac:           0.2,
+		BaseModel:          BaseSpec{Shape: model.DefaultShape(), Epochs: 10, LR: 3e-3},
+		Durability:         activities.DefaultDurability(),
+		ContinueAsNewEvery: 2,
+		Timeouts:           Timeouts{HeartbeatSeconds: 20, ActivityMinutes: 120},
 	}
-	deff := func(p *float64, v float64) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	if s.Method == "" {
-		s.Method = "space"
-	}
-	s.Method = strings.ToLower(s.Method)
-	def(&s.Mu, 1)
-	deff(&s.Beta, 0.1)
-	deff(&s.LR, 1e-4)
-	if s.Optimizer == "" {
-		s.Optimizer = "rmsprop"
-	}
-	def(&s.Epochs, 2)
-	def(&s.BatchSize, 8)
-	deff(&s.WarmupFrac, 0.1)
-	deff(&s.Generation.Temperature, 1)
-	deff(&s.Generation.TopP, 1)
-	def(&s.Generation.MaxNewTokens, 32)
-	def(&s.Shards, 1)
-	if s.Task != "" {
-		def(&s.N, 256)
-	}
-	deff(&s.TestFrac, 0.2)
-	def(&s.BaseModel.DModel, 64)
-	def(&s.BaseModel.Layers, 2)
-	def(&s.BaseModel.Heads, 4)
-	def(&s.BaseModel.Context, 64)
-	def(&s.BaseModel.Epochs, 10)
-	deff(&s.BaseModel.LR, 3e-3)
-	deff(&s.CheckpointSeconds, 60)
-	def(&s.ContinueAsNewEvery, 2)
-	deff(&s.Timeouts.HeartbeatSeconds, 20)
-	deff(&s.Timeouts.ActivityMinutes, 120)
-	return s
 }
 
-// Validate reports the first problem with the spec as "field: problem; fix". Problems
-// that need the data (shards > prompts, pairs longer than the context) are found by Prepare.
+// baseOptim is the optimizer setting of the base model's SFT (see BaseSpec).
+func (s RunSpec) baseOptim() model.OptimConfig {
+	o := s.OptimConfig
+	o.Optimizer, o.Epochs, o.LR = "adam", s.BaseModel.Epochs, s.BaseModel.LR
+	return o
+}
+
+// Validate reports the first problem with the spec as "invalid spec: field: problem; fix".
+// It is the one check of a spec: `space run` calls it before it starts anything, and the
+// workflow calls it again (the same code, so the same message) before any activity runs.
+// Problems that need the data (shards > prompts, pairs longer than the context) are found
+// by Prepare.
 func (s RunSpec) Validate() error {
+	if err := s.validate(); err != nil {
+		var ie *model.InputError
+		if errors.As(err, &ie) {
+			return fmt.Errorf("invalid spec: %s: %s; %s", ie.Field, ie.Problem, ie.Fix)
+		}
+		return err
+	}
+	return nil
+}
+
+func (s RunSpec) validate() error {
 	bad := func(field, problem, fix string) error {
-		return fmt.Errorf("invalid spec: %s: %s; %s", field, problem, fix)
+		return &model.InputError{Field: field, Problem: problem, Fix: fix}
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	switch {
-	case storage.ValidateName(s.Name) != nil:
+	if storage.ValidateName(s.Name) != nil {
 		return bad("name", fmt.Sprintf("%q is not a valid run name", s.Name),
 			"use 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit, without \"..\"")
-	case !contains(Methods, s.Method):
-		return bad("method", fmt.Sprintf("unknown method %q", s.Method), "use one of "+strings.Join(Methods, ", "))
-	case s.Rounds <= 0:
-		return bad("rounds", fmt.Sprintf("%d", s.Rounds), "set rounds to 1 or more")
-	case s.Mu <= 0:
-		return bad("mu", fmt.Sprintf("%d", s.Mu), "set mu to 1 or more (synthetic responses per prompt)")
-	case !finite(s.LR) || s.LR <= 0:
-		return bad("lr", fmt.Sprintf("%v", s.LR), "set a finite positive learning rate, e.g. 1e-4")
-	case !finite(s.Beta) || s.Beta <= 0:
-		return bad("beta", fmt.Sprintf("%v", s.Beta), "set a finite positive beta, e.g. 0.1")
-	case s.Optimizer != "rmsprop" && s.Optimizer != "adam":
-		return bad("optimizer", fmt.Sprintf("unknown optimizer %q", s.Optimizer), "use rmsprop or adam")
-	case s.Epochs <= 0 || s.BatchSize <= 0 || s.MicroBatch < 0:
-		return bad("epochs/batch_size/micro_batch", "must be positive", "set epochs >= 1, batch_size >= 1, micro_batch >= 0")
-	case !finite(s.WarmupFrac) || s.WarmupFrac < 0 || s.WarmupFrac >= 1:
-		return bad("warmup_frac", fmt.Sprintf("%v", s.WarmupFrac), "use a fraction in [0, 1)")
-	case !finite(s.ClipNorm) || s.ClipNorm < 0:
-		return bad("clip_norm", fmt.Sprintf("%v", s.ClipNorm), "use 0 (off) or a positive norm")
-	case !finite(s.Generation.Temperature) || s.Generation.Temperature < 0:
-		return bad("generation.temperature", fmt.Sprintf("%v", s.Generation.Temperature), "use a positive temperature")
-	case !finite(s.Generation.TopP) || s.Generation.TopP <= 0 || s.Generation.TopP > 1:
-		return bad("generation.top_p", fmt.Sprintf("%v", s.Generation.TopP), "use a value in (0, 1]")
-	case s.Generation.TopK < 0 || s.Generation.MaxNewTokens <= 0:
-		return bad("generation.top_k/max_new_tokens", "must not be negative", "set top_k >= 0 and max_new_tokens >= 1")
+	}
+	if s.Rounds <= 0 {
+		return bad("rounds", fmt.Sprintf("is %d", s.Rounds), "set rounds to 1 or more")
+	}
+	if err := s.LossConfig.Validate(); err != nil {
+		return err
+	}
+	if err := s.OptimConfig.Validate(); err != nil {
+		return err
+	}
+	if err := s.Generation.Validate(); err != nil {
+		return prefixed("generation.", err)
+	}
+	switch {
 	case s.Shards <= 0:
-		return bad("shards", fmt.Sprintf("%d", s.Shards), "set shards to 1 or more")
+		return bad("shards", fmt.Sprintf("is %d", s.Shards), "set shards to 1 or more")
 	case (s.Data == "") == (s.Task == ""):
 		return bad("data/task", "exactly one of them must be set", `set "data" to the S3 key of a JSONL file or "task" to a built-in task such as "arith"`)
 	case s.Task != "" && s.N <= 0:
-		return bad("n", fmt.Sprintf("%d", s.N), "set n (train pairs generated by the task) to 1 or more")
+		return bad("n", fmt.Sprintf("is %d", s.N), "set n (train pairs generated by the task) to 1 or more")
 	case s.Holdout != "" && s.Holdout != "test" && s.Holdout != "val":
 		return bad("holdout", fmt.Sprintf("unknown holdout %q", s.Holdout), `use "test" (default) or "val"`)
 	case s.Holdout == "val" && s.Task == "":
 		return bad("holdout", `"val" needs a built-in task`, "a dataset's held-out split is always its test split; omit holdout")
 	case !finite(s.TestFrac) || s.TestFrac <= 0 || s.TestFrac >= 1:
-		return bad("test_frac", fmt.Sprintf("%v", s.TestFrac), "use a fraction in (0, 1), e.g. 0.2")
-	case s.BaseModel.DModel <= 0 || s.BaseModel.Layers <= 0 || s.BaseModel.Heads <= 0 || s.BaseModel.Context <= 1:
-		return bad("base_model", "d_model, layers, heads and context must be positive", "omit them for the defaults (64, 2, 4, 64)")
-	case s.BaseModel.DModel%s.BaseModel.Heads != 0:
-		return bad("base_model.heads", fmt.Sprintf("d_model %d is not divisible by %d heads", s.BaseModel.DModel, s.BaseModel.Heads), "pick heads that divide d_model")
-	case s.Base == "" && (s.BaseModel.Epochs <= 0 || !finite(s.BaseModel.LR) || s.BaseModel.LR <= 0):
-		return bad("base_model.epochs/lr", "must be positive to train a base", "omit them for the defaults (10, 3e-3)")
-	case s.CheckpointEvery < 0 || !finite(s.CheckpointSeconds) || s.CheckpointSeconds < 0:
-		return bad("checkpoint_every/checkpoint_seconds", "must not be negative", "use 0 to turn one off")
+		return bad("test_frac", fmt.Sprintf("is %v", s.TestFrac), "use a fraction in (0, 1), e.g. 0.2")
+	case s.MaxEval < 0:
+		return bad("max_eval", fmt.Sprintf("is %d", s.MaxEval), "use 0 (every held-out prompt) or a positive cap")
+	}
+	if err := s.BaseModel.Shape.Validate("base_model."); err != nil {
+		return err
+	}
+	if s.Base == "" {
+		if err := s.baseOptim().Validate(); err != nil {
+			return prefixed("base_model.", err)
+		}
+	}
+	if err := s.Durability.Validate(); err != nil {
+		return err
+	}
+	switch {
 	case s.ContinueAsNewEvery <= 0:
-		return bad("continue_as_new_every", fmt.Sprintf("%d", s.ContinueAsNewEvery), "set it to 1 or more rounds")
+		return bad("continue_as_new_every", fmt.Sprintf("is %d", s.ContinueAsNewEvery), "set it to 1 or more rounds")
 	case s.EarlyStopPatience < 0:
-		return bad("early_stop_patience", fmt.Sprintf("%d", s.EarlyStopPatience), "use 0 (off) or a number of rounds")
-	case !finite(s.Timeouts.HeartbeatSeconds) || s.Timeouts.HeartbeatSeconds <= 0 ||
-		!finite(s.Timeouts.ActivityMinutes) || s.Timeouts.ActivityMinutes <= 0:
-		return bad("timeouts", "must be positive", "omit them for the defaults (20 s heartbeat, 120 min)")
+		return bad("early_stop_patience", fmt.Sprintf("is %d", s.EarlyStopPatience), "use 0 (off) or a number of rounds")
+	case !finite(s.Timeouts.HeartbeatSeconds) || s.Timeouts.HeartbeatSeconds <= 0:
+		return bad("timeouts.heartbeat_seconds", fmt.Sprintf("is %v", s.Timeouts.HeartbeatSeconds), "use a positive number of seconds (default 20)")
+	case !finite(s.Timeouts.ActivityMinutes) || s.Timeouts.ActivityMinutes <= 0:
+		return bad("timeouts.activity_minutes", fmt.Sprintf("is %v", s.Timeouts.ActivityMinutes), "use a positive number of minutes (default 120)")
 	}
 	return nil
 }
 
-// ParseSpec decodes a spec file strictly: an unknown field is an error naming it, because a
-// misspelt field silently falling back to its default is the worst kind of mistake here.
+// prefixed puts a spec path in front of an owner's field name ("generation.top_k").
+func prefixed(prefix string, err error) error {
+	var ie *model.InputError
+	if errors.As(err, &ie) {
+		return &model.InputError{Field: prefix + ie.Field, Problem: ie.Problem, Fix: ie.Fix}
+	}
+	return err
+}
+
+// ParseSpec decodes a spec file onto DefaultSpec, strictly: a field the file leaves out
+// keeps its default, a field it writes is taken as written (0 included), and an unknown
+// field is an error naming it, because a misspelt field silently falling back to its
+// default is the worst kind of mistake here. It does not validate: call Validate.
 func ParseSpec(data []byte) (RunSpec, error) {
-	var s RunSpec
+	s := DefaultSpec()
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
 	}
-	// A zero means "the default" inside the workflow, but a zero the user wrote for a field
-	// whose zero is meaningless (mu 0, lr 0) is a mistake to report, not to replace.
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
-	}
-	isZero := func(v json.RawMessage) bool {
-		var x float64
-		return strings.TrimSpace(string(v)) != "null" && json.Unmarshal(v, &x) == nil && x == 0
-	}
-	for _, field := range NoZeroFields {
-		if v, ok := raw[field]; ok && isZero(v) {
-			return RunSpec{}, fmt.Errorf("invalid spec: %s: 0; set a positive value, or omit %s for its default", field, field)
-		}
-	}
-	var gen map[string]json.RawMessage
-	_ = json.Unmarshal(raw["generation"], &gen) // the typed decode above already checked it
-	for _, f := range []struct {
-		field string
-		v     json.RawMessage
-	}{{"warmup_frac", raw["warmup_frac"]}, {"generation.temperature", gen["temperature"]}} { // fixed order: the same error every time
-		if f.v != nil && isZero(f.v) {
-			return RunSpec{}, fmt.Errorf("invalid spec: %s: 0 %s", f.field, ZeroIsDefault[f.field])
-		}
-	}
 	return s, nil
 }
 
-// ZeroIsDefault holds the spec fields whose 0 is a meaningful setting that a spec cannot
-// express (0 is "the default" there), with what to do instead: written out as 0 they are
-// rejected rather than silently replaced by the default.
-var ZeroIsDefault = map[string]string{
-	"warmup_frac":            "would mean the default warm-up (0.1), not none; for almost none use a small fraction such as 0.001",
-	"generation.temperature": "would mean the default temperature (1), not greedy decoding; use a small temperature such as 0.05",
+// legacyDefaults gives a spec recorded before specs were complete (workflow histories
+// without the "complete-spec" version marker, schedules created before it) the meaning it
+// had then: every zero field took its default.
+func (s RunSpec) legacyDefaults() RunSpec {
+	s.Method = model.Method(strings.ToLower(string(s.Method)))
+	n := s.N
+	fillZeros(reflect.ValueOf(&s).Elem(), reflect.ValueOf(DefaultSpec()))
+	if s.Task == "" {
+		s.N = n // n had a default only for tasks
+	}
+	return s
 }
 
-// NoZeroFields are the top-level spec fields whose zero would silently become the default:
-// written out as 0 in a spec file (or a flag), they are rejected instead.
-var NoZeroFields = []string{"rounds", "mu", "beta", "lr", "epochs", "batch_size", "shards", "n"}
+// fillZeros sets every zero leaf of dst to def's value, recursing into structs.
+func fillZeros(dst, def reflect.Value) {
+	for i := 0; i < dst.NumField(); i++ {
+		f := dst.Field(i)
+		if f.Kind() == reflect.Struct {
+			fillZeros(f, def.Field(i))
+			continue
+		}
+		if f.IsZero() {
+			f.Set(def.Field(i))
+		}
+	}
+}
 
 func (s RunSpec) heartbeat() time.Duration {
 	return time.Duration(s.Timeouts.HeartbeatSeconds * float64(time.Second))
@@ -260,13 +243,4 @@ func (s RunSpec) heartbeat() time.Duration {
 
 func (s RunSpec) longTimeout() time.Duration {
 	return time.Duration(s.Timeouts.ActivityMinutes * float64(time.Minute))
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

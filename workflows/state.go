@@ -1,12 +1,12 @@
 package workflows
 
-import "github.com/space-sft/space/activities"
+import (
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/storage"
+)
 
 // RoundResult is what a committed round leaves behind (round 0 is the base model).
 type RoundResult = activities.RoundResult
-
-// Checkpoint is a key and its sha256.
-type Checkpoint = activities.Checkpoint
 
 // Run statuses.
 const (
@@ -55,13 +55,17 @@ func (r RunResult) Best() (RoundResult, bool) {
 	return RoundResult{}, false
 }
 
-// Carry is the state one workflow run hands to the next through Continue-As-New: the
+// versionCompleteSpec marks histories whose SelfPlay input is a complete spec (DefaultSpec).
+const versionCompleteSpec = "complete-spec"
+
+// Carry is the state one workflow run hands to the next through Continue-As-New (the
+// workflow's second argument, never part of the spec a user writes): the
 // inputs, the committed rounds (whose last model is the next opponent), the best round,
 // and the signals received so far, so that a pause or stop is not lost at the boundary.
 type Carry struct {
 	Prepared  activities.PrepareOutput `json:"prepared"`
-	Base      Checkpoint               `json:"base"`
-	Opponent  Checkpoint               `json:"opponent"`
+	Base      storage.Ref              `json:"base"`
+	Opponent  storage.Ref              `json:"opponent"`
 	Rounds    []RoundResult            `json:"rounds"`
 	BestRound int                      `json:"best_round"`
 	Paused    bool                     `json:"paused,omitempty"`

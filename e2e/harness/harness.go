@@ -278,7 +278,7 @@ type Pending struct {
 	LastBeat    time.Time
 	Attempt     int32
 	Identity    string // worker that last heartbeated or started it
-	Progress    activities.Progress
+	Progress    activities.Heartbeat
 	HasProgress bool
 	LastFailure string
 }

@@ -58,12 +58,12 @@ func BenchmarkCheckpointS3(b *testing.B) {
 	if err := store.EnsureBucket(ctx); err != nil {
 		b.Fatal(err)
 	}
-	m, err := model.New(model.Config{DModel: 256, Layers: 6, Heads: 4, Context: 64, Seed: 1}, nil)
+	m, err := model.New(model.Config{Shape: model.Shape{DModel: 256, Layers: 6, Heads: 4, Context: 64}, Seed: 1}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	data := []model.Example{{Prompt: []int{model.BOS, 'a', model.SEP}, Real: []int{'b', model.EOS}}}
-	tc := model.TrainConfig{Loss: model.LossConfig{Method: model.MethodSFT}, LR: 1e-4, Epochs: 1, BatchSize: 1}
+	tc := model.TrainConfig{Loss: model.LossConfig{Method: model.MethodSFT}, OptimConfig: model.OptimConfig{LR: 1e-4, Epochs: 1, BatchSize: 1}}
 	tr, err := model.NewTrainer(m, data, tc)
 	if err != nil {
 		b.Fatal(err)

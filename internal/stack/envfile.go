@@ -17,7 +17,7 @@ const EnvFileName = "stack.env"
 // the local gateway's dev secret).
 func WriteEnvFile(path string, env []string) error {
 	var b strings.Builder
-	b.WriteString("# Written by `make up` (internal/stack/cmd/devstack). Use: source " + path + "\n")
+	b.WriteString("# Written by `make up` (cmd/devstack). Use: source " + path + "\n")
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&b, "export %s=%s\n", k, strconv.Quote(v))

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/compare"
 	"github.com/space-sft/space/internal/temporalclient"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/workflows"
@@ -95,9 +96,10 @@ func Register(w worker.Registry, acts *activities.Activities, withWorkflows bool
 	if withWorkflows {
 		w.RegisterWorkflow(workflows.SelfPlay)
 		w.RegisterWorkflow(workflows.ScheduledFineTune)
-		w.RegisterWorkflow(workflows.Compare)
+		w.RegisterWorkflow(compare.Compare)
 	}
 	w.RegisterActivity(acts)
+	w.RegisterActivity(&compare.Activities{Run: acts})
 }
 
 // Run starts the worker(s) and blocks until ctx is done (or a worker fails), then stops
@@ -118,9 +120,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := activities.NewMetrics(reg)
+	metrics := activities.NewTelemetry(reg)
 	store.SetObserver(metrics.S3)
-	acts := &activities.Activities{Store: store, Log: o.Log, Metrics: metrics}
+	acts := &activities.Activities{Store: store, Log: o.Log, Telemetry: metrics}
 
 	c := o.Client
 	if c == nil {

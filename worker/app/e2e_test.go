@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/storage"
@@ -99,13 +100,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("result: %+v", res)
 	}
 	for _, r := range res.Rounds {
-		for _, k := range []string{activities.MetricNLL, activities.MetricTaskScore} {
+		for _, k := range []string{eval.NLL, eval.TaskScore} {
 			if _, ok := r.Metrics[k]; !ok {
 				t.Errorf("round %d lacks %s: %v", r.Round, k, r.Metrics)
 			}
 		}
 	}
-	if _, ok := res.Rounds[2].Metrics[activities.MetricDiscAccuracy]; !ok {
+	if _, ok := res.Rounds[2].Metrics[eval.DiscAccuracy]; !ok {
 		t.Errorf("round 2 lacks rewards: %v", res.Rounds[2].Metrics)
 	}
 	store, err := storage.New(ctx, st.StorageConfig())

@@ -3,7 +3,7 @@
 // start letter, a move the prompt does not allow, too long, ...) and how long the samples
 // are (p_data's mean is 4.68 letters). It is the diagnostic behind docs/compare.md:
 //
-//	go run ./internal/compare/markovdiag .data/compare/s3/space/runs/cmp-markov-space-s1/rounds/005/model.safetensors
+//	go run ./cmd/markovdiag .data/compare/s3/space/runs/cmp-markov-space-s1/rounds/005/model.safetensors
 package main
 
 import (

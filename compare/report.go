@@ -1,8 +1,7 @@
-package activities
+package compare
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -12,67 +11,21 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/storage"
-	"github.com/space-sft/space/tasks"
+	"github.com/space-sft/space/workflows"
 )
 
-// PretrainInput trains the base model of a comparison on a task's pretrain corpus.
-type PretrainInput struct {
-	Run        string     `json:"run"` // the comparison's name: runs/{run}/base/model.safetensors
-	Task       string     `json:"task"`
-	N          int        `json:"n"`
-	Seed       uint64     `json:"seed"`
-	Shape      ModelShape `json:"shape"`
-	Optim      Optim      `json:"optim"`
-	Durability Durability `json:"durability"`
-}
-
-// PretrainBase trains a fresh model with SFT on the task's Pretrain corpus (a broad related
-// distribution, shifted from the target): the base every arm of a comparison starts from,
-// which has never seen the target's real pairs. The corpus is kept as inputs/pretrain.jsonl.
-func (a *Activities) PretrainBase(ctx context.Context, in PretrainInput) (out TrainOutput, err error) {
-	defer a.Metrics.track(ctx, "pretrain", in.Run, 0)(&err)
-	out, err = a.pretrainBase(ctx, in)
-	return out, classify(err)
-}
-
-func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (TrainOutput, error) {
-	t, err := tasks.Get(in.Task)
-	if err != nil {
-		return TrainOutput{}, invalid("task: " + err.Error())
-	}
-	pt, ok := t.(tasks.Pretrainer)
-	if !ok {
-		return TrainOutput{}, invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov)", in.Task))
-	}
-	if in.N <= 0 {
-		return TrainOutput{}, invalid("pretrain n must be positive")
-	}
-	pairs := pt.Pretrain(in.Seed, in.N)
-	if err := checkContext(pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {
-		return TrainOutput{}, err
-	}
-	var buf bytes.Buffer
-	if err := dataset.WriteJSONL(&buf, pairs); err != nil {
-		return TrainOutput{}, err
-	}
-	if _, err := a.put(ctx, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
-		return TrainOutput{}, err
-	}
-	return a.trainFreshBase(ctx, in.Run, "pretrain", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
-}
-
-// CompareArm describes one arm for the report.
-type CompareArm struct {
+// ReportArm describes one arm for the report.
+type ReportArm struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	Grid        string `json:"grid"`
 	Rounds      int    `json:"rounds,omitempty"` // the arm's last round (0 = the comparison's)
 }
 
-// CompareChoice is an arm's setting chosen on the validation split.
-type CompareChoice struct {
+// ReportChoice is an arm's setting chosen on the validation split.
+type ReportChoice struct {
 	Arm     string  `json:"arm"`
 	Setting string  `json:"setting"`
 	Round   int     `json:"round"`
@@ -81,86 +34,54 @@ type CompareChoice struct {
 	Tried   int     `json:"tried"`
 }
 
-// CompareRun is one child run of a comparison.
-type CompareRun struct {
-	Arm     string        `json:"arm"`
-	Seed    uint64        `json:"seed"`
-	Setting string        `json:"setting"`
-	Run     string        `json:"run"`
-	Status  string        `json:"status"`
-	Error   string        `json:"error,omitempty"`
-	Rounds  []RoundResult `json:"rounds,omitempty"`
+// ReportRun is one child run of a comparison.
+type ReportRun struct {
+	Arm     string                  `json:"arm"`
+	Seed    uint64                  `json:"seed"`
+	Setting string                  `json:"setting"`
+	Run     string                  `json:"run"`
+	Status  string                  `json:"status"`
+	Error   string                  `json:"error,omitempty"`
+	Rounds  []workflows.RoundResult `json:"rounds,omitempty"`
 }
 
-// CompareReportInput is everything the comparison's report shows.
-type CompareReportInput struct {
-	Name         string          `json:"name"`
-	Task         string          `json:"task"`
-	N            int             `json:"n"`
-	Rounds       int             `json:"rounds"`
-	NEval        int             `json:"n_eval"`
-	Seeds        []uint64        `json:"seeds"`
-	Primary      string          `json:"primary"`
-	HigherBetter bool            `json:"higher_better"`
-	Seconds      float64         `json:"seconds"`
-	Base         Checkpoint      `json:"base"`
-	Model        string          `json:"model"`
-	Pretrain     string          `json:"pretrain"`
-	Training     string          `json:"training"`
-	Arms         []CompareArm    `json:"arms"`
-	Choices      []CompareChoice `json:"choices"`
-	Search       []CompareRun    `json:"search"`
-	Final        []CompareRun    `json:"final"`
+// ReportInput is everything the comparison's report shows.
+type ReportInput struct {
+	Name         string         `json:"name"`
+	Task         string         `json:"task"`
+	N            int            `json:"n"`
+	Rounds       int            `json:"rounds"`
+	NEval        int            `json:"n_eval"`
+	Seeds        []uint64       `json:"seeds"`
+	Primary      string         `json:"primary"`
+	HigherBetter bool           `json:"higher_better"`
+	Seconds      float64        `json:"seconds"`
+	Base         storage.Ref    `json:"base"`
+	Model        string         `json:"model"`
+	Pretrain     string         `json:"pretrain"`
+	Training     string         `json:"training"`
+	Arms         []ReportArm    `json:"arms"`
+	Choices      []ReportChoice `json:"choices"`
+	Search       []ReportRun    `json:"search"`
+	Final        []ReportRun    `json:"final"`
 }
 
-// CompareReportOutput lists the report's objects.
-type CompareReportOutput struct {
-	Report  Checkpoint   `json:"report"`
-	Results Checkpoint   `json:"results"`
-	Plots   []Checkpoint `json:"plots"`
+// ReportOutput lists the report's objects.
+type ReportOutput struct {
+	Report  storage.Ref   `json:"report"`
+	Results storage.Ref   `json:"results"`
+	Plots   []storage.Ref `json:"plots"`
 }
 
-// CompareMetrics are the metrics the comparison reports, in this order, when measured.
-var CompareMetrics = []string{
-	MetricKL, MetricTaskScore, MetricNLL, MetricSampleValid, MetricGreedyValid,
-	MetricRewardReal, MetricRewardSynth, MetricMargin, MetricDiscAccuracy,
-	MetricSynthLength, MetricDistinct2, MetricSynthDist2, MetricTrainLoss,
-}
-
-// CompareReport writes runs/{name}/report/compare.md (tables of mean ± std over seeds per
-// round and method, the search, paired differences with standard errors), results.json
-// (the raw numbers) and compare_{metric}.png (each metric against the round, one line per
-// method, error bars ± std over seeds).
-func (a *Activities) CompareReport(ctx context.Context, in CompareReportInput) (out CompareReportOutput, err error) {
-	defer a.Metrics.track(ctx, "report", in.Name, 0)(&err)
-	out, err = a.compareReport(ctx, in)
-	return out, classify(err)
-}
-
-func (a *Activities) compareReport(ctx context.Context, in CompareReportInput) (CompareReportOutput, error) {
-	var out CompareReportOutput
-	var err error
-	if out.Results, err = a.putJSON(ctx, storage.ReportKey(in.Name, "results.json"), in); err != nil {
-		return out, err
-	}
-	md, figs := RenderCompare(in)
-	for _, f := range figs {
-		png, err := DrawCompare(in, f)
-		if err != nil {
-			return out, fmt.Errorf("plot %s: %w", f, err)
-		}
-		c, err := a.put(ctx, storage.ReportKey(in.Name, "compare_"+f+".png"), png)
-		if err != nil {
-			return out, err
-		}
-		out.Plots = append(out.Plots, c)
-	}
-	out.Report, err = a.put(ctx, storage.ReportKey(in.Name, "compare.md"), []byte(md))
-	return out, err
+// ReportedMetrics are the metrics the comparison reports, in this order, when measured.
+var ReportedMetrics = []string{
+	eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, eval.GreedyValid,
+	eval.RewardReal, eval.RewardSynth, eval.Margin, eval.DiscAccuracy,
+	eval.SynthLength, eval.Distinct2, eval.SynthDist2, eval.TrainLoss,
 }
 
 // cell is a metric's values over seeds for one arm and round.
-func values(runs []CompareRun, arm string, round int, metric string) []float64 {
+func values(runs []ReportRun, arm string, round int, metric string) []float64 {
 	var vs []float64
 	for _, r := range runs {
 		if r.Arm != arm || r.Status == "failed" {
@@ -194,7 +115,7 @@ func meanStd(vs []float64) (mean, std float64) {
 
 // paired returns, for the seeds where both arms have the metric at their rounds, the
 // differences x - y.
-func paired(runs []CompareRun, armX string, roundX int, armY string, roundY int, metric string) []float64 {
+func paired(runs []ReportRun, armX string, roundX int, armY string, roundY int, metric string) []float64 {
 	at := func(arm string, round int) map[uint64]float64 {
 		m := map[uint64]float64{}
 		for _, r := range runs {
@@ -219,7 +140,7 @@ func paired(runs []CompareRun, armX string, roundX int, armY string, roundY int,
 	return d
 }
 
-func measured(in CompareReportInput) []string {
+func measured(in ReportInput) []string {
 	has := map[string]bool{}
 	for _, r := range in.Final {
 		for _, rr := range r.Rounds {
@@ -229,7 +150,7 @@ func measured(in CompareReportInput) []string {
 		}
 	}
 	var out []string
-	for _, m := range CompareMetrics {
+	for _, m := range ReportedMetrics {
 		if has[m] {
 			out = append(out, m)
 		}
@@ -238,19 +159,19 @@ func measured(in CompareReportInput) []string {
 }
 
 var metricHelp = map[string]string{
-	MetricKL:           "KL(p_data || p_theta) per response, nats (lower is better)",
-	MetricTaskScore:    "task metric of greedy outputs (higher is better)",
-	MetricNLL:          "held-out NLL per token of real responses (lower is better)",
-	MetricSampleValid:  "fraction of temperature-1 samples that p_data allows",
-	MetricGreedyValid:  "fraction of greedy outputs that p_data allows",
-	MetricRewardReal:   "mean reward r = log p_theta - log p_opponent of the real responses",
-	MetricRewardSynth:  "mean reward of the round's synthetic responses",
-	MetricMargin:       "reward_real - reward_synth",
-	MetricDiscAccuracy: "accuracy of the NCE classifier h = sigmoid(r - ln mu)",
-	MetricSynthLength:  "mean synthetic response length (tokens)",
-	MetricDistinct2:    "distinct bigrams of greedy held-out outputs",
-	MetricSynthDist2:   "distinct bigrams of the round's synthetic responses",
-	MetricTrainLoss:    "last training step's loss (each method's own loss)",
+	eval.KL:           "KL(p_data || p_theta) per response, nats (lower is better)",
+	eval.TaskScore:    "task metric of greedy outputs (higher is better)",
+	eval.NLL:          "held-out NLL per token of real responses (lower is better)",
+	eval.SampleValid:  "fraction of temperature-1 samples that p_data allows",
+	eval.GreedyValid:  "fraction of greedy outputs that p_data allows",
+	eval.RewardReal:   "mean reward r = log p_theta - log p_opponent of the real responses",
+	eval.RewardSynth:  "mean reward of the round's synthetic responses",
+	eval.Margin:       "reward_real - reward_synth",
+	eval.DiscAccuracy: "accuracy of the NCE classifier h = sigmoid(r - ln mu)",
+	eval.SynthLength:  "mean synthetic response length (tokens)",
+	eval.Distinct2:    "distinct bigrams of greedy held-out outputs",
+	eval.SynthDist2:   "distinct bigrams of the round's synthetic responses",
+	eval.TrainLoss:    "last training step's loss (each method's own loss)",
 }
 
 func fmtMS(vs []float64, total int) string {
@@ -268,8 +189,8 @@ func fmtMS(vs []float64, total int) string {
 	return cell
 }
 
-// RenderCompare renders the markdown report and lists the figures (metric names) to draw.
-func RenderCompare(in CompareReportInput) (string, []string) {
+// RenderMarkdown renders the markdown report and lists the figures (metric names) to draw.
+func RenderMarkdown(in ReportInput) (string, []string) {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Comparison %s: task %s\n\n", in.Name, in.Task)
@@ -286,7 +207,7 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 
 	w("## Arms and the search (same budget per arm)\n\n| arm | what | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|\n", in.Primary)
 	for _, arm := range in.Arms {
-		c := CompareChoice{}
+		c := ReportChoice{}
 		for _, x := range in.Choices {
 			if x.Arm == arm.Name {
 				c = x
@@ -307,7 +228,7 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 		for _, r := range in.Search {
 			w("| %s | %s | %s |", r.Arm, r.Setting, r.Status)
 			for k := 0; k <= in.Rounds; k++ {
-				vs := values([]CompareRun{r}, r.Arm, k, in.Primary)
+				vs := values([]ReportRun{r}, r.Arm, k, in.Primary)
 				if len(vs) == 0 {
 					w(" — |")
 				} else {
@@ -318,7 +239,7 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 		}
 	}
 	var failed []string
-	for _, r := range append(append([]CompareRun(nil), in.Search...), in.Final...) {
+	for _, r := range append(append([]ReportRun(nil), in.Search...), in.Final...) {
 		if r.Status == "failed" {
 			failed = append(failed, fmt.Sprintf("- %s (%s, seed %d): %s", r.Run, r.Setting, r.Seed, firstLine(r.Error)))
 		}
@@ -366,7 +287,7 @@ func RenderCompare(in CompareReportInput) (string, []string) {
 		w("\n## Paired differences: %s minus each arm (mean ± standard error over seeds)\n\n", ref)
 		w("At each arm's last round and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
 		diffMetrics := []string{in.Primary}
-		for _, m := range []string{MetricKL, MetricTaskScore, MetricNLL, MetricSampleValid} {
+		for _, m := range []string{eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid} {
 			if m != in.Primary && has(metrics, m) {
 				diffMetrics = append(diffMetrics, m)
 			}
@@ -423,9 +344,9 @@ func firstLine(s string) string {
 	return s
 }
 
-// DrawCompare plots one metric against the round: one line per arm (mean over seeds) with
+// DrawMetric plots one metric against the round: one line per arm (mean over seeds) with
 // error bars of ± one standard deviation.
-func DrawCompare(in CompareReportInput, metric string) ([]byte, error) {
+func DrawMetric(in ReportInput, metric string) ([]byte, error) {
 	p := plot.New()
 	lo, hi := math.Inf(1), math.Inf(-1)
 	p.Title.Text = fmt.Sprintf("%s: %s (mean ± std over %d seeds)", in.Task, metric, len(in.Seeds))

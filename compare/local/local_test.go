@@ -1,4 +1,4 @@
-package compare
+package local
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/workflows"
@@ -54,13 +55,13 @@ func TestQuickCompare(t *testing.T) {
 			continue
 		}
 		for _, rr := range r.Rounds {
-			for _, m := range []string{activities.MetricKL, activities.MetricNLL, activities.MetricSampleValid, activities.MetricGreedyValid} {
+			for _, m := range []string{eval.KL, eval.NLL, eval.SampleValid, eval.GreedyValid} {
 				if _, ok := rr.Metrics[m]; !ok {
 					t.Errorf("run %s round %d lacks %s", r.Run, rr.Round, m)
 				}
 			}
 			if r.Arm == "space" && rr.Round > 0 {
-				if _, ok := rr.Metrics[activities.MetricDiscAccuracy]; !ok {
+				if _, ok := rr.Metrics[eval.DiscAccuracy]; !ok {
 					t.Errorf("space round %d lacks the rewards", rr.Round)
 				}
 			}

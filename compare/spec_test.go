@@ -1,9 +1,9 @@
-package workflows
+package compare
 
 import (
 	"testing"
 
-	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
 )
 
 func TestCompareSpecAndChoice(t *testing.T) {
@@ -36,7 +36,7 @@ func TestCompareSpecAndChoice(t *testing.T) {
 	rounds := func(kl ...float64) []RoundResult {
 		var out []RoundResult
 		for i, v := range kl {
-			out = append(out, RoundResult{Round: i, Metrics: map[string]float64{activities.MetricKL: v}})
+			out = append(out, RoundResult{Round: i, Metrics: map[string]float64{eval.KL: v}})
 		}
 		return out
 	}

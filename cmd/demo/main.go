@@ -24,7 +24,9 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
+	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/worker/app"
 	"github.com/space-sft/space/workflows"
 )
@@ -46,15 +48,16 @@ func main() {
 // Spec is the demo's run: a small byte-level GPT (d64, 2 layers), an SFT base trained on the
 // task's real pairs, then SPACE rounds with mu = 1, two generation shards per round.
 func Spec(name, task string, rounds, n int, seed uint64) workflows.RunSpec {
-	return workflows.RunSpec{
-		Name: name, Method: "space", Rounds: rounds, Mu: 1, Seed: seed,
-		Task: task, N: n, TestFrac: 0.2, MaxEval: 64,
-		LR: 3e-4, Optimizer: "rmsprop", Epochs: 2, BatchSize: 16, WarmupFrac: 0.1, ClipNorm: 1,
-		Generation:      activities.Sampling{Temperature: 1, MaxNewTokens: 28},
-		Shards:          2,
-		BaseModel:       workflows.BaseSpec{DModel: 64, Layers: 2, Heads: 4, Context: 64, Epochs: 8, LR: 3e-3},
-		CheckpointEvery: 20,
-	}
+	s := workflows.DefaultSpec()
+	s.Name, s.Rounds, s.Seed = name, rounds, seed
+	s.LossConfig = model.LossConfig{Method: model.MethodSPACE, Mu: 1}
+	s.Task, s.N, s.TestFrac, s.MaxEval = task, n, 0.2, 64
+	s.OptimConfig = model.OptimConfig{Optimizer: "rmsprop", LR: 3e-4, Epochs: 2, BatchSize: 16, WarmupFrac: 0.1, ClipNorm: 1}
+	s.Generation = model.SampleConfig{Temperature: 1, TopP: 1, MaxNewTokens: 28}
+	s.Shards = 2
+	s.BaseModel = workflows.BaseSpec{Shape: model.Shape{DModel: 64, Layers: 2, Heads: 4, Context: 64}, Epochs: 8, LR: 3e-3}
+	s.CheckpointEvery = 20
+	return s
 }
 
 func run(dir, task string, rounds, n int, seed uint64, keep bool) error {
@@ -167,8 +170,8 @@ func progressLine(ctx context.Context, c client.Client, id string) string {
 // printTable prints one row per round (round 0 is the base model) and one column per metric.
 func printTable(res workflows.RunResult) {
 	// The metrics that say most first, in this order, then the rest alphabetically.
-	order := []string{activities.MetricKL, activities.MetricSampleValid, activities.MetricGreedyValid, activities.MetricTaskScore, activities.MetricNLL, activities.MetricRewardReal,
-		activities.MetricRewardSynth, activities.MetricMargin, activities.MetricDiscAccuracy, activities.MetricSynthLength}
+	order := []string{eval.KL, eval.SampleValid, eval.GreedyValid, eval.TaskScore, eval.NLL, eval.RewardReal,
+		eval.RewardSynth, eval.Margin, eval.DiscAccuracy, eval.SynthLength}
 	all := activities.MetricNames(res.Rounds)
 	var names []string
 	for _, k := range order {

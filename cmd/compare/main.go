@@ -1,6 +1,6 @@
 // Command compare is `make compare` / `make compare-quick`: a comparison of SFT (n, 4n),
 // SPIN and SPACE (mu 1, 3) from one pre-trained base on a fresh local stack, with the report
-// written to a local folder (see package internal/compare).
+// written to a local folder (see package compare).
 package main
 
 import (
@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/space-sft/space/internal/compare"
-	"github.com/space-sft/space/workflows"
+	"github.com/space-sft/space/compare"
+	"github.com/space-sft/space/compare/local"
 )
 
 func main() {
@@ -23,7 +23,7 @@ func main() {
 	seeds := flag.Int("seeds", 0, "number of final seeds (default 3, markov 5; quick 1)")
 	rounds := flag.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
 	n := flag.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
-	specFile := flag.String("spec", "", "CompareSpec JSON file (workflows/compare.go); replaces --task/--quick/--name/--seeds/--rounds/--n")
+	specFile := flag.String("spec", "", "CompareSpec JSON file (compare/spec.go); replaces --task/--quick/--name/--seeds/--rounds/--n")
 	render := flag.String("render", "", "re-render DIR/compare.md and the PNGs from DIR/results.json, run nothing")
 	flag.Parse()
 	if *render != "" {
@@ -33,11 +33,11 @@ func main() {
 		}
 		return
 	}
-	spec := compare.Spec(*task, *quick, *name, *seeds, *rounds, *n)
+	spec := compare.Preset(*task, *quick, *name, *seeds, *rounds, *n)
 	if *specFile != "" {
 		data, err := os.ReadFile(*specFile)
 		if err == nil {
-			spec = workflows.CompareSpec{}
+			spec = compare.Spec{}
 			err = json.Unmarshal(data, &spec)
 		}
 		if err != nil {
@@ -45,7 +45,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if err := compare.Run(context.Background(), *dir, *out, spec, os.Stdout); err != nil {
+	if err := local.Run(context.Background(), *dir, *out, spec, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}

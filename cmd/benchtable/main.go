@@ -1,7 +1,7 @@
 // Command benchtable merges the model benchmark outputs of the two BLAS backends (the
 // backend is a build tag, so `make bench` runs the benchmarks twice) into one table:
 //
-//	go run ./internal/benchtable out/bench/gonum.txt out/bench/openblas.txt
+//	go run ./cmd/benchtable out/bench/gonum.txt out/bench/openblas.txt
 //
 // Each argument is the output of `go test ./model -bench ...` for one backend, named by
 // its file name (gonum.txt -> gonum). A missing file is skipped. When a benchmark appears

@@ -1,0 +1,97 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/tasks"
+)
+
+// Activities are the comparison's own steps (the base's pre-training and the report); the
+// arms run as SelfPlay children on the run's activities. Registered beside those.
+type Activities struct {
+	Run *activities.Activities // the run's activities: storage, metrics, training
+}
+
+// PretrainInput trains the base model of a comparison on a task's pretrain corpus.
+type PretrainInput struct {
+	Run        string                `json:"run"` // the comparison's name: runs/{run}/base/model.safetensors
+	Task       string                `json:"task"`
+	N          int                   `json:"n"`
+	Seed       uint64                `json:"seed"`
+	Shape      model.Shape           `json:"shape"`
+	Optim      model.OptimConfig     `json:"optim"`
+	Durability activities.Durability `json:"durability"`
+}
+
+// PretrainBase trains a fresh model with SFT on the task's Pretrain corpus (a broad related
+// distribution, shifted from the target): the base every arm of a comparison starts from,
+// which has never seen the target's real pairs. The corpus is kept as inputs/pretrain.jsonl.
+func (a *Activities) PretrainBase(ctx context.Context, in PretrainInput) (out activities.TrainOutput, err error) {
+	defer a.Run.Track(ctx, "pretrain", in.Run, 0)(&err)
+	out, err = a.pretrainBase(ctx, in)
+	return out, activities.Classify(err)
+}
+
+func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activities.TrainOutput, error) {
+	t, err := tasks.Get(in.Task)
+	if err != nil {
+		return activities.TrainOutput{}, activities.Invalid("task: " + err.Error())
+	}
+	pt, ok := t.(tasks.Pretrainer)
+	if !ok {
+		return activities.TrainOutput{}, activities.Invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov)", in.Task))
+	}
+	if in.N <= 0 {
+		return activities.TrainOutput{}, activities.Invalid("pretrain n must be positive")
+	}
+	pairs := pt.Pretrain(in.Seed, in.N)
+	if err := activities.CheckContext(pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {
+		return activities.TrainOutput{}, err
+	}
+	var buf bytes.Buffer
+	if err := dataset.WriteJSONL(&buf, pairs); err != nil {
+		return activities.TrainOutput{}, err
+	}
+	if _, err := a.Run.Put(ctx, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
+		return activities.TrainOutput{}, err
+	}
+	return a.Run.TrainFresh(ctx, in.Run, "pretrain", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+}
+
+// CompareReport writes runs/{name}/report/compare.md (tables of mean ± std over seeds per
+// round and method, the search, paired differences with standard errors), results.json
+// (the raw numbers) and compare_{metric}.png (each metric against the round, one line per
+// method, error bars ± std over seeds).
+func (a *Activities) CompareReport(ctx context.Context, in ReportInput) (out ReportOutput, err error) {
+	defer a.Run.Track(ctx, "report", in.Name, 0)(&err)
+	out, err = a.compareReport(ctx, in)
+	return out, activities.Classify(err)
+}
+
+func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportOutput, error) {
+	var out ReportOutput
+	var err error
+	if out.Results, err = a.Run.PutJSON(ctx, storage.ReportKey(in.Name, "results.json"), in); err != nil {
+		return out, err
+	}
+	md, figs := RenderMarkdown(in)
+	for _, f := range figs {
+		png, err := DrawMetric(in, f)
+		if err != nil {
+			return out, fmt.Errorf("plot %s: %w", f, err)
+		}
+		c, err := a.Run.Put(ctx, storage.ReportKey(in.Name, "compare_"+f+".png"), png)
+		if err != nil {
+			return out, err
+		}
+		out.Plots = append(out.Plots, c)
+	}
+	out.Report, err = a.Run.Put(ctx, storage.ReportKey(in.Name, "compare.md"), []byte(md))
+	return out, err
+}

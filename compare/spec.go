@@ -1,0 +1,358 @@
+package compare
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/space-sft/space/eval"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/workflows"
+)
+
+// Spec is one comparison of methods on a built-in task, the paper's protocol:
+//
+//  1. one base model is pre-trained (SFT) on the task's broad related corpus
+//     (tasks.Pretrainer), never on the target's real pairs, and every arm starts from it;
+//  2. search: every arm tries the same number of settings (its grid: learning rates, and
+//     beta for SPIN) on a validation split, one seed; the best setting and round by the
+//     task's primary metric on validation are kept;
+//  3. final: every arm runs with its chosen setting on every seed, measured on the test
+//     split; a seed gives every arm the same real pairs (the 4n arm's first n are the n
+//     arm's) and the same held-out prompts;
+//  4. a report (markdown table, results.json, one PNG per metric) goes to
+//     runs/{name}/report/ in S3.
+//
+// Every arm is a SelfPlay child workflow (SFT arms are SelfPlay with method sft: round r
+// is 2r epochs of SFT); self-play arms make the same optimizer steps per round.
+type Spec struct {
+	Name   string   `json:"name"`   // [a-z0-9][a-z0-9._-]{0,62}, short: children are NAME-ARM-sSEED
+	Task   string   `json:"task"`   // built-in task with a Pretrain corpus: "arith" or "markov"
+	N      int      `json:"n"`      // real train pairs of the 1x arms (default 128)
+	Seeds  []uint64 `json:"seeds"`  // final seeds (default 1, 2, 3; markov 1..5)
+	Rounds int      `json:"rounds"` // rounds after the base (default 5: the paper's iter0..iter4)
+	Arms   []Arm    `json:"arms"`   // default DefaultArms()
+	NEval  int      `json:"n_eval"` // held-out prompts per evaluation (default 64; markov 128)
+
+	SearchSeed uint64 `json:"search_seed"` // seed of the search runs (default 100; not a final seed)
+	// Select is the metric that picks each arm's setting and round on validation: "" = the
+	// task's primary metric (PrimaryMetric), or test_nll, kl, task_score, sample_valid.
+	Select string `json:"select,omitempty"`
+
+	Model    model.Shape  `json:"model"`    // shape of the base; default per task
+	Pretrain PretrainSpec `json:"pretrain"` // the base model's corpus and SFT; default per task
+
+	// The rounds' optimizer (model.OptimConfig, fields inline): default rmsprop, 2 epochs
+	// per round, batch 16, warm-up 0.1, clip 1. lr must stay 0: each arm's grid (lrs) sets it.
+	model.OptimConfig
+	Generation model.SampleConfig `json:"generation"` // synthetic data; default T=1, per-task max tokens
+
+	Concurrency int                `json:"concurrency,omitempty"` // children running at once (default 2)
+	Timeouts    workflows.Timeouts `json:"timeouts"`
+}
+
+// Arm is one method of the comparison and its search grid.
+type Arm struct {
+	Name     string    `json:"name"`                // e.g. "space", "sft-4n"
+	Method   string    `json:"method"`              // sft, spin or space
+	Mu       int       `json:"mu,omitempty"`        // SPACE noise ratio (default 1)
+	DataMult int       `json:"data_mult,omitempty"` // real pairs = DataMult * N (default 1)
+	LRs      []float64 `json:"lrs"`                 // learning rates tried
+	Betas    []float64 `json:"betas,omitempty"`     // SPIN: betas tried (grid LRs x Betas)
+	// Rounds and Epochs override the comparison's for this arm (0 = the comparison's): e.g.
+	// one round of 10 epochs on the base's synthetic data against 5 rounds of 2 epochs with
+	// fresh samples (the paper's claim 4, at the same number of optimizer steps).
+	Rounds int `json:"rounds,omitempty"`
+	Epochs int `json:"epochs,omitempty"`
+}
+
+func (a Arm) rounds(s Spec) int {
+	if a.Rounds > 0 {
+		return a.Rounds
+	}
+	return s.Rounds
+}
+
+func (a Arm) epochs(s Spec) int {
+	if a.Epochs > 0 {
+		return a.Epochs
+	}
+	return s.Epochs
+}
+
+// PretrainSpec is the base model's training: SFT from scratch on the task's Pretrain corpus.
+type PretrainSpec struct {
+	N         int     `json:"n,omitempty"`
+	Epochs    int     `json:"epochs,omitempty"`
+	LR        float64 `json:"lr,omitempty"`
+	BatchSize int     `json:"batch_size,omitempty"`
+	Seed      uint64  `json:"seed,omitempty"`
+}
+
+// Setting is one point of an arm's grid.
+type Setting struct {
+	LR   float64 `json:"lr"`
+	Beta float64 `json:"beta,omitempty"`
+}
+
+func (s Setting) String() string {
+	if s.Beta > 0 {
+		return fmt.Sprintf("lr %g, beta %g", s.LR, s.Beta)
+	}
+	return fmt.Sprintf("lr %g", s.LR)
+}
+
+// Grid lists the arm's settings.
+func (a Arm) Grid() []Setting {
+	var out []Setting
+	for _, lr := range a.LRs {
+		if a.Method == "spin" && len(a.Betas) > 0 {
+			for _, b := range a.Betas {
+				out = append(out, Setting{LR: lr, Beta: b})
+			}
+			continue
+		}
+		out = append(out, Setting{LR: lr})
+	}
+	return out
+}
+
+// DefaultArms are the paper's comparison with the same search budget (4 settings) per arm.
+func DefaultArms() []Arm {
+	lrs := []float64{1e-4, 3e-4, 1e-3, 3e-3}
+	return []Arm{
+		{Name: "sft-n", Method: "sft", LRs: lrs},
+		{Name: "sft-4n", Method: "sft", DataMult: 4, LRs: lrs},
+		{Name: "spin", Method: "spin", LRs: []float64{1e-4, 3e-4}, Betas: []float64{0.1, 1}},
+		{Name: "space", Method: "space", Mu: 1, LRs: lrs},
+		{Name: "space-mu3", Method: "space", Mu: 3, LRs: lrs},
+	}
+}
+
+// QuickArms are single-setting arms (no search) for `--quick`.
+func QuickArms() []Arm {
+	return []Arm{
+		{Name: "sft-n", Method: "sft", LRs: []float64{1e-3}},
+		{Name: "sft-4n", Method: "sft", DataMult: 4, LRs: []float64{1e-3}},
+		{Name: "spin", Method: "spin", LRs: []float64{3e-4}, Betas: []float64{1}},
+		{Name: "space", Method: "space", Mu: 1, LRs: []float64{1e-3}},
+	}
+}
+
+// Defaults fills zero fields, some per task (model size, corpus, response length).
+func (s Spec) Defaults() Spec {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	deff := func(p *float64, v float64) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&s.N, 128)
+	if len(s.Seeds) == 0 {
+		s.Seeds = []uint64{1, 2, 3}
+		if s.Task == "markov" { // cheap: more seeds for tighter paired differences
+			s.Seeds = []uint64{1, 2, 3, 4, 5}
+		}
+	}
+	def(&s.Rounds, 5) // iter0..iter4 of the paper
+	if len(s.Arms) == 0 {
+		s.Arms = DefaultArms()
+	}
+	for i := range s.Arms {
+		def(&s.Arms[i].Mu, 1)
+		def(&s.Arms[i].DataMult, 1)
+		s.Arms[i].Method = strings.ToLower(s.Arms[i].Method)
+	}
+	if s.Task == "markov" {
+		def(&s.NEval, 128)
+	}
+	def(&s.NEval, 64)
+	if s.SearchSeed == 0 {
+		s.SearchSeed = 100
+	}
+	switch s.Task {
+	case "arith":
+		def(&s.Model.DModel, 64)
+		def(&s.Pretrain.N, 8000) // 1000 steps: about half the source problems right
+		def(&s.Pretrain.Epochs, 4)
+		def(&s.NEval, 128)
+		def(&s.Generation.MaxNewTokens, 28)
+	default: // markov and others: short responses
+		def(&s.Model.DModel, 32)
+		def(&s.Pretrain.N, 2000)
+		def(&s.Pretrain.Epochs, 3)
+		def(&s.Generation.MaxNewTokens, 20)
+	}
+	def(&s.Model.Layers, 2)
+	def(&s.Model.Heads, 4)
+	def(&s.Model.Context, 64)
+	deff(&s.Pretrain.LR, 3e-3)
+	def(&s.Pretrain.BatchSize, 32)
+	if s.Pretrain.Seed == 0 {
+		s.Pretrain.Seed = 7
+	}
+	if s.Optimizer == "" {
+		s.Optimizer = model.DefaultOptimizer
+	}
+	def(&s.Epochs, 2)
+	def(&s.BatchSize, 16)
+	deff(&s.WarmupFrac, 0.1)
+	deff(&s.ClipNorm, 1)
+	deff(&s.Generation.Temperature, 1)
+	deff(&s.Generation.TopP, 1)
+	def(&s.Concurrency, 2)
+	deff(&s.Timeouts.HeartbeatSeconds, 30)
+	deff(&s.Timeouts.ActivityMinutes, 60)
+	return s
+}
+
+// Validate checks the spec and every child spec it implies.
+func (s Spec) Validate() error {
+	bad := func(field, problem, fix string) error {
+		return fmt.Errorf("invalid compare spec: %s: %s; %s", field, problem, fix)
+	}
+	if err := storage.ValidateName(s.Name); err != nil {
+		return bad("name", err.Error(), "use a short name of a-z, 0-9, '.', '_', '-'")
+	}
+	if s.Task == "" {
+		return bad("task", "empty", `name a built-in task with a pretrain corpus, e.g. "markov" or "arith"`)
+	}
+	if len(s.Arms) == 0 {
+		return bad("arms", "empty", "omit arms for the default comparison")
+	}
+	if len(s.Seeds) == 0 || s.Rounds <= 0 || s.N <= 0 || s.NEval <= 0 {
+		return bad("seeds/rounds/n/n_eval", "must be set", "omit them for the defaults")
+	}
+	seen := map[string]bool{}
+	for _, a := range s.Arms {
+		if seen[a.Name] {
+			return bad("arms", fmt.Sprintf("two arms named %q", a.Name), "give every arm its own name")
+		}
+		seen[a.Name] = true
+		if len(a.Grid()) == 0 {
+			return bad("arms."+a.Name+".lrs", "empty", "give at least one learning rate")
+		}
+		if a.DataMult <= 0 {
+			return bad("arms."+a.Name+".data_mult", fmt.Sprint(a.DataMult), "use 1 or more")
+		}
+		for k, set := range a.Grid() {
+			for _, sp := range []workflows.RunSpec{s.child(a, set, s.SearchSeed, true, k, ""), s.child(a, set, s.Seeds[0], false, 0, "")} {
+				if err := sp.Validate(); err != nil {
+					return bad("arms."+a.Name, err.Error(), "fix the arm or shorten the comparison's name")
+				}
+			}
+		}
+	}
+	if s.Select != "" {
+		if m, _ := s.selectMetric(); m != s.Select {
+			return bad("select", fmt.Sprintf("unknown metric %q", s.Select), "use test_nll, kl, task_score or sample_valid")
+		}
+	}
+	if s.Concurrency <= 0 {
+		return bad("concurrency", fmt.Sprint(s.Concurrency), "use 1 or more")
+	}
+	return nil
+}
+
+// childName is the run name of an arm's child: NAME-ARM-sSEED (final) or NAME-v-ARM-K (search).
+func (s Spec) childName(a Arm, seed uint64, search bool, k int) string {
+	if search {
+		return fmt.Sprintf("%s-v-%s-%d", s.Name, a.Name, k)
+	}
+	return fmt.Sprintf("%s-%s-s%d", s.Name, a.Name, seed)
+}
+
+// child is the SelfPlay spec of one arm with one setting on one seed.
+func (s Spec) child(a Arm, set Setting, seed uint64, search bool, k int, base string) workflows.RunSpec {
+	holdout := "test"
+	if search {
+		holdout = "val"
+	}
+	beta := set.Beta
+	if a.Method != "spin" {
+		beta = 0
+	}
+	sp := workflows.DefaultSpec()
+	sp.Name, sp.Rounds, sp.Seed, sp.Shards = s.childName(a, seed, search, k), a.rounds(s), seed, 1
+	sp.LossConfig = model.LossConfig{Method: model.Method(a.Method), Mu: a.Mu, Beta: beta}
+	sp.OptimConfig = s.OptimConfig
+	sp.LR, sp.Epochs = set.LR, a.epochs(s)
+	sp.Generation = s.Generation
+	sp.Task, sp.N = s.Task, s.N*a.DataMult
+	// The held-out set is the first NEval prompts of the seed's held-out stream for every
+	// arm: the 4n arm draws more, and MaxEval keeps the same first NEval.
+	sp.TestFrac, sp.Holdout, sp.MaxEval = float64(s.NEval)/float64(s.N+s.NEval), holdout, s.NEval
+	sp.Base = base
+	sp.BaseModel.Shape = s.Model
+	sp.CheckpointSeconds = 120
+	sp.ContinueAsNewEvery = a.rounds(s)
+	sp.Timeouts = s.Timeouts
+	return sp
+}
+
+// PrimaryMetric is the metric that picks settings and rounds: KL to p_data when the task
+// knows it (lower is better), else the task score (higher is better).
+func PrimaryMetric(task string) (name string, higherBetter bool) {
+	if task == "markov" {
+		return eval.KL, false
+	}
+	return eval.TaskScore, true
+}
+
+// selectMetric is the metric that picks settings and rounds: Select, else the primary one.
+func (s Spec) selectMetric() (name string, higherBetter bool) {
+	switch s.Select {
+	case eval.NLL, eval.KL:
+		return s.Select, false
+	case eval.TaskScore, eval.SampleValid:
+		return s.Select, true
+	}
+	return PrimaryMetric(s.Task)
+}
+
+// Quick is `--quick`: one seed, two rounds, single-setting arms (no search), a tiny
+// model and corpus. It checks that the whole comparison runs and reports, in minutes; its
+// numbers mean little.
+func Quick(name, task string) Spec {
+	s := Spec{
+		Name: name, Task: task, N: 64, Seeds: []uint64{1}, Rounds: 2, Arms: QuickArms(), NEval: 32,
+		Model:    model.Shape{DModel: 32, Layers: 2, Heads: 4, Context: 64},
+		Pretrain: PretrainSpec{N: 2000, Epochs: 3},
+	}
+	if task == "arith" {
+		s.Pretrain.N = 3000
+	}
+	return s
+}
+
+// Preset is the comparison the command-line flags describe: the task's default comparison
+// (or Quick), with the number of seeds, rounds and real pairs overridden when positive.
+func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
+	if name == "" {
+		name = "cmp-" + task
+		if quick {
+			name = "quick-" + task
+		}
+	}
+	s := Spec{Name: name, Task: task}
+	if quick {
+		s = Quick(name, task)
+	}
+	if seeds > 0 {
+		s.Seeds = nil
+		for i := 1; i <= seeds; i++ {
+			s.Seeds = append(s.Seeds, uint64(i))
+		}
+	}
+	if rounds > 0 {
+		s.Rounds = rounds
+	}
+	if n > 0 {
+		s.N = n
+	}
+	return s
+}

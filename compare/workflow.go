@@ -1,0 +1,248 @@
+package compare
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/workflows"
+)
+
+// ArmRun is one child's outcome.
+type ArmRun struct {
+	Arm     string                  `json:"arm"`
+	Seed    uint64                  `json:"seed"`
+	Search  bool                    `json:"search,omitempty"`
+	Setting Setting                 `json:"setting"`
+	Run     string                  `json:"run"`
+	Status  string                  `json:"status"`          // completed, or failed
+	Error   string                  `json:"error,omitempty"` // why it failed (e.g. NonFinite: SPIN collapse)
+	Rounds  []workflows.RoundResult `json:"rounds,omitempty"`
+}
+
+// Choice is an arm's setting and round chosen on the validation split.
+type Choice struct {
+	Arm     string  `json:"arm"`
+	Setting Setting `json:"setting"`
+	Round   int     `json:"round"` // best validation round (1..Rounds)
+	Value   float64 `json:"value"` // its primary metric on validation (when Found)
+	Found   bool    `json:"found"` // false: no search (single setting) or every search run failed
+	Tried   int     `json:"tried"` // settings tried (the search budget)
+}
+
+// Result is the comparison's result and the input of its report.
+type Result struct {
+	Spec      Spec        `json:"spec"`
+	Base      storage.Ref `json:"base"`
+	Choices   []Choice    `json:"choices"`
+	Search    []ArmRun    `json:"search"`
+	Final     []ArmRun    `json:"final"`
+	Seconds   float64     `json:"seconds"`
+	ReportKey string      `json:"report_key"`
+}
+
+// Progress answers the "progress" query of a comparison.
+type Progress struct {
+	Phase   string   `json:"phase"` // pretrain, search, final, report, done
+	Done    int      `json:"done"`  // children finished in this phase
+	Total   int      `json:"total"`
+	Running []string `json:"running"`
+}
+
+// WorkflowID is the workflow ID of a comparison.
+func WorkflowID(name string) string { return "space-compare-" + name }
+
+// Compare runs a comparison (see Spec).
+func Compare(ctx workflow.Context, spec Spec) (Result, error) {
+	spec = spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
+	}
+	start := workflow.Now(ctx)
+	prog := &Progress{Phase: "pretrain"}
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryProgress, func() (Progress, error) { return *prog, nil }); err != nil {
+		return Result{}, err
+	}
+	res := Result{Spec: spec}
+	var a *Activities
+	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 15 * time.Minute, RetryPolicy: workflows.RetryPolicy()})
+	long := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Duration(spec.Timeouts.ActivityMinutes * float64(time.Minute)),
+		HeartbeatTimeout:    time.Duration(spec.Timeouts.HeartbeatSeconds * float64(time.Second)),
+		RetryPolicy:         workflows.RetryPolicy(),
+	})
+	pin := PretrainInput{
+		Run: spec.Name, Task: spec.Task, N: spec.Pretrain.N, Seed: spec.Pretrain.Seed, Shape: spec.Model,
+		Optim: model.OptimConfig{Optimizer: "adam", LR: spec.Pretrain.LR, WarmupFrac: 0.05, Epochs: spec.Pretrain.Epochs, BatchSize: spec.Pretrain.BatchSize, ClipNorm: 1},
+	}
+	var base activities.TrainOutput
+	if err := workflow.ExecuteActivity(long, a.PretrainBase, pin).Get(ctx, &base); err != nil {
+		return Result{}, workflows.StepError("pretrain", err)
+	}
+	res.Base = base.Model
+
+	// Search on the validation split: every arm with more than one setting.
+	type job struct {
+		arm  Arm
+		set  Setting
+		seed uint64
+		k    int
+	}
+	var jobs []job
+	for _, arm := range spec.Arms {
+		if g := arm.Grid(); len(g) > 1 {
+			for k, set := range g {
+				jobs = append(jobs, job{arm, set, spec.SearchSeed, k})
+			}
+		}
+	}
+	prog.Phase = "search"
+	runChildren := func(jobs []job, search bool) []ArmRun {
+		out := make([]ArmRun, len(jobs))
+		prog.Done, prog.Total = 0, len(jobs)
+		next := 0
+		sel := workflow.NewSelector(ctx)
+		running := 0
+		startOne := func(i int) {
+			j := jobs[i]
+			cs := spec.child(j.arm, j.set, j.seed, search, j.k, base.Model.Key)
+			out[i] = ArmRun{Arm: j.arm.Name, Seed: j.seed, Search: search, Setting: j.set, Run: cs.Name}
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: workflows.WorkflowID(cs.Name)})
+			f := workflow.ExecuteChildWorkflow(cctx, workflows.SelfPlay, cs)
+			running++
+			prog.Running = append(prog.Running, cs.Name)
+			sel.AddFuture(f, func(f workflow.Future) {
+				var rr workflows.RunResult
+				if err := f.Get(ctx, &rr); err != nil {
+					out[i].Status, out[i].Error = "failed", err.Error()
+				} else {
+					out[i].Status, out[i].Rounds = rr.Status, rr.Rounds
+				}
+				running--
+				prog.Done++
+				prog.Running = remove(prog.Running, out[i].Run)
+			})
+		}
+		for next < len(jobs) || running > 0 {
+			for running < spec.Concurrency && next < len(jobs) {
+				startOne(next)
+				next++
+			}
+			sel.Select(ctx)
+		}
+		return out
+	}
+	res.Search = runChildren(jobs, true)
+	res.Choices = choose(spec, res.Search)
+
+	prog.Phase = "final"
+	jobs = jobs[:0]
+	for _, arm := range spec.Arms {
+		set := chosen(res.Choices, arm)
+		for _, seed := range spec.Seeds {
+			jobs = append(jobs, job{arm, set, seed, 0})
+		}
+	}
+	res.Final = runChildren(jobs, false)
+
+	prog.Phase = "report"
+	res.Seconds = workflow.Now(ctx).Sub(start).Seconds()
+	var rep ReportOutput
+	if err := workflow.ExecuteActivity(short, a.CompareReport, reportInput(res)).Get(ctx, &rep); err != nil {
+		return Result{}, workflows.StepError("report", err)
+	}
+	res.ReportKey = rep.Report.Key
+	prog.Phase = "done"
+	return res, nil
+}
+
+func remove(xs []string, x string) []string {
+	out := xs[:0]
+	for _, v := range xs {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// choose picks, per arm, the setting and round (>= 1) with the best primary metric on the
+// validation split. An arm with a single setting keeps it (round: the last).
+func choose(spec Spec, search []ArmRun) []Choice {
+	metric, higher := spec.selectMetric()
+	var out []Choice
+	for _, arm := range spec.Arms {
+		g := arm.Grid()
+		c := Choice{Arm: arm.Name, Setting: g[0], Round: arm.rounds(spec), Tried: len(g)}
+		for _, r := range search {
+			if r.Arm != arm.Name || r.Status == "failed" {
+				continue
+			}
+			for _, rr := range r.Rounds {
+				v, ok := rr.Metrics[metric]
+				if rr.Round == 0 || !ok {
+					continue
+				}
+				if !c.Found || (higher && v > c.Value) || (!higher && v < c.Value) {
+					c.Setting, c.Round, c.Value, c.Found = r.Setting, rr.Round, v, true
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func chosen(cs []Choice, arm Arm) Setting {
+	for _, c := range cs {
+		if c.Arm == arm.Name {
+			return c.Setting
+		}
+	}
+	return arm.Grid()[0]
+}
+
+// reportInput flattens the result for the report activity.
+func reportInput(res Result) ReportInput {
+	metric, higher := res.Spec.selectMetric()
+	in := ReportInput{
+		Name: res.Spec.Name, Task: res.Spec.Task, N: res.Spec.N, Rounds: res.Spec.Rounds, NEval: res.Spec.NEval,
+		Seeds: res.Spec.Seeds, Primary: metric, HigherBetter: higher, Seconds: res.Seconds, Base: res.Base,
+		Model:    fmt.Sprintf("d_model %d, %d layers, %d heads, context %d", res.Spec.Model.DModel, res.Spec.Model.Layers, res.Spec.Model.Heads, res.Spec.Model.Context),
+		Pretrain: fmt.Sprintf("%d pairs of the %s pretrain corpus, %d epochs, adam lr %g, batch %d", res.Spec.Pretrain.N, res.Spec.Task, res.Spec.Pretrain.Epochs, res.Spec.Pretrain.LR, res.Spec.Pretrain.BatchSize),
+		Training: fmt.Sprintf("%s, %d epochs per round, batch %d, warm-up %g, clip %g; synthetic: temperature %g, max %d tokens",
+			res.Spec.Optimizer, res.Spec.Epochs, res.Spec.BatchSize, res.Spec.WarmupFrac, res.Spec.ClipNorm, res.Spec.Generation.Temperature, res.Spec.Generation.MaxNewTokens),
+	}
+	for _, a := range res.Spec.Arms {
+		desc := fmt.Sprintf("%s on %d real pairs", a.Method, a.DataMult*res.Spec.N)
+		if a.Method == "space" {
+			desc += fmt.Sprintf(", mu %d", a.Mu)
+		}
+		var grid []string
+		for _, s := range a.Grid() {
+			grid = append(grid, s.String())
+		}
+		if a.Rounds > 0 || a.Epochs > 0 {
+			desc += fmt.Sprintf(", %d rounds of %d epochs", a.rounds(res.Spec), a.epochs(res.Spec))
+		}
+		in.Arms = append(in.Arms, ReportArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; "), Rounds: a.rounds(res.Spec)})
+	}
+	for _, c := range res.Choices {
+		in.Choices = append(in.Choices, ReportChoice{Arm: c.Arm, Setting: c.Setting.String(), Round: c.Round, Value: c.Value, Found: c.Found, Tried: c.Tried})
+	}
+	conv := func(rs []ArmRun) []ReportRun {
+		var out []ReportRun
+		for _, r := range rs {
+			out = append(out, ReportRun{Arm: r.Arm, Seed: r.Seed, Setting: r.Setting.String(), Run: r.Run, Status: r.Status, Error: r.Error, Rounds: r.Rounds})
+		}
+		return out
+	}
+	in.Search, in.Final = conv(res.Search), conv(res.Final)
+	return in
+}

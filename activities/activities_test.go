@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/space-sft/space/internal/stack/stacktest"
+	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 )
 
@@ -48,13 +49,13 @@ func TestGenerateIndependentOfShards(t *testing.T) {
 	a, env := newActivities(t)
 	prep := run[PrepareOutput](t, env, a.Prepare, PrepareInput{Run: "g", Task: "arith", N: 7, TestFrac: 0.3, Seed: 2, Context: 64, Shards: 3})
 	base := run[TrainOutput](t, env, a.TrainBase, BaseInput{
-		Run: "g", Shape: ModelShape{DModel: 16, Layers: 1, Heads: 2, Context: 64},
-		Optim: Optim{Optimizer: "adam", LR: 3e-3, Epochs: 1, BatchSize: 4}, Seed: 2, Train: prep.Train,
+		Run: "g", Shape: model.Shape{DModel: 16, Layers: 1, Heads: 2, Context: 64},
+		Optim: model.OptimConfig{Optimizer: "adam", LR: 3e-3, Epochs: 1, BatchSize: 4}, Seed: 2, Train: prep.Train,
 	})
 	gen := func(round, shard, shards int) GenerateOutput {
 		return run[GenerateOutput](t, env, a.Generate, GenerateInput{
 			Run: "g", Round: round, Shard: shard, Shards: shards, Opponent: base.Model, Train: prep.Train,
-			Mu: 2, Sampling: Sampling{Temperature: 1, TopP: 1, MaxNewTokens: 12}, Seed: 9,
+			Mu: 2, Sampling: model.SampleConfig{Temperature: 1, TopP: 1, MaxNewTokens: 12}, Seed: 9,
 		})
 	}
 	one, err := a.loadShards(context.Background(), []storage.Ref{gen(1, 0, 1).Shard}, prep.NTrain, 2)

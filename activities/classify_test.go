@@ -56,9 +56,3 @@ func TestSampleSeedsDiffer(t *testing.T) {
 		}
 	}
 }
-
-func TestDistinct2(t *testing.T) {
-	if got := distinct2([][]int{{1, 2, 1, 2}, {1, 2}}); got != 2.0/4 {
-		t.Errorf("distinct2 = %v, want 0.5", got)
-	}
-}

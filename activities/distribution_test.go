@@ -22,7 +22,7 @@ func TestDistributionMetrics(t *testing.T) {
 		s, _ := m.Encode(p.Prompt, p.Response)
 		greedy = append(greedy, s.Response) // the real responses: all valid
 	}
-	in := EvaluateInput{Seed: 3, Round: 1, Sampling: Sampling{MaxNewTokens: 20}}
+	in := EvaluateInput{Seed: 3, Round: 1, Sampling: model.SampleConfig{MaxNewTokens: 20}}
 	v := map[string]float64{}
 	a := &Activities{}
 	if err := a.distributionMetrics(context.Background(), in, m, d, test, greedy, v); err != nil {

@@ -24,7 +24,7 @@ func goroutineLabels(t *testing.T) string {
 // carry the activity, run and round as pprof labels, and lose them when it ends.
 func TestTrackLabelsGoroutines(t *testing.T) {
 	const want = `"activity":"train"`
-	for _, m := range []*Metrics{nil, NewMetrics(prometheus.NewRegistry())} {
+	for _, m := range []*Telemetry{nil, NewTelemetry(prometheus.NewRegistry())} {
 		done := m.track(context.Background(), "train", "r1", 3)
 		release, started, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		go func() { defer close(exited); close(started); <-release }() // inherits the labels set so far

@@ -4,10 +4,11 @@ import (
 	"testing"
 
 	"github.com/space-sft/space/eval"
+	"github.com/space-sft/space/workflows"
 )
 
 func TestCompareSpecAndChoice(t *testing.T) {
-	s := CompareSpec{Name: "c", Task: "markov"}.Defaults()
+	s := Spec{Name: "c", Task: "markov"}.Defaults()
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -29,14 +30,14 @@ func TestCompareSpecAndChoice(t *testing.T) {
 	if v := s.child(s.Arms[3], Setting{LR: 1e-3}, 100, true, 2, "b"); v.Holdout != "val" || v.Name != "c-v-space-2" {
 		t.Fatalf("search child: %+v", v)
 	}
-	if bad := (CompareSpec{Name: "Bad Name", Task: "markov"}).Defaults(); bad.Validate() == nil {
+	if bad := (Spec{Name: "Bad Name", Task: "markov"}).Defaults(); bad.Validate() == nil {
 		t.Fatal("bad name accepted")
 	}
 
-	rounds := func(kl ...float64) []RoundResult {
-		var out []RoundResult
+	rounds := func(kl ...float64) []workflows.RoundResult {
+		var out []workflows.RoundResult
 		for i, v := range kl {
-			out = append(out, RoundResult{Round: i, Metrics: map[string]float64{eval.KL: v}})
+			out = append(out, workflows.RoundResult{Round: i, Metrics: map[string]float64{eval.KL: v}})
 		}
 		return out
 	}
@@ -45,7 +46,7 @@ func TestCompareSpecAndChoice(t *testing.T) {
 		{Arm: "space", Setting: Setting{LR: 1e-3}, Status: "completed", Rounds: rounds(5, 2, 2.2)},
 		{Arm: "space", Setting: Setting{LR: 3e-3}, Status: "failed", Rounds: rounds(5, 0.5)},
 	}
-	cs := choose(CompareSpec{Task: "markov", Rounds: 2, Arms: []Arm{{Name: "space", Method: "space", LRs: []float64{1e-4, 1e-3, 3e-3}}}}, search)
+	cs := choose(Spec{Task: "markov", Rounds: 2, Arms: []Arm{{Name: "space", Method: "space", LRs: []float64{1e-4, 1e-3, 3e-3}}}}, search)
 	if len(cs) != 1 || cs[0].Setting.LR != 1e-3 || cs[0].Round != 1 || cs[0].Value != 2 || !cs[0].Found || cs[0].Tried != 3 {
 		t.Fatalf("choice %+v", cs)
 	}

@@ -114,7 +114,7 @@ func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 			cs := spec.child(j.arm, j.set, j.seed, search, j.k, base.Model.Key)
 			out[i] = ArmRun{Arm: j.arm.Name, Seed: j.seed, Search: search, Setting: j.set, Run: cs.Name}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: workflows.WorkflowID(cs.Name)})
-			f := workflow.ExecuteChildWorkflow(cctx, workflows.SelfPlay, cs)
+			f := workflow.ExecuteChildWorkflow(cctx, workflows.SelfPlay, cs, nil)
 			running++
 			prog.Running = append(prog.Running, cs.Name)
 			sel.AddFuture(f, func(f workflow.Future) {

@@ -85,7 +85,7 @@ func runFails(ctx context.Context, t *testing.T, e *harness.Env, spec workflows.
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	t0 := time.Now()
-	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: harness.TaskQueue}, workflows.SelfPlay, spec)
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: harness.TaskQueue}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		t.Fatalf("start %s: %v", spec.Name, err)
 	}
@@ -205,10 +205,10 @@ func TestBadInput(t *testing.T) {
 			want []string
 		}{
 			{"zero-rounds", spec("spec-zero-rounds", func(s *workflows.RunSpec) { s.Rounds = 0 }), "InvalidSpec", []string{"rounds", "set rounds to 1 or more"}},
-			{"negative-rounds", spec("spec-neg-rounds", func(s *workflows.RunSpec) { s.Rounds = -3 }), "InvalidSpec", []string{"rounds: -3", "set rounds to 1 or more"}},
-			{"negative-mu", spec("spec-neg-mu", func(s *workflows.RunSpec) { s.Mu = -1 }), "InvalidSpec", []string{"mu: -1", "set mu to 1 or more"}},
-			{"unknown-method", spec("spec-method", func(s *workflows.RunSpec) { s.Method = "dpo" }), "InvalidSpec", []string{`unknown method "dpo"`, "use one of space"}},
-			{"negative-lr", spec("spec-neg-lr", func(s *workflows.RunSpec) { s.LR = -1e-3 }), "InvalidSpec", []string{"lr: -0.001", "finite positive learning rate"}},
+			{"negative-rounds", spec("spec-neg-rounds", func(s *workflows.RunSpec) { s.Rounds = -3 }), "InvalidSpec", []string{"rounds: is -3", "set rounds to 1 or more"}},
+			{"negative-mu", spec("spec-neg-mu", func(s *workflows.RunSpec) { s.Mu = -1 }), "InvalidSpec", []string{"mu: is -1", "between 1 and 1024"}},
+			{"unknown-method", spec("spec-method", func(s *workflows.RunSpec) { s.Method = "dpo" }), "InvalidSpec", []string{`method: "dpo" is not a known method`, `use one of "space"`}},
+			{"negative-lr", spec("spec-neg-lr", func(s *workflows.RunSpec) { s.LR = -1e-3 }), "InvalidSpec", []string{"lr: is -0.001", "finite positive learning rate"}},
 			{"shards-over-data", spec("spec-shards", func(s *workflows.RunSpec) { s.Shards = 100 }), "InvalidInput", []string{"100 shards for 32 train prompts", "set shards to at most 32"}},
 		}
 		for _, c := range cases {
@@ -220,11 +220,11 @@ func TestBadInput(t *testing.T) {
 			// NaN cannot travel in JSON: the SDK refuses to start the run, and Validate (which
 			// the CLI runs before starting) names the field.
 			s := spec("spec-nan-lr", func(s *workflows.RunSpec) { s.LR = math.NaN() })
-			_, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(s.Name), TaskQueue: harness.TaskQueue}, workflows.SelfPlay, s)
+			_, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(s.Name), TaskQueue: harness.TaskQueue}, workflows.SelfPlay, s, nil)
 			if err == nil || !strings.Contains(err.Error(), "NaN") {
 				t.Errorf("starting a run with lr NaN: %v, want an error about NaN", err)
 			}
-			if err := s.Defaults().Validate(); err == nil || !strings.Contains(err.Error(), "lr: NaN") || !strings.Contains(err.Error(), "finite positive") {
+			if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "lr: is NaN") || !strings.Contains(err.Error(), "finite positive") {
 				t.Errorf("Validate: %v", err)
 			}
 		})
@@ -243,7 +243,7 @@ func TestBadInput(t *testing.T) {
 			}
 			s := spec("spec-base", func(s *workflows.RunSpec) {
 				s.Base = "bases/d32.safetensors"
-				s.BaseModel = workflows.BaseSpec{DModel: 16, Layers: 1, Heads: 2, Context: 64}
+				s.BaseModel.Shape = model.Shape{DModel: 16, Layers: 1, Heads: 2, Context: 64}
 			})
 			runFails(ctx, t, e, s, time.Minute).check(t, "InvalidInput", "bases/d32.safetensors", "d_model 32", "set base_model to the checkpoint's shape")
 		})

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/e2e/harness"
+	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -25,15 +25,31 @@ func TestMain(m *testing.M) {
 // The name is the only thing that differs between a run and its reference: it must not
 // enter any seed or checkpoint.
 func smallSpec(name string, rounds, trainEpochs int) workflows.RunSpec {
-	return workflows.RunSpec{
-		Name: name, Method: "space", Rounds: rounds, Task: "arith", N: 32, TestFrac: 0.2, Seed: 7,
-		Shards: 2, Epochs: trainEpochs, BatchSize: 4, LR: 1e-3, MaxEval: 4,
-		Generation:         activities.Sampling{Temperature: 1, MaxNewTokens: 20},
-		BaseModel:          workflows.BaseSpec{DModel: 32, Layers: 1, Heads: 2, Context: 64, Epochs: 1, LR: 3e-3},
-		CheckpointEvery:    2,
-		ContinueAsNewEvery: 1,
-		Timeouts:           workflows.Timeouts{HeartbeatSeconds: 3, ActivityMinutes: 5},
-	}
+	s := workflows.DefaultSpec()
+	s.Name = name
+	s.Method = model.Method("space")
+	s.Rounds = rounds
+	s.Task = "arith"
+	s.N = 32
+	s.TestFrac = 0.2
+	s.Seed = 7
+	s.Shards = 2
+	s.Epochs = trainEpochs
+	s.BatchSize = 4
+	s.LR = 1e-3
+	s.MaxEval = 4
+	s.Generation.Temperature = 1
+	s.Generation.MaxNewTokens = 20
+	s.BaseModel.DModel = 32
+	s.BaseModel.Layers = 1
+	s.BaseModel.Heads = 2
+	s.BaseModel.Context = 64
+	s.BaseModel.Epochs = 1
+	s.BaseModel.LR = 3e-3
+	s.CheckpointEvery = 2
+	s.ContinueAsNewEvery = 1
+	s.Timeouts = workflows.Timeouts{HeartbeatSeconds: 3, ActivityMinutes: 5}
+	return s
 }
 
 // runToEnd waits for a run and fails the test unless it completed.

@@ -24,7 +24,7 @@ func TestExamplesAreValid(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if err := s.Defaults().Validate(); err != nil {
+		if err := s.Validate(); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

@@ -9,15 +9,17 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-// An explicit 0 for a field whose zero only means "the default" is refused by the flag,
-// while fields whose 0 means something (early stop off) take it.
-func TestSpecFlagsRejectMeaninglessZero(t *testing.T) {
+// Flags edit a complete spec (DefaultSpec): an explicit 0 is taken as written and judged by
+// the spec's one check, which names the field; 0 where it means something (temperature:
+// greedy) is accepted.
+func TestSpecFlagsZero(t *testing.T) {
 	parse := func(args ...string) (workflows.RunSpec, error) {
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		var edits []func(*workflows.RunSpec) error
 		specFlags(fs, &edits)
-		var s workflows.RunSpec
+		s := workflows.DefaultSpec()
+		s.Name, s.Rounds, s.Task = "a", 1, "arith"
 		if err := fs.Parse(args); err != nil {
 			return s, err
 		}
@@ -26,18 +28,19 @@ func TestSpecFlagsRejectMeaninglessZero(t *testing.T) {
 				return s, err
 			}
 		}
-		return s, nil
+		return s, s.Validate()
 	}
-	for _, args := range [][]string{{"--mu", "0"}, {"--batch-size", "0"}, {"--lr", "0"}, {"--rounds", "0"}} {
-		if _, err := parse(args...); err == nil || !strings.Contains(err.Error(), "must not be 0") || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
-			t.Errorf("%v: want an error naming the flag, got %v", args, err)
+	for _, args := range [][]string{{"--mu", "0"}, {"--batch-size", "0"}, {"--lr", "0"}, {"--rounds", "0"}, {"--mu", "2000"}} {
+		field := strings.ReplaceAll(strings.TrimPrefix(args[0], "--"), "-", "_")
+		if _, err := parse(args...); err == nil || !strings.Contains(err.Error(), field+": is "+args[1]) {
+			t.Errorf("%v: want an error naming %s, got %v", args, field, err)
 		}
 	}
-	if _, err := parse("--temperature", "0"); err == nil || !strings.Contains(err.Error(), "not greedy decoding") {
-		t.Errorf("--temperature 0: want an error saying 0 is not greedy here, got %v", err)
+	if s, err := parse("--temperature", "0"); err != nil || s.Generation.Temperature != 0 {
+		t.Errorf("--temperature 0 (greedy): %v", err)
 	}
-	s, err := parse("--mu", "3", "--early-stop-patience", "0", "--lr", "0.001")
-	if err != nil || s.Mu != 3 || s.LR != 0.001 {
+	s, err := parse("--mu", "3", "--early-stop-patience", "0", "--lr", "0.001", "--method", "SPIN")
+	if err != nil || s.Mu != 3 || s.LR != 0.001 || s.Method != "spin" {
 		t.Fatalf("valid flags: %+v %v", s, err)
 	}
 }

@@ -57,8 +57,8 @@ func (f *fakes) Evaluate(_ context.Context, in activities.EvaluateInput) (activi
 		nll = f.nll(in.Round)
 	}
 	return activities.EvaluateOutput{
-		Metrics: ck(fmt.Sprintf("runs/%s/rounds/%03d/metrics.json", in.Run, in.Round)),
-		Values:  map[string]float64{eval.NLL: nll},
+		File:   ck(fmt.Sprintf("runs/%s/rounds/%03d/metrics.json", in.Run, in.Round)),
+		Values: map[string]float64{eval.NLL: nll},
 	}, nil
 }
 

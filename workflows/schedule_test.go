@@ -31,7 +31,8 @@ func (s *selfPlaySuite) TestScheduledFineTune() {
 	})
 	s.mockAll()
 	s.env.SetStartTime(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))
-	tmpl := RunSpec{Rounds: 1, Task: "arith", N: 8} // task and name are replaced per firing
+	tmpl := DefaultSpec() // task and name are replaced per firing
+	tmpl.Rounds, tmpl.Task, tmpl.N = 1, "arith", 8
 	s.env.ExecuteWorkflow(ScheduledFineTune, ScheduleSpec{Schedule: "nightly", DataPrefix: "data/", Template: tmpl})
 	res := s.result()
 

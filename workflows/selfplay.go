@@ -35,6 +35,10 @@ func SelfPlay(ctx workflow.Context, spec RunSpec, carry *Carry) (RunResult, erro
 		return RunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
 	}
 	if carry == nil {
+		carry = spec.legacyCarry
+	}
+	spec.legacyCarry = nil
+	if carry == nil {
 		carry = &Carry{}
 	}
 
@@ -334,4 +338,3 @@ func StepError(where string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }
-

@@ -19,6 +19,7 @@ import (
 
 	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/eval"
+	"github.com/space-sft/space/model"
 )
 
 type selfPlaySuite struct {
@@ -49,7 +50,9 @@ func (s *selfPlaySuite) mockAll() {
 }
 
 func testSpec() RunSpec {
-	return RunSpec{Name: "t1", Rounds: 2, Task: "arith", N: 12, Shards: 3, Seed: 7}
+	s := DefaultSpec()
+	s.Name, s.Rounds, s.Task, s.N, s.Shards, s.Seed = "t1", 2, "arith", 12, 3, 7
+	return s
 }
 
 func (s *selfPlaySuite) result() RunResult {
@@ -61,7 +64,7 @@ func (s *selfPlaySuite) result() RunResult {
 }
 
 func (s *selfPlaySuite) TestHappyPathTwoRoundsShardFanOut() {
-	s.env.ExecuteWorkflow(SelfPlay, testSpec())
+	s.env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
 	res := s.result()
 
 	s.Equal(StatusCompleted, res.Status)
@@ -87,14 +90,14 @@ func (s *selfPlaySuite) TestHappyPathTwoRoundsShardFanOut() {
 	s.Require().Len(s.f.train, 2)
 	s.Len(s.f.train[1].Shards, 3)
 	s.Equal("runs/t1/rounds/002/synthetic/shard-002.json", s.f.train[1].Shards[2].Key)
-	s.Equal("space", s.f.train[0].Method)
+	s.Equal(model.MethodSPACE, s.f.train[0].Loss.Method)
 	s.Equal(0.5, res.Rounds[1].Metrics[eval.TrainLoss])
 }
 
 func (s *selfPlaySuite) TestSFTSkipsGeneration() {
 	spec := testSpec()
 	spec.Method = "sft"
-	s.env.ExecuteWorkflow(SelfPlay, spec)
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
 	res := s.result()
 	s.Len(res.Rounds, 3)
 	s.Empty(s.f.generate)
@@ -103,7 +106,7 @@ func (s *selfPlaySuite) TestSFTSkipsGeneration() {
 func (s *selfPlaySuite) TestInvalidSpecIsNonRetryable() {
 	spec := testSpec()
 	spec.Rounds = 0
-	s.env.ExecuteWorkflow(SelfPlay, spec)
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
 	err := s.env.GetWorkflowError()
 	s.Require().Error(err)
 	var app *temporal.ApplicationError
@@ -120,7 +123,7 @@ func (s *selfPlaySuite) TestNonFiniteStopsWithMessage() {
 	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(activities.TrainOutput{},
 		temporal.NewNonRetryableApplicationError("non-finite loss at step 7 (term: synthetic)", "NonFinite", nil)).Once()
 	s.mockAll()
-	env.ExecuteWorkflow(SelfPlay, testSpec())
+	env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
 	err := env.GetWorkflowError()
 	s.Require().Error(err)
 	var app *temporal.ApplicationError
@@ -142,7 +145,7 @@ func (s *selfPlaySuite) TestPauseResume() {
 		s.Require().NoError(v.Get(&during))
 	}, 30*time.Minute)
 	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(SignalResume, nil) }, time.Hour)
-	s.env.ExecuteWorkflow(SelfPlay, testSpec())
+	s.env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
 	res := s.result()
 	s.Equal(PhasePaused, during.Phase)
 	s.True(during.Paused)
@@ -158,7 +161,7 @@ func (s *selfPlaySuite) TestStopFinishesRoundThenReports() {
 	// round starts, and the report is still written.
 	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(SignalPause, nil) }, 0)
 	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(SignalStop, nil) }, time.Hour)
-	s.env.ExecuteWorkflow(SelfPlay, spec)
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
 	res := s.result()
 	s.Equal(StatusStopped, res.Status)
 	s.Less(len(res.Rounds), 5)
@@ -176,7 +179,7 @@ func (s *selfPlaySuite) TestEarlyStopKeepsBestRound() {
 	spec.Data = "data/real.jsonl"
 	spec.EarlyStopPatience = 2
 	s.f.nll = func(r int) float64 { return []float64{3, 2, 1.5, 1.7, 1.9, 1.0}[r] }
-	s.env.ExecuteWorkflow(SelfPlay, spec)
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
 	res := s.result()
 	s.Equal(StatusEarlyStopped, res.Status)
 	s.Equal(2, res.BestRound)
@@ -187,18 +190,20 @@ func (s *selfPlaySuite) TestContinueAsNewCarriesState() {
 	spec := testSpec()
 	spec.Rounds = 3
 	spec.ContinueAsNewEvery = 2
-	s.env.ExecuteWorkflow(SelfPlay, spec)
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
 	s.Require().True(s.env.IsWorkflowCompleted())
 	err := s.env.GetWorkflowError()
 	s.Require().True(workflow.IsContinueAsNewError(err), "got %v", err)
 	var can *workflow.ContinueAsNewError
 	s.Require().True(errors.As(err, &can))
 	var next RunSpec
-	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
-	s.Require().NotNil(next.Carry)
-	s.Len(next.Carry.Rounds, 3)
-	s.Equal("runs/t1/rounds/002/model.safetensors", next.Carry.Opponent.Key)
-	s.Equal(2, next.Carry.BestRound)
+	var carry *Carry
+	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next, &carry))
+	s.Equal(spec, next, "the spec is handed on unchanged; the state travels beside it")
+	s.Require().NotNil(carry)
+	s.Len(carry.Rounds, 3)
+	s.Equal("runs/t1/rounds/002/model.safetensors", carry.Opponent.Key)
+	s.Equal(2, carry.BestRound)
 
 	// The next run goes on at round 3 without redoing Prepare or the base.
 	s.env = s.NewTestWorkflowEnvironment()
@@ -209,7 +214,7 @@ func (s *selfPlaySuite) TestContinueAsNewCarriesState() {
 		prepared = prepared || info.ActivityType.Name == "Prepare"
 		based = based || info.ActivityType.Name == "TrainBase"
 	})
-	s.env.ExecuteWorkflow(SelfPlay, next)
+	s.env.ExecuteWorkflow(SelfPlay, next, carry)
 	res := s.result()
 	s.False(prepared)
 	s.False(based)
@@ -220,7 +225,7 @@ func (s *selfPlaySuite) TestContinueAsNewCarriesState() {
 }
 
 func (s *selfPlaySuite) TestProgressQuery() {
-	s.env.ExecuteWorkflow(SelfPlay, testSpec())
+	s.env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
 	s.result()
 	v, err := s.env.QueryWorkflow(QueryProgress)
 	s.Require().NoError(err)
@@ -236,17 +241,22 @@ func (s *selfPlaySuite) TestProgressQuery() {
 }
 
 func TestValidate(t *testing.T) {
-	ok := testSpec().Defaults()
+	ok := testSpec()
 	require.NoError(t, ok.Validate())
 	cases := map[string]func(*RunSpec){
-		"rounds":    func(s *RunSpec) { s.Rounds = -1 },
-		"mu":        func(s *RunSpec) { s.Mu = -2 },
-		"method":    func(s *RunSpec) { s.Method = "dpo" },
-		"lr":        func(s *RunSpec) { s.LR = math.NaN() },
-		"lr ":       func(s *RunSpec) { s.LR = -1 },
-		"name":      func(s *RunSpec) { s.Name = "Bad Name" },
-		"data/task": func(s *RunSpec) { s.Data = "x.jsonl" },
-		"shards":    func(s *RunSpec) { s.Shards = -1 },
+		"rounds":           func(s *RunSpec) { s.Rounds = -1 },
+		"mu":               func(s *RunSpec) { s.Mu = -2 },
+		"mu ":              func(s *RunSpec) { s.Mu = model.MaxMu + 1 },
+		"mu  ":             func(s *RunSpec) { s.Mu = 0 },
+		"generation.top_k": func(s *RunSpec) { s.Generation.TopK = -1 },
+		"base_model.heads": func(s *RunSpec) { s.BaseModel.Heads = 3 },
+		"base_model.lr":    func(s *RunSpec) { s.BaseModel.LR = 0 },
+		"method":           func(s *RunSpec) { s.Method = "dpo" },
+		"lr":               func(s *RunSpec) { s.LR = math.NaN() },
+		"lr ":              func(s *RunSpec) { s.LR = -1 },
+		"name":             func(s *RunSpec) { s.Name = "Bad Name" },
+		"data/task":        func(s *RunSpec) { s.Data = "x.jsonl" },
+		"shards":           func(s *RunSpec) { s.Shards = -1 },
 	}
 	for field, mutate := range cases {
 		s := ok
@@ -262,21 +272,47 @@ func TestParseSpecRejectsUnknownFields(t *testing.T) {
 	require.ErrorContains(t, err, "learning_rate")
 	s, err := ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","generation":{"temperature":0.7}}`))
 	require.NoError(t, err)
-	require.NoError(t, s.Defaults().Validate())
+	require.NoError(t, s.Validate())
 	require.Equal(t, 0.7, s.Generation.Temperature)
-	for _, f := range []string{"mu", "lr", "shards"} {
-		_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","` + f + `":0}`))
-		require.ErrorContains(t, err, f+": 0", "an explicit zero %s must be an error, not the default", f)
+	require.Equal(t, DefaultSpec().Generation.MaxNewTokens, s.Generation.MaxNewTokens, "fields a file leaves out keep their default")
+	require.Equal(t, DefaultSpec().BaseModel, s.BaseModel)
+}
+
+// A spec field written as 0 is taken as 0: an error where 0 is meaningless (with the owner's
+// message), the setting itself where it means something (greedy decoding, no warm-up).
+func TestParseSpecExplicitZero(t *testing.T) {
+	for _, f := range []string{"mu", "lr", "shards", "rounds", "batch_size", "epochs"} {
+		s, err := ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","` + f + `":0}`))
+		require.NoError(t, err)
+		require.ErrorContains(t, s.Validate(), f+": is 0", "an explicit zero %s must be an error, not the default", f)
 	}
-	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","mu":3}`))
+	s, err := ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","warmup_frac":0,"generation":{"temperature":0}}`))
 	require.NoError(t, err)
-	// 0 is meaningful for these (no warm-up, greedy) but means "the default" in a spec.
-	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","generation":{"temperature":0}}`))
-	require.ErrorContains(t, err, "generation.temperature: 0 would mean the default temperature")
-	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","warmup_frac":0.0}`))
-	require.ErrorContains(t, err, "warmup_frac: 0 would mean the default warm-up")
-	s, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","warmup_frac":0.001,"generation":{"temperature":0.05}}`))
+	require.NoError(t, s.Validate())
+	require.Equal(t, 0.0, s.WarmupFrac)
+	require.Equal(t, 0.0, s.Generation.Temperature)
+}
+
+// The mu walk: a noise ratio the trainer cannot take is refused by the spec's one check,
+// with the model's message, before any activity could run.
+func TestMuValidatedOnce(t *testing.T) {
+	s, err := ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","mu":2000}`))
 	require.NoError(t, err)
-	require.NoError(t, s.Defaults().Validate())
-	require.Equal(t, 0.001, s.WarmupFrac)
+	err = s.Validate()
+	require.ErrorContains(t, err, "invalid spec: mu: is 2000; use a number of synthetic responses per prompt between 1 and 1024")
+	lc := model.LossConfig{Method: model.MethodSPACE, Mu: 2000}
+	require.ErrorContains(t, lc.Validate(), "between 1 and 1024", "the spec's check is the model's")
+}
+
+// Histories recorded before complete specs (no version marker) gave zero fields their
+// defaults: the legacy path must give a spec the same values the old Defaults did.
+func TestLegacyDefaults(t *testing.T) {
+	old := RunSpec{Name: "a", Rounds: 1, Task: "arith", LossConfig: model.LossConfig{Method: "SPACE"}}
+	got := old.legacyDefaults()
+	want := DefaultSpec()
+	want.Name, want.Rounds, want.Task = "a", 1, "arith"
+	require.Equal(t, want, got)
+	data := RunSpec{Name: "b", Rounds: 1, Data: "x.jsonl"}.legacyDefaults()
+	require.Equal(t, 0, data.N, "n had a default only with a task")
+	require.NoError(t, data.Validate())
 }

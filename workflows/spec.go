@@ -57,6 +57,30 @@ type RunSpec struct {
 
 	TaskQueues TaskQueues `json:"task_queues"`
 	Timeouts   Timeouts   `json:"timeouts"`
+
+	// legacyCarry is the Continue-As-New state that runs of builds before "complete-spec"
+	// version 1 handed on inside the spec (as "carry"); UnmarshalJSON keeps it for SelfPlay.
+	legacyCarry *Carry
+}
+
+// plainSpec is RunSpec without its UnmarshalJSON: ParseSpec decodes files through it, so
+// that an unknown field, "carry" included, is an error.
+type plainSpec RunSpec
+
+// UnmarshalJSON decodes a spec onto the receiver's values. A "carry" field, which runs
+// continued-as-new by builds before version 1 of "complete-spec" put inside the spec, is
+// kept aside for SelfPlay, so that such a run goes on where it was after an upgrade.
+func (s *RunSpec) UnmarshalJSON(data []byte) error {
+	v := struct {
+		plainSpec
+		Carry *Carry `json:"carry"`
+	}{plainSpec: plainSpec(*s)}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*s = RunSpec(v.plainSpec)
+	s.legacyCarry = v.Carry
+	return nil
 }
 
 // BaseSpec is the base model: its shape and, when no Base checkpoint is given, how the
@@ -201,13 +225,13 @@ func prefixed(prefix string, err error) error {
 // field is an error naming it, because a misspelt field silently falling back to its
 // default is the worst kind of mistake here. It does not validate: call Validate.
 func ParseSpec(data []byte) (RunSpec, error) {
-	s := DefaultSpec()
+	s := plainSpec(DefaultSpec())
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
 	}
-	return s, nil
+	return RunSpec(s), nil
 }
 
 // legacyDefaults gives a spec recorded before specs were complete (workflow histories
@@ -226,6 +250,9 @@ func (s RunSpec) legacyDefaults() RunSpec {
 // fillZeros sets every zero leaf of dst to def's value, recursing into structs.
 func fillZeros(dst, def reflect.Value) {
 	for i := 0; i < dst.NumField(); i++ {
+		if !dst.Type().Field(i).IsExported() {
+			continue
+		}
 		f := dst.Field(i)
 		if f.Kind() == reflect.Struct {
 			fillZeros(f, def.Field(i))

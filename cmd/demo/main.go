@@ -103,7 +103,7 @@ func run(dir, task string, rounds, n int, seed uint64, keep bool) error {
 
 	spec := Spec("demo", task, rounds, n, seed)
 	start := time.Now()
-	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
+	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		return fmt.Errorf("start run: %w", err)
 	}

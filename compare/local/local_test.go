@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/compare"
 	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
@@ -27,7 +27,7 @@ func TestQuickCompare(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	out := t.TempDir()
-	spec := Spec("markov", true, "", 0, 0, 0)
+	spec := compare.Preset("markov", true, "", 0, 0, 0)
 	var log bytes.Buffer
 	if err := RunOn(ctx, st.TemporalAddress(), st.StorageConfig(), out, spec, &log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -37,7 +37,7 @@ func TestQuickCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res activities.CompareReportInput
+	var res compare.ReportInput
 	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestQuickCompare(t *testing.T) {
 	if bytes.Contains(md, []byte("NaN")) || bytes.Contains(md, []byte("Failed runs")) {
 		t.Errorf("compare.md has NaN or failed runs:\n%s", md)
 	}
-	_, figs := activities.RenderCompare(res)
+	_, figs := compare.RenderMarkdown(res)
 	if len(figs) < 8 {
 		t.Errorf("only %d figures: %v", len(figs), figs)
 	}

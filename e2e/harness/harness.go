@@ -261,7 +261,7 @@ func (w *Worker) LogSince() string {
 // StartRun starts a SelfPlay run with the spec.
 func (e *Env) StartRun(ctx context.Context, spec workflows.RunSpec) client.WorkflowRun {
 	e.T.Helper()
-	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: TaskQueue}, workflows.SelfPlay, spec)
+	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: TaskQueue}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		e.T.Fatalf("start run %s: %v", spec.Name, err)
 	}

@@ -39,7 +39,6 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
-	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/model"
@@ -136,15 +135,30 @@ func BenchmarkPipelineRound(b *testing.B) {
 
 	for i := range b.N {
 		// A round of the size issue 5 talks about: d128 L4 on 512 arithmetic pairs.
-		spec := workflows.RunSpec{
-			Name: fmt.Sprintf("bench-%d", i), Method: "space", Rounds: 1, Task: "arith", N: 512, TestFrac: 0.2, Seed: 1,
-			Shards: 2, Epochs: 2, BatchSize: 16, LR: 1e-4, MaxEval: 64,
-			Generation:         activities.Sampling{Temperature: 1, MaxNewTokens: 24},
-			BaseModel:          workflows.BaseSpec{DModel: 128, Layers: 4, Heads: 4, Context: 64, Epochs: 2, LR: 3e-3},
-			ContinueAsNewEvery: 2,
-		}
+		spec := workflows.DefaultSpec()
+		spec.Name = fmt.Sprintf("bench-%d", i)
+		spec.Method = model.Method("space")
+		spec.Rounds = 1
+		spec.Task = "arith"
+		spec.N = 512
+		spec.TestFrac = 0.2
+		spec.Seed = 1
+		spec.Shards = 2
+		spec.Epochs = 2
+		spec.BatchSize = 16
+		spec.LR = 1e-4
+		spec.MaxEval = 64
+		spec.Generation.Temperature = 1
+		spec.Generation.MaxNewTokens = 24
+		spec.BaseModel.DModel = 128
+		spec.BaseModel.Layers = 4
+		spec.BaseModel.Heads = 4
+		spec.BaseModel.Context = 64
+		spec.BaseModel.Epochs = 2
+		spec.BaseModel.LR = 3e-3
+		spec.ContinueAsNewEvery = 2
 		id := workflows.WorkflowID(spec.Name)
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -20,10 +20,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
+	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/worker/app"
 	"github.com/space-sft/space/workflows"
@@ -34,15 +34,31 @@ var update = flag.Bool("update", false, "rewrite workflows/testdata/selfplay_his
 // TinySpec is a run small enough for a 2-core CI machine: a d16 one-layer model on 16
 // arithmetic problems, two rounds of two shards, a continue-as-new after every round.
 func tinySpec(name string) workflows.RunSpec {
-	return workflows.RunSpec{
-		Name: name, Method: "space", Rounds: 2, Task: "arith", N: 16, TestFrac: 0.2, Seed: 1,
-		Shards: 2, Epochs: 1, BatchSize: 8, LR: 1e-3, MaxEval: 4,
-		Generation:         activities.Sampling{Temperature: 1, MaxNewTokens: 24},
-		BaseModel:          workflows.BaseSpec{DModel: 16, Layers: 1, Heads: 2, Context: 64, Epochs: 2, LR: 3e-3},
-		CheckpointEvery:    1,
-		ContinueAsNewEvery: 1,
-		Timeouts:           workflows.Timeouts{HeartbeatSeconds: 10, ActivityMinutes: 5},
-	}
+	s := workflows.DefaultSpec()
+	s.Name = name
+	s.Method = model.Method("space")
+	s.Rounds = 2
+	s.Task = "arith"
+	s.N = 16
+	s.TestFrac = 0.2
+	s.Seed = 1
+	s.Shards = 2
+	s.Epochs = 1
+	s.BatchSize = 8
+	s.LR = 1e-3
+	s.MaxEval = 4
+	s.Generation.Temperature = 1
+	s.Generation.MaxNewTokens = 24
+	s.BaseModel.DModel = 16
+	s.BaseModel.Layers = 1
+	s.BaseModel.Heads = 2
+	s.BaseModel.Context = 64
+	s.BaseModel.Epochs = 2
+	s.BaseModel.LR = 3e-3
+	s.CheckpointEvery = 1
+	s.ContinueAsNewEvery = 1
+	s.Timeouts = workflows.Timeouts{HeartbeatSeconds: 10, ActivityMinutes: 5}
+	return s
 }
 
 // TestEndToEnd runs SelfPlay against a real Temporal dev server and S3 gateway with an
@@ -88,7 +104,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		profile <- b
 	}()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestWorkerOverMTLS(t *testing.T) {
 	}
 	defer c.Close()
 	spec := tinySpec("mtls")
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

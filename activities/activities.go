@@ -24,8 +24,8 @@ func (a *Activities) log() *slog.Logger {
 	return a.Log
 }
 
-// Track marks an activity as running (Prometheus series, pprof labels) and returns the
-// function that records its end: `defer a.Track(ctx, "train", run, round)(&err)`.
-func (a *Activities) Track(ctx context.Context, activity, run string, round int) func(err *error) {
+// track marks an activity as running (Prometheus series, pprof labels) and returns the
+// function that records its end: `defer a.track(ctx, "train", run, round)(&err)`.
+func (a *Activities) track(ctx context.Context, activity, run string, round int) func(err *error) {
 	return a.Telemetry.track(ctx, activity, run, round)
 }

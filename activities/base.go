@@ -13,7 +13,7 @@ import (
 // train pairs, or, when the run names a base checkpoint, verifies that checkpoint's shape
 // against the spec and uses it as is.
 func (a *Activities) TrainBase(ctx context.Context, in BaseInput) (out TrainOutput, err error) {
-	defer a.Track(ctx, "base", in.Run, 0)(&err)
+	defer a.track(ctx, "base", in.Run, 0)(&err)
 	out, err = a.trainBase(ctx, in)
 	return out, Classify(err)
 }
@@ -26,13 +26,13 @@ func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, 
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	return a.TrainFresh(ctx, in.Run, "base", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+	return a.trainFresh(ctx, in.Run, "base", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
 }
 
-// TrainFresh initializes a model of the given shape from seed and trains it with SFT on
+// trainFresh initializes a model of the given shape from seed and trains it with SFT on
 // pairs into the run's base key: the run's own base (TrainBase) or a comparison's shared,
 // pre-trained one (compare's PretrainBase). It heartbeats and checkpoints like Train.
-func (a *Activities) TrainFresh(ctx context.Context, run, phase string, shape model.Shape, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
+func (a *Activities) trainFresh(ctx context.Context, run, phase string, shape model.Shape, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
 	tok := model.NewByteTokenizer()
 	m, err := model.New(model.Config{VocabSize: tok.VocabSize(), Shape: shape, Seed: seed}, tok)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // with their sizes and sha256s, after checking that each stored object still has the sha256
 // the workflow was given. A manifest's existence therefore means a complete round.
 func (a *Activities) CommitRound(ctx context.Context, in CommitInput) (out storage.Ref, err error) {
-	defer a.Track(ctx, "commit", in.Run, in.Round)(&err)
+	defer a.track(ctx, "commit", in.Run, in.Round)(&err)
 	out, err = a.commit(ctx, in)
 	return out, Classify(err)
 }

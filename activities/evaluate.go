@@ -34,7 +34,7 @@ type Sample struct {
 // r = log p_theta - log p_opponent of the round's real and synthetic responses and the
 // accuracy of the NCE classifier h = sigmoid(r - ln mu) (SPACE, method.md).
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (out EvaluateOutput, err error) {
-	defer a.Track(ctx, "evaluate", in.Run, in.Round)(&err)
+	defer a.track(ctx, "evaluate", in.Run, in.Round)(&err)
 	out, err = a.evaluate(ctx, in)
 	return out, Classify(err)
 }
@@ -129,7 +129,7 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 			delete(f.Values, k)
 		}
 	}
-	c, err := a.PutJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
+	c, err := a.putJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
 	if err != nil {
 		return EvaluateOutput{}, err
 	}

@@ -18,7 +18,7 @@ const chunk = 32
 // under the opponent, and writes the shard file. Sample j of prompt i uses the seed
 // sampleSeed(seed, round, i, j), so results do not depend on the shard layout.
 func (a *Activities) Generate(ctx context.Context, in GenerateInput) (out GenerateOutput, err error) {
-	defer a.Track(ctx, "generate", in.Run, in.Round)(&err)
+	defer a.track(ctx, "generate", in.Run, in.Round)(&err)
 	out, err = a.generate(ctx, in)
 	return out, Classify(err)
 }
@@ -114,7 +114,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 		}
 		f.Items = append(f.Items, it)
 	}
-	c, err := a.PutJSON(ctx, storage.ShardKey(in.Run, in.Round, in.Shard), f)
+	c, err := a.putJSON(ctx, storage.ShardKey(in.Run, in.Round, in.Shard), f)
 	if err != nil {
 		return GenerateOutput{}, err
 	}

@@ -38,11 +38,11 @@ func (a *Activities) saveModel(ctx context.Context, key string, m *model.GPT) (s
 	if err := m.Save(&buf); err != nil {
 		return storage.Ref{}, fmt.Errorf("encode checkpoint %s: %w", key, err)
 	}
-	return a.Put(ctx, key, buf.Bytes())
+	return a.put(ctx, key, buf.Bytes())
 }
 
-// Put stores data under key (its sha256 in the object's metadata) and returns its reference.
-func (a *Activities) Put(ctx context.Context, key string, data []byte) (storage.Ref, error) {
+// put stores data under key (its sha256 in the object's metadata) and returns its reference.
+func (a *Activities) put(ctx context.Context, key string, data []byte) (storage.Ref, error) {
 	obj, err := a.Store.Put(ctx, key, data)
 	if err != nil {
 		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)
@@ -50,8 +50,8 @@ func (a *Activities) Put(ctx context.Context, key string, data []byte) (storage.
 	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
 }
 
-// PutJSON stores v as JSON under key and returns its reference.
-func (a *Activities) PutJSON(ctx context.Context, key string, v any) (storage.Ref, error) {
+// putJSON stores v as JSON under key and returns its reference.
+func (a *Activities) putJSON(ctx context.Context, key string, v any) (storage.Ref, error) {
 	obj, err := a.Store.PutJSON(ctx, key, v)
 	if err != nil {
 		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)

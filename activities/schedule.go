@@ -39,7 +39,7 @@ func BestKey(schedule string) string { return storage.SchedulePrefix(schedule) +
 // ResolveSchedule finds the newest data under the prefix (the greatest key: name files with
 // a sortable date, e.g. data/2026-11-26.jsonl) and the schedule's last best checkpoint.
 func (a *Activities) ResolveSchedule(ctx context.Context, in ResolveInput) (out ResolveOutput, err error) {
-	defer a.Track(ctx, "resolve", "", 0)(&err)
+	defer a.track(ctx, "resolve", "", 0)(&err)
 	objs, err := a.Store.List(ctx, in.DataPrefix)
 	if err != nil {
 		return ResolveOutput{}, Classify(err)
@@ -64,7 +64,7 @@ func (a *Activities) ResolveSchedule(ctx context.Context, in ResolveInput) (out 
 
 // RecordBest stores a firing's best checkpoint as the schedule's next starting point.
 func (a *Activities) RecordBest(ctx context.Context, in RecordBestInput) (err error) {
-	defer a.Track(ctx, "record_best", in.Run, in.Round)(&err)
-	_, err = a.PutJSON(ctx, BestKey(in.Schedule), in)
+	defer a.track(ctx, "record_best", in.Run, in.Round)(&err)
+	_, err = a.putJSON(ctx, BestKey(in.Schedule), in)
 	return Classify(err)
 }

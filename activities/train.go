@@ -15,7 +15,7 @@ import (
 // trains on the real pairs and the round's synthetic shards with the run's loss, and saves
 // the round's model. A retry resumes from the latest trainer checkpoint in S3.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (out TrainOutput, err error) {
-	defer a.Track(ctx, "train", in.Run, in.Round)(&err)
+	defer a.track(ctx, "train", in.Run, in.Round)(&err)
 	out, err = a.train(ctx, in)
 	return out, Classify(err)
 }

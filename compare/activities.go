@@ -33,7 +33,7 @@ type PretrainInput struct {
 // distribution, shifted from the target): the base every arm of a comparison starts from,
 // which has never seen the target's real pairs. The corpus is kept as inputs/pretrain.jsonl.
 func (a *Activities) PretrainBase(ctx context.Context, in PretrainInput) (out activities.TrainOutput, err error) {
-	defer a.Run.Track(ctx, "pretrain", in.Run, 0)(&err)
+	defer activities.Track(ctx, a.Run, "pretrain", in.Run, 0)(&err)
 	out, err = a.pretrainBase(ctx, in)
 	return out, activities.Classify(err)
 }
@@ -58,10 +58,10 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 	if err := dataset.WriteJSONL(&buf, pairs); err != nil {
 		return activities.TrainOutput{}, err
 	}
-	if _, err := a.Run.Put(ctx, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
+	if _, err := activities.Put(ctx, a.Run, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
 		return activities.TrainOutput{}, err
 	}
-	return a.Run.TrainFresh(ctx, in.Run, "pretrain", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+	return activities.TrainFresh(ctx, a.Run, in.Run, "pretrain", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
 }
 
 // CompareReport writes runs/{name}/report/compare.md (tables of mean ± std over seeds per
@@ -69,7 +69,7 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 // (the raw numbers) and compare_{metric}.png (each metric against the round, one line per
 // method, error bars ± std over seeds).
 func (a *Activities) CompareReport(ctx context.Context, in ReportInput) (out ReportOutput, err error) {
-	defer a.Run.Track(ctx, "report", in.Name, 0)(&err)
+	defer activities.Track(ctx, a.Run, "report", in.Name, 0)(&err)
 	out, err = a.compareReport(ctx, in)
 	return out, activities.Classify(err)
 }
@@ -77,7 +77,7 @@ func (a *Activities) CompareReport(ctx context.Context, in ReportInput) (out Rep
 func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportOutput, error) {
 	var out ReportOutput
 	var err error
-	if out.Results, err = a.Run.PutJSON(ctx, storage.ReportKey(in.Name, "results.json"), in); err != nil {
+	if out.Results, err = activities.PutJSON(ctx, a.Run, storage.ReportKey(in.Name, "results.json"), in); err != nil {
 		return out, err
 	}
 	md, figs := RenderMarkdown(in)
@@ -86,12 +86,12 @@ func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportO
 		if err != nil {
 			return out, fmt.Errorf("plot %s: %w", f, err)
 		}
-		c, err := a.Run.Put(ctx, storage.ReportKey(in.Name, "compare_"+f+".png"), png)
+		c, err := activities.Put(ctx, a.Run, storage.ReportKey(in.Name, "compare_"+f+".png"), png)
 		if err != nil {
 			return out, err
 		}
 		out.Plots = append(out.Plots, c)
 	}
-	out.Report, err = a.Run.Put(ctx, storage.ReportKey(in.Name, "compare.md"), []byte(md))
+	out.Report, err = activities.Put(ctx, a.Run, storage.ReportKey(in.Name, "compare.md"), []byte(md))
 	return out, err
 }

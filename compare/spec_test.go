@@ -3,8 +3,10 @@ package compare
 import (
 	"testing"
 
+	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/workflows"
+	"go.temporal.io/sdk/testsuite"
 )
 
 func TestCompareSpecAndChoice(t *testing.T) {
@@ -50,4 +52,13 @@ func TestCompareSpecAndChoice(t *testing.T) {
 	if len(cs) != 1 || cs[0].Setting.LR != 1e-3 || cs[0].Round != 1 || cs[0].Value != 2 || !cs[0].Found || cs[0].Tried != 3 {
 		t.Fatalf("choice %+v", cs)
 	}
+}
+
+// Every exported method of an activities struct is registered as an activity: the run's
+// and the compare wing's must both register (a helper method would panic here).
+func TestActivitiesRegister(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	env.RegisterActivity(&Activities{})
 }

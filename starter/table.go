@@ -5,13 +5,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/report"
 	"github.com/space-sft/space/workflows"
 )
 
 // printRounds prints one row per round and one column per metric.
 func printRounds(rounds []workflows.RoundResult, best int) {
-	names := activities.MetricNames(rounds)
+	names := report.MetricNames(workflows.RoundMetrics(rounds)...)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "round\t"+strings.Join(names, "\t"))
 	for _, r := range rounds {

@@ -45,6 +45,15 @@ type RunResult struct {
 	ReportKey string        `json:"report_key"`
 }
 
+// RoundMetrics is each round's metric map, in order.
+func RoundMetrics(rounds []RoundResult) []map[string]float64 {
+	ms := make([]map[string]float64, len(rounds))
+	for i, r := range rounds {
+		ms[i] = r.Metrics
+	}
+	return ms
+}
+
 // Best returns the best round's result (the base when no round beat it).
 func (r RunResult) Best() (RoundResult, bool) {
 	for _, rr := range r.Rounds {

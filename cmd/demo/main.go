@@ -23,10 +23,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
-	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/report"
 	"github.com/space-sft/space/worker/app"
 	"github.com/space-sft/space/workflows"
 )
@@ -172,7 +172,7 @@ func printTable(res workflows.RunResult) {
 	// The metrics that say most first, in this order, then the rest alphabetically.
 	order := []string{eval.KL, eval.SampleValid, eval.GreedyValid, eval.TaskScore, eval.NLL, eval.RewardReal,
 		eval.RewardSynth, eval.Margin, eval.DiscAccuracy, eval.SynthLength}
-	all := activities.MetricNames(res.Rounds)
+	all := report.MetricNames(workflows.RoundMetrics(res.Rounds)...)
 	var names []string
 	for _, k := range order {
 		if slices.Contains(all, k) {

@@ -15,6 +15,8 @@
 // Every problem is reported as an *Error naming the file, the line and the fix, and nothing is
 // silently dropped: empty files, lines that are not JSON, missing or empty fields, invalid
 // UTF-8, over-long lines, mixed or unknown formats and duplicate pairs are all errors.
+//
+// It knows nothing of the model, Temporal or S3: it turns bytes into pairs and back.
 package dataset
 
 import (

@@ -26,4 +26,6 @@
 // AWS_REGION, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, S3_PATH_STYLE and
 // S3_CA_BUNDLE or AWS_CA_BUNDLE. `make up` starts a local versitygw and writes these to
 // .data/stack.env.
+//
+// It knows aws-sdk-go-v2 only: nothing of Temporal, the model or the workflows.
 package storage

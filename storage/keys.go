@@ -8,7 +8,7 @@ import (
 	"unicode"
 )
 
-// Key layout (docs/CONTRACT.md). Rounds and shards are zero-padded to 3 digits, steps to 7,
+// Key layout. Rounds and shards are zero-padded to 3 digits, steps to 7,
 // so keys sort in order (up to round 999 and step 9,999,999; beyond, the key just grows).
 //
 //	runs/{run}/spec.json

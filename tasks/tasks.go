@@ -1,6 +1,8 @@
 // Package tasks holds built-in tasks with a measurable truth: a seeded generator of
 // prompt/response pairs and a scorer for a model's output. A run names a task instead of a
 // dataset when it wants a number that says whether self-play helped.
+//
+// It knows only dataset (pairs): nothing of the model, Temporal or S3.
 package tasks
 
 import (

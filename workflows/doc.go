@@ -15,4 +15,13 @@
 // Operators talk to a run by workflow ID ("space-run-"+name): the "progress" query, and the
 // "pause", "resume" and "stop" signals (pause between activities, stop after the current
 // round, both survive Continue-As-New).
+//
+// The run's input is a RunSpec (spec.go): the run's own fields plus the settings of the
+// packages that own them, embedded (model.LossConfig, model.OptimConfig, model.SampleConfig,
+// model.Shape, activities.Durability). DefaultSpec gathers their defaults; Validate, their
+// checks, runs in `space run` and again at workflow start, before any activity.
+//
+// It knows the activities it schedules (by their payload types) and storage.Ref; it must not
+// do I/O or math, nor know the CLI or the compare wing (compare/), which starts SelfPlay as
+// children like any client.
 package workflows

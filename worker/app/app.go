@@ -1,6 +1,7 @@
 // Package app sets up and runs a space worker: the Temporal client, the S3 store, the
 // activities and workflows, the Prometheus endpoint. The worker command is a thin main over
-// it, and tests and the demo start the same worker in-process.
+// it, and tests and the demo start the same worker in-process. It registers the run's
+// workflows and activities and the compare wing's; it holds no step or workflow logic.
 package app
 
 import (

@@ -530,3 +530,38 @@ func BenchmarkBPEEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(s))/float64(n), "bytes/token")
 }
+
+// TestWriteHFForCheck writes GPT-2's and a trained tokenizer in Hugging Face's layout, with
+// the ids EncodeSpecial gives for every vector text, into $SPACE_HF_CHECK_DIR/{gpt2,tiny}
+// for testdata/gpt2tok/hfcheck.mjs (Hugging Face's tokenizers.js). Skipped when unset.
+func TestWriteHFForCheck(t *testing.T) {
+	out := os.Getenv("SPACE_HF_CHECK_DIR")
+	if out == "" {
+		t.Skip("SPACE_HF_CHECK_DIR not set")
+	}
+	tiny, err := TrainBPE(trainCorpus, 380, []string{EndOfText, "<|pad|>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := append([]string(nil), trainCorpus...)
+	for _, v := range gpt2Vectors(t) {
+		texts = append(texts, v.Text)
+	}
+	for name, tok := range map[string]*Tokenizer{"gpt2": gpt2Tokenizer(t), "tiny": tiny} {
+		d := filepath.Join(out, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := tok.WriteHF(d, 1024); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		for _, s := range texts {
+			line, _ := json.Marshal(gpt2Vector{Text: s, IDs: tok.EncodeSpecial(s)})
+			b.Write(append(line, '\n'))
+		}
+		if err := os.WriteFile(filepath.Join(d, "expect.jsonl"), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -210,15 +210,24 @@ func (m *bpeModel) word(piece string) []int32 {
 		if len(m.cache) >= bpeCacheMax {
 			clear(m.cache)
 		}
-		m.cache[piece] = ids
+		m.cache[strings.Clone(piece)] = ids // not a slice of the caller's text
 		m.mu.Unlock()
 	}
 	return ids
 }
 
 // merge runs GPT-2's merge loop on the bytes of piece: while some adjacent pair is a merge,
-// take the lowest-ranked one and merge every occurrence of it, left to right.
+// take the lowest-ranked one and merge every occurrence of it, left to right. Long pieces
+// use mergeLong (same result in O(n log n) instead of O(n^2)).
 func (m *bpeModel) merge(piece string) []int32 {
+	if len(piece) > bpeLongPiece {
+		return m.mergeLong(piece)
+	}
+	return m.mergeShort(piece)
+}
+
+// mergeShort is merge's loop as written in openai/gpt-2 encoder.py (O(n^2)).
+func (m *bpeModel) mergeShort(piece string) []int32 {
 	syms := make([]int32, len(piece))
 	for i := 0; i < len(piece); i++ {
 		syms[i] = m.byteID[piece[i]]
@@ -246,6 +255,117 @@ func (m *bpeModel) merge(piece string) []int32 {
 		syms = out
 	}
 	return syms
+}
+
+const bpeLongPiece = 48
+
+type rankPos struct{ rank, pos int32 }
+
+// mergeLong is merge for long pieces: the symbols are a linked list and the candidate pairs
+// sit in a heap by (rank, position). Each round takes every pair of the lowest rank at
+// once and merges them in position order (skipping those an earlier merge of the round
+// consumed), exactly like merge's pass, then adds the pairs the merges made. A merged token
+// differs from both its parts, so a round never creates a pair of its own rank.
+func (m *bpeModel) mergeLong(piece string) []int32 {
+	n := len(piece)
+	if n == 0 {
+		return []int32{}
+	}
+	sym := make([]int32, n)
+	next := make([]int32, n) // -1 at the end; a merged-away symbol has sym -1
+	prev := make([]int32, n)
+	for i := 0; i < n; i++ {
+		sym[i], next[i], prev[i] = m.byteID[piece[i]], int32(i+1), int32(i-1)
+	}
+	next[n-1] = -1
+	var h []rankPos // min-heap on (rank, pos)
+	less := func(a, b rankPos) bool { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos) }
+	push := func(x rankPos) {
+		h = append(h, x)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !less(h[i], h[p]) {
+				break
+			}
+			h[i], h[p] = h[p], h[i]
+			i = p
+		}
+	}
+	pop := func() rankPos {
+		top := h[0]
+		last := len(h) - 1
+		h[0] = h[last]
+		h = h[:last]
+		for i := 0; ; {
+			l, r, s := 2*i+1, 2*i+2, i
+			if l < len(h) && less(h[l], h[s]) {
+				s = l
+			}
+			if r < len(h) && less(h[r], h[s]) {
+				s = r
+			}
+			if s == i {
+				break
+			}
+			h[i], h[s] = h[s], h[i]
+			i = s
+		}
+		return top
+	}
+	// pairAt is the merge of the pair starting at symbol i (ok false if none).
+	pairAt := func(i int32) (bpeMerge, bool) {
+		if i < 0 || sym[i] < 0 || next[i] < 0 {
+			return bpeMerge{}, false
+		}
+		mg, ok := m.ranks[uint64(sym[i])<<32|uint64(sym[next[i]])]
+		return mg, ok
+	}
+	valid := func(x rankPos) bool {
+		mg, ok := pairAt(x.pos)
+		return ok && mg.rank == x.rank
+	}
+	for i := int32(0); i+1 < int32(n); i++ {
+		if mg, ok := pairAt(i); ok {
+			push(rankPos{mg.rank, i})
+		}
+	}
+	var round []int32
+	for len(h) > 0 {
+		top := pop()
+		if !valid(top) {
+			continue
+		}
+		round = append(round[:0], top.pos)
+		for len(h) > 0 && h[0].rank == top.rank {
+			if x := pop(); valid(x) {
+				round = append(round, x.pos)
+			}
+		}
+		for _, i := range round { // ascending positions (heap order)
+			if !valid(rankPos{top.rank, i}) {
+				continue // its left symbol was merged into the pair before it
+			}
+			mg, _ := pairAt(i)
+			j := next[i]
+			sym[i] = mg.id
+			sym[j] = -1
+			next[i] = next[j]
+			if next[j] >= 0 {
+				prev[next[j]] = i
+			}
+			if p, ok := pairAt(prev[i]); ok {
+				push(rankPos{p.rank, prev[i]})
+			}
+			if p, ok := pairAt(i); ok {
+				push(rankPos{p.rank, i})
+			}
+		}
+	}
+	out := make([]int32, 0, n)
+	for i := int32(0); i >= 0; i = next[i] {
+		out = append(out, sym[i])
+	}
+	return out
 }
 
 // encodeOrdinary appends the ids of text, special tokens' text included as ordinary text.

@@ -565,3 +565,36 @@ func TestWriteHFForCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestBPEMergeLongMatches: the heap merge of long pieces gives encoder.py's loop's ids.
+func TestBPEMergeLongMatches(t *testing.T) {
+	rng := uint64(7)
+	rnd := func(n int) int { rng = rng*6364136223846793005 + 1442695040888963407; return int(rng>>33) % n }
+	alpha := []string{"a", "b", "e", "r", "s", "t", "th", "in", "é", "日", "🙂", "'", "-"}
+	var texts []string
+	for _, v := range gpt2Vectors(t) {
+		texts = append(texts, v.Text)
+	}
+	for i := 0; i < 300; i++ {
+		var b strings.Builder
+		for n := 1 + rnd(120); n > 0; n-- {
+			b.WriteString(alpha[rnd(len(alpha))])
+		}
+		texts = append(texts, b.String(), strings.Repeat("a", rnd(200)), strings.Repeat("ab", rnd(100)))
+	}
+	long := 0
+	for _, tok := range []*Tokenizer{gpt2Tokenizer(t), tinyBPE(t)} {
+		for _, s := range texts {
+			for _, p := range []string{s, " " + s} {
+				a, b := tok.bpe.mergeShort(p), tok.bpe.mergeLong(p)
+				if !reflect.DeepEqual(a, b) {
+					t.Fatalf("%q: short %v long %v", p, a, b)
+				}
+				if len(p) > bpeLongPiece {
+					long++
+				}
+			}
+		}
+	}
+	t.Logf("%d long pieces", long)
+}

@@ -8,6 +8,7 @@
 #   make worker      run a worker against the local stack
 #   make demo        run the end-to-end demo
 #   make chaos       long e2e chaos test (kill -9, Temporal/S3 restarts); table in .data/chaos.md
+#   make gpt2tok     regenerate model/testdata/gpt2tok (GPT-2 tokenizer vectors; needs node and npm)
 #   make fmt vet clean
 #
 # OpenBLAS: when libopenblas is installed (and cgo works), builds and tests use -tags openblas
@@ -78,6 +79,10 @@ worker: $(BIN)/space-worker
 
 demo: tools
 	@$(GO) run $(TAGS) ./cmd/demo
+
+gpt2tok:
+	node model/testdata/gpt2tok/gen.mjs
+.PHONY: gpt2tok
 
 fmt:
 	$(GO) fmt ./...

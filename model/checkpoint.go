@@ -316,8 +316,8 @@ func (f *stFile) model() (*GPT, error) {
 	if err := json.Unmarshal([]byte(f.meta["tokenizer"]), tok); err != nil {
 		return nil, fmt.Errorf("model: checkpoint tokenizer: %w", err)
 	}
-	if tok.Kind != "byte" {
-		return nil, fmt.Errorf("model: checkpoint tokenizer kind %q is not supported (only \"byte\")", tok.Kind)
+	if tok.Kind == "bpe" && tok.VocabSize() != cfg.VocabSize {
+		return nil, fmt.Errorf("model: checkpoint tokenizer has %d ids but the config's vocab_size is %d", tok.VocabSize(), cfg.VocabSize)
 	}
 	m := &GPT{Config: cfg, Tok: tok}
 	for _, sp := range paramSpecs(cfg) {

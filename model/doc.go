@@ -5,8 +5,15 @@
 //
 // # What is where
 //
-//   - tokenizer.go: byte-level tokenizer (ids 0..255 are bytes; BOS, EOS, PAD, SEP), the
-//     Sequence type, the length policy (GPT.CheckSequence) and InputError.
+//   - tokenizer.go: the Tokenizer (kinds "byte": ids 0..255 are bytes, then BOS, EOS, PAD,
+//     SEP; and "bpe"), framing (EncodePrompt, EncodeResponse), the Sequence type, the length
+//     policy (GPT.CheckSequence) and InputError.
+//   - bpe.go, bpe_pretok.go: GPT-2's byte-level BPE: its pre-tokenizer regex as a hand-written
+//     splitter, bytes_to_unicode, the rank-based merge loop, special tokens and their roles.
+//   - hf_tokenizer.go: GPT-2's vocab.json + merges.txt and Hugging Face's tokenizer.json
+//     (read and write; tokenizer_config.json and special_tokens_map.json written beside).
+//   - bpe_train.go: TrainBPE, a deterministic byte-level BPE trainer.
+//   - testdata/gpt2tok: GPT-2's vocabulary and 2575 reference encodings (js-tiktoken).
 //   - config.go, gpt.go: Config, the GPT, its parameter layout and GPT-2 initialization.
 //   - ops.go: fused gorgonia ops with hand-written backward passes: embedding, LayerNorm,
 //     linear layers (x@W+b), GELU, causal multi-head attention on packed qkv, and token log-probs
@@ -33,6 +40,24 @@
 // *InputError naming the limit, never silently truncated. Graphs use T positions, the
 // longest length minus one (the last token is only a target) rounded up to a multiple of 8;
 // padding rows and positions do not change any result (causal attention, row-wise ops).
+//
+// Tokenizers and framing: a sequence is prompt (BOS text SEP) + response (text EOS), each
+// special only where the tokenizer has one (Tokenizer.SpecialIDs; -1 = none). The byte
+// tokenizer has all four. A GPT-2 BPE tokenizer (GPT2Specials) has only "<|endoftext|>",
+// used as both BOS and EOS: prompt = <|endoftext|> + tokens(prompt), response =
+// tokens(response) + <|endoftext|>. The leading <|endoftext|> is what GPT-2 saw before
+// every document in pre-training (it separated documents), so a prompt starts the way a
+// document did; it also keeps an empty prompt non-empty (generation needs a token to start
+// from). There is no SEP: the response tokens follow the prompt tokens directly (prompt and
+// response are tokenized separately, so the join is a token boundary); put a separator such
+// as "\n" in the prompt text if the task needs one. Generation stops at the tokenizer's EOS
+// (none: at MaxNewTokens), padding positions hold its PAD, else EOS, else id 0 (their weight
+// is 0, so the id does not matter). Text is encoded with Encode, where the text of a
+// special token ("<|endoftext|>") is ordinary text: prompts and responses cannot inject
+// special ids (EncodeSpecial recognizes them, for trusted text). Decode drops specials and
+// stops at EOS; DecodeAll keeps every token's text. A BPE tokenizer is saved whole (vocab,
+// merges, specials, roles) in the checkpoint's tokenizer metadata; the byte tokenizer's is
+// exactly {"kind":"byte"}, so byte-model checkpoints are unchanged.
 //
 // Text: prompts and responses must be valid UTF-8 and responses non-empty (*InputError
 // otherwise). Decode returns the bytes a model produced even if they are not valid UTF-8.

@@ -129,7 +129,7 @@ func newDense(dt tensor.Dtype, shape []int, vals []float64) *tensor.Dense {
 
 // Clone returns a deep copy (weights copied; caches not shared).
 func (m *GPT) Clone() *GPT {
-	c := &GPT{Config: m.Config, Tok: &Tokenizer{Kind: m.Tok.Kind}}
+	c := &GPT{Config: m.Config, Tok: m.Tok.clone()}
 	for _, p := range m.Params {
 		c.Params = append(c.Params, &Param{Name: p.Name, Value: p.Value.Clone().(*tensor.Dense)})
 	}

@@ -45,6 +45,7 @@ func (m *GPT) build(B, T int, ls *lossState) (*net, error) {
 	}
 	g := G.NewGraph()
 	st := newBatchState(B, T)
+	st.pad = m.Tok.padFill()
 	n := &net{g: g, st: st, ls: ls}
 	dt := c.dtype()
 	byName := map[string]*G.Node{}

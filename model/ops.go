@@ -87,10 +87,11 @@ type batchState struct {
 	lens    []int     // [B] number of response tokens (targets) of each row
 	seqLogp []float64 // [B] the last forward's log-probs, summed in float64
 	lse     []float64 // [B*T] log-sum-exp of each scored position's logits (forward -> backward)
+	pad     int       // id of padding positions (the tokenizer's padFill: PAD for the byte tokenizer)
 }
 
 func newBatchState(B, T int) *batchState {
-	return &batchState{B: B, T: T, tokens: make([]int, B*T), targets: make([]int, B*T), weights: make([]float64, B*T), lens: make([]int, B), seqLogp: make([]float64, B), lse: make([]float64, B*T)}
+	return &batchState{B: B, T: T, tokens: make([]int, B*T), targets: make([]int, B*T), weights: make([]float64, B*T), lens: make([]int, B), seqLogp: make([]float64, B), lse: make([]float64, B*T), pad: PAD}
 }
 
 // fill lays out seqs as rows (rows past len(seqs) are all padding with weight 0).
@@ -98,7 +99,7 @@ func newBatchState(B, T int) *batchState {
 // (weight 1) when it is a response token, i.e. t+1 >= len(prompt).
 func (st *batchState) fill(seqs []Sequence) {
 	for i := range st.tokens {
-		st.tokens[i], st.targets[i], st.weights[i] = PAD, PAD, 0
+		st.tokens[i], st.targets[i], st.weights[i] = st.pad, st.pad, 0
 	}
 	for b := range st.lens {
 		st.lens[b] = 0

@@ -97,7 +97,7 @@ func (sc SampleConfig) Validate() error {
 // can change float rounding, so gonum and OpenBLAS may sample differently; each is
 // deterministic.) Bad prompts or config give an *InputError.
 func (m *GPT) Generate(prompts [][]int, seeds []uint64, sc SampleConfig) ([][]int, error) {
-	return m.generate(prompts, seeds, sc, genHooks{eos: EOS})
+	return m.generate(prompts, seeds, sc, genHooks{eos: m.Tok.eos()})
 }
 
 // Greedy returns the greedy (temperature 0) continuation of each prompt, at most maxNew

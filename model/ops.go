@@ -95,10 +95,12 @@ func newBatchState(B, T int) *batchState {
 
 // fill lays out seqs as rows (rows past len(seqs) are all padding with weight 0).
 // Row b, position t holds input token seq[t] and target seq[t+1]; the target is scored
-// (weight 1) when it is a response token, i.e. t+1 >= len(prompt).
+// (weight 1) when it is a response token, i.e. t+1 >= len(prompt). Padding uses id 0, which
+// every vocabulary has (the byte tokenizer's PAD would be out of range for a model with
+// fewer than 259 ids, e.g. an imported Hugging Face checkpoint); it never changes a result.
 func (st *batchState) fill(seqs []Sequence) {
 	for i := range st.tokens {
-		st.tokens[i], st.targets[i], st.weights[i] = PAD, PAD, 0
+		st.tokens[i], st.targets[i], st.weights[i] = 0, 0, 0
 	}
 	for b := range st.lens {
 		st.lens[b] = 0

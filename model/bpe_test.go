@@ -252,7 +252,7 @@ func TestBPECheckpointRoundTrip(t *testing.T) {
 		t.Fatalf("byte tokenizer JSON %s", b)
 	}
 	tok := tinyBPE(t)
-	m, err := New(Config{DModel: 8, Layers: 1, Heads: 2, Context: 32, Seed: 5}, tok)
+	m, err := New(Config{Shape: Shape{DModel: 8, Layers: 1, Heads: 2, Context: 32}, Seed: 5}, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestBPECheckpointRoundTrip(t *testing.T) {
 // TestBPEGenerateStopsAtEOS: generation stops at the tokenizer's EOS, not the byte EOS.
 func TestBPEGenerateStopsAtEOS(t *testing.T) {
 	tok := tinyBPE(t)
-	m, err := New(Config{DModel: 8, Layers: 1, Heads: 2, Context: 32, Seed: 5}, tok)
+	m, err := New(Config{Shape: Shape{DModel: 8, Layers: 1, Heads: 2, Context: 32}, Seed: 5}, tok)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,6 +122,14 @@ func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) err
 	for k, v := range meta {
 		md[k] = v
 	}
+	return writeSTBlobs(w, header, blobs, off, md)
+}
+
+// writeSTBlobs writes a safetensors file: header (tensor name -> stEntry) plus exactly the
+// metadata md, then blobs in order (their offsets must be those of header; total is their
+// length). The header is compact JSON with sorted keys padded with spaces to a multiple of 8,
+// as the safetensors library writes it.
+func writeSTBlobs(w io.Writer, header map[string]any, blobs [][]byte, total int64, md map[string]string) error {
 	header["__metadata__"] = md
 	hj, err := json.Marshal(header)
 	if err != nil {
@@ -131,7 +139,7 @@ func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) err
 		hj = append(hj, ' ')
 	}
 	if g, ok := w.(interface{ Grow(int) }); ok { // bytes.Buffer: one allocation, not log2(size)
-		g.Grow(8 + len(hj) + int(off))
+		g.Grow(8 + len(hj) + int(total))
 	}
 	bw := bufio.NewWriter(w)
 	var n [8]byte
@@ -152,28 +160,11 @@ type stFile struct {
 
 // readSafetensors parses a checkpoint and verifies the sha256 of every tensor.
 func readSafetensors(r io.Reader) (*stFile, error) {
-	var n [8]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
+	raw, meta, data, err := readSTRaw(r)
+	if err != nil {
+		return nil, err
 	}
-	hl := binary.LittleEndian.Uint64(n[:])
-	if hl == 0 || hl > 100<<20 {
-		return nil, fmt.Errorf("model: checkpoint header length %d is implausible: not a safetensors file", hl)
-	}
-	hj := make([]byte, hl)
-	if _, err := io.ReadFull(r, hj); err != nil {
-		return nil, fmt.Errorf("model: reading checkpoint header: %w", err)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(hj, &raw); err != nil {
-		return nil, fmt.Errorf("model: checkpoint header is not valid JSON: %w", err)
-	}
-	f := &stFile{meta: map[string]string{}, tensors: map[string]namedTensor{}}
-	if m, ok := raw["__metadata__"]; ok {
-		if err := json.Unmarshal(m, &f.meta); err != nil {
-			return nil, fmt.Errorf("model: checkpoint __metadata__: %w", err)
-		}
-	}
+	f := &stFile{meta: meta, tensors: map[string]namedTensor{}}
 	if f.meta["format"] != checkpointFormat {
 		return nil, fmt.Errorf("model: checkpoint format is %q, this build reads %q", f.meta["format"], checkpointFormat)
 	}
@@ -181,22 +172,9 @@ func readSafetensors(r io.Reader) (*stFile, error) {
 	if err := json.Unmarshal([]byte(f.meta["sha256"]), &sums); err != nil {
 		return nil, fmt.Errorf("model: checkpoint sha256 metadata: %w", err)
 	}
-	var data []byte
-	var err error
-	if lr, ok := r.(interface{ Len() int }); ok { // bytes.Reader and the like: one allocation
-		data = make([]byte, lr.Len())
-		_, err = io.ReadFull(r, data)
-	} else {
-		data, err = io.ReadAll(r)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("model: reading checkpoint data: %w", err)
-	}
 	names := make([]string, 0, len(raw))
 	for k := range raw {
-		if k != "__metadata__" {
-			names = append(names, k)
-		}
+		names = append(names, k)
 	}
 	sort.Strings(names)
 	// Tensors side by side (sha256 and decoding); the first error in name order is reported.
@@ -214,6 +192,43 @@ func readSafetensors(r io.Reader) (*stFile, error) {
 		f.tensors[name] = tensors[i]
 	}
 	return f, nil
+}
+
+// readSTRaw reads a safetensors file: the header's tensor entries (without __metadata__),
+// the metadata and the data bytes after the header. Entries are not checked.
+func readSTRaw(r io.Reader) (raw map[string]json.RawMessage, meta map[string]string, data []byte, err error) {
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
+	}
+	hl := binary.LittleEndian.Uint64(n[:])
+	if hl == 0 || hl > 100<<20 {
+		return nil, nil, nil, fmt.Errorf("model: checkpoint header length %d is implausible: not a safetensors file", hl)
+	}
+	hj := make([]byte, hl)
+	if _, err := io.ReadFull(r, hj); err != nil {
+		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header: %w", err)
+	}
+	if err := json.Unmarshal(hj, &raw); err != nil {
+		return nil, nil, nil, fmt.Errorf("model: checkpoint header is not valid JSON: %w", err)
+	}
+	meta = map[string]string{}
+	if m, ok := raw["__metadata__"]; ok {
+		if err := json.Unmarshal(m, &meta); err != nil {
+			return nil, nil, nil, fmt.Errorf("model: checkpoint __metadata__: %w", err)
+		}
+		delete(raw, "__metadata__")
+	}
+	if lr, ok := r.(interface{ Len() int }); ok { // bytes.Reader and the like: one allocation
+		data = make([]byte, lr.Len())
+		_, err = io.ReadFull(r, data)
+	} else {
+		data, err = io.ReadAll(r)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("model: reading checkpoint data: %w", err)
+	}
+	return raw, meta, data, nil
 }
 
 // decodeTensor checks one tensor's header entry, offsets and sha256 and decodes its data.

@@ -29,6 +29,8 @@
 //   - train.go: Trainer (data order, micro-batches, non-finite checks, fingerprints).
 //   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer).
 //   - sample.go: KV-cache batched sampling (GPT.Generate).
+//   - hf.go: Hugging Face GPT-2 checkpoints (ImportHF, ExportHF); testdata/hf holds real
+//     transformers-saved fixtures.
 //   - gelu32.go, internal/vec: GELU for float32 models, in float32 (tanh by a rational
 //     approximation, exactly +-1 past its clamp): AVX2 assembly on amd64 and a Go loop that
 //     gives the same bits (no FMA; checked by TestGelu32AssemblyMatchesGo).
@@ -86,6 +88,52 @@
 // Speed: see ops.go (fused ops, both cores, reused buffers) and bench_test.go (make bench).
 // Work split over goroutines is cut the same way on any machine: same bits with one core
 // or two (TestSameBitsAnyGOMAXPROCS).
+//
+// # Hugging Face GPT-2 checkpoints
+//
+// ImportHF reads a GPT-2 saved by transformers (save_pretrained of GPT2LMHeadModel or
+// GPT2Model) from any fs.FS (ImportHFDir for a directory; an fstest.MapFS of objects fetched
+// from S3 works the same): config.json, then model.safetensors or model.safetensors.index.json
+// and its shards, F32, F16 or BF16 tensors (converted exactly; F16ToFloat32, BF16ToFloat32).
+// Both key layouts are read: GPT2LMHeadModel's "transformer.h.0.ln_1.weight", ... and
+// GPT2Model's "h.0.ln_1.weight", .... The mapping is one to one, no transpose:
+//
+//	wte.weight [V,D] -> wte            wpe.weight [n_positions,D] -> wpe (first Context rows)
+//	h.N.ln_1.weight/bias -> hN.ln1.g/b h.N.attn.c_attn.weight [D,3D] / bias -> hN.attn.wqkv / bqkv
+//	h.N.attn.c_proj.weight [D,D] / bias -> hN.attn.wo / bo   h.N.ln_2.* -> hN.ln2.g/b
+//	h.N.mlp.c_fc.weight [D,4D] / bias -> hN.mlp.wfc / bfc    h.N.mlp.c_proj.weight [4D,D] / bias -> hN.mlp.wproj / bproj
+//	ln_f.weight/bias -> lnf.g/b        lm_head.weight [V,D] -> lm_head [D,V] (transposed; untied only)
+//
+// (HF's Conv1D stores its weight [in, out] and computes x @ W + b, this package's layout;
+// c_attn's columns are [q | k | v] and head h uses columns h*hd:(h+1)*hd of each, as here.)
+// The attn.bias / attn.masked_bias mask buffers of old checkpoints are ignored. A tied model
+// (tie_word_embeddings, default true) has no lm_head.weight, or one equal to wte.weight; an
+// untied one (tie_word_embeddings false) needs lm_head.weight and imports with
+// TiedEmbeddings false. HFImportOptions.Context below n_positions keeps the first Context
+// rows of wpe: positions 0..Context-1 compute exactly as in the full model, and the length
+// policy rejects longer sequences. Everything the model cannot compute exactly is an
+// *InputError naming the file and field or tensors and the fix, and nothing is loaded in
+// part: model_type other than "gpt2", activation other than the tanh GELU ("gelu_new",
+// "gelu_pytorch_tanh"), layer_norm_epsilon other than 1e-5, n_inner other than 4*n_embd,
+// scale_attn_weights false, scale_attn_by_inverse_layer_idx or add_cross_attention true, an
+// lm_head.weight that differs from wte in a tied model, missing tensors (listed), unexpected
+// tensors (listed), shape mismatches, dtypes other than F32/F16/BF16/F64, truncated files,
+// and index entries naming missing shards or tensors.
+//
+// The result, an HFCheckpoint, holds the Config, the Params in this package's layout and the
+// raw tokenizer files (vocab.json, merges.txt, tokenizer.json, tokenizer_config.json,
+// special_tokens_map.json); HFCheckpoint.Model(tok) makes the GPT once a *Tokenizer with the
+// same vocabulary size has been built from them.
+//
+// ExportHF writes what transformers 4.36's save_pretrained writes for a GPT2LMHeadModel,
+// through a callback per file (ExportHFDir for a directory): config.json (the GPT2Config
+// fields, sorted and indented as transformers writes them; n_positions = n_ctx = Context;
+// bos/eos ids from HFExportOptions, 50256 for GPT-2's vocabulary, BOS/EOS for the byte
+// tokenizer), generation_config.json, and model.safetensors with F32 tensors named
+// transformer.*, sorted, metadata {"format":"pt"}, no mask buffers and, when tied, no
+// lm_head.weight (safetensors saving drops shared tensors). For the real fixture of
+// testdata/hf the export is byte-identical to transformers' file. float64 models are rounded
+// to float32 on export.
 //
 // Gorgonia notes: graphs are built once per shape and reused; inputs that are not weights
 // (token ids, targets, masks, opponent log-probs) reach the fused ops through a per-graph

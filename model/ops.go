@@ -96,7 +96,9 @@ func newBatchState(B, T int) *batchState {
 
 // fill lays out seqs as rows (rows past len(seqs) are all padding with weight 0).
 // Row b, position t holds input token seq[t] and target seq[t+1]; the target is scored
-// (weight 1) when it is a response token, i.e. t+1 >= len(prompt).
+// (weight 1) when it is a response token, i.e. t+1 >= len(prompt). Padding uses st.pad, the
+// tokenizer's padding id (PAD for the byte tokenizer, else its EOS, else 0), which is always
+// inside the model's vocabulary; it never changes a result.
 func (st *batchState) fill(seqs []Sequence) {
 	for i := range st.tokens {
 		st.tokens[i], st.targets[i], st.weights[i] = st.pad, st.pad, 0

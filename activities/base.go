@@ -56,7 +56,7 @@ func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput,
 	if err != nil {
 		return TrainOutput{}, fmt.Errorf("base %s: %w", in.Base, err)
 	}
-	m, err := a.loadModel(ctx, storage.Ref{Key: in.Base, SHA256: obj.SHA256})
+	m, err := a.loadModel(ctx, obj.Ref())
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -66,5 +66,5 @@ func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput,
 			"set base_model to the checkpoint's shape", in.Base, c.DModel, c.Layers, c.Heads, c.Context, s.DModel, s.Layers, s.Heads, s.Context))
 	}
 	a.log().Info("using given base", "run", in.Run, "key", in.Base, "params", m.NumParams())
-	return TrainOutput{Model: storage.Ref{Key: in.Base, SHA256: obj.SHA256}}, nil
+	return TrainOutput{Model: obj.Ref()}, nil
 }

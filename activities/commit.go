@@ -42,5 +42,5 @@ func (a *Activities) commit(ctx context.Context, in CommitInput) (storage.Ref, e
 	if err != nil {
 		return storage.Ref{}, err
 	}
-	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
+	return obj.Ref(), nil
 }

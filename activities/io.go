@@ -47,7 +47,7 @@ func (a *Activities) put(ctx context.Context, key string, data []byte) (storage.
 	if err != nil {
 		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
+	return obj.Ref(), nil
 }
 
 // putJSON stores v as JSON under key and returns its reference.
@@ -56,7 +56,7 @@ func (a *Activities) putJSON(ctx context.Context, key string, v any) (storage.Re
 	if err != nil {
 		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, nil
+	return obj.Ref(), nil
 }
 
 // loadPairs reads a JSONL file of pairs written by Prepare. A user's dataset was checked

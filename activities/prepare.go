@@ -44,7 +44,7 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 		}
 		obj, err := a.Store.Put(ctx, storage.InputKey(in.Run, name), buf.Bytes())
 		m.Add(obj)
-		return storage.Ref{Key: obj.Key, SHA256: obj.SHA256}, err
+		return obj.Ref(), err
 	}
 	out := PrepareOutput{NTrain: len(train), NTest: len(test)}
 	if out.Train, err = write("train.jsonl", train); err != nil {
@@ -64,7 +64,7 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	if err != nil {
 		return PrepareOutput{}, err
 	}
-	out.Manifest = storage.Ref{Key: obj.Key, SHA256: obj.SHA256}
+	out.Manifest = obj.Ref()
 	a.log().Info("prepared inputs", "run", in.Run, "train", len(train), "test", len(test))
 	return out, nil
 }

@@ -3,7 +3,6 @@ package compare
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -71,12 +70,8 @@ func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 	}
 	res := Result{Spec: spec}
 	var a *Activities
-	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 15 * time.Minute, RetryPolicy: workflows.RetryPolicy()})
-	long := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Duration(spec.Timeouts.ActivityMinutes * float64(time.Minute)),
-		HeartbeatTimeout:    time.Duration(spec.Timeouts.HeartbeatSeconds * float64(time.Second)),
-		RetryPolicy:         workflows.RetryPolicy(),
-	})
+	short := workflows.ShortActivities(ctx)
+	long := spec.Timeouts.LongActivities(ctx, "")
 	pin := PretrainInput{
 		Run: spec.Name, Task: spec.Task, N: spec.Pretrain.N, Seed: spec.Pretrain.Seed, Shape: spec.Model,
 		Optim: model.OptimConfig{Optimizer: "adam", LR: spec.Pretrain.LR, WarmupFrac: 0.05, Epochs: spec.Pretrain.Epochs, BatchSize: spec.Pretrain.BatchSize, ClipNorm: 1},

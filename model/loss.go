@@ -17,6 +17,9 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -66,12 +69,12 @@ func (c LossConfig) Validate() error {
 	bad := func(field, problem, fix string) error {
 		return &InputError{Field: field, Problem: problem, Fix: fix}
 	}
-	known := false
-	for _, m := range Methods {
-		known = known || c.Method == m
-	}
-	if !known {
-		return bad("method", fmt.Sprintf("%q is not a known method", c.Method), `use one of "space", "spin", "sft", "sipo", "ssimpo"`)
+	if !slices.Contains(Methods, c.Method) {
+		names := make([]string, len(Methods))
+		for i, m := range Methods {
+			names[i] = strconv.Quote(string(m))
+		}
+		return bad("method", fmt.Sprintf("%q is not a known method", c.Method), "use one of "+strings.Join(names, ", "))
 	}
 	if c.Method != MethodSFT && (c.Mu < 1 || c.Mu > MaxMu) {
 		return bad("mu", fmt.Sprintf("is %d", c.Mu), fmt.Sprintf("use a number of synthetic responses per prompt between 1 and %d", MaxMu))

@@ -11,9 +11,9 @@ import (
 // listing the types here as well protects against an activity that forgot to.
 var nonRetryable = []string{"InvalidInput", "InvalidSpec", "NonFinite", "Integrity"}
 
-// RetryPolicy is every activity's: exponential backoff from 1 s to 1 min, 10 attempts,
+// retryPolicy is every activity's: exponential backoff from 1 s to 1 min, 10 attempts,
 // never for the error types a retry cannot fix.
-func RetryPolicy() *temporal.RetryPolicy {
+func retryPolicy() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
@@ -23,23 +23,23 @@ func RetryPolicy() *temporal.RetryPolicy {
 	}
 }
 
-// shortCtx is for the bookkeeping activities (Prepare, CommitRound, Report): seconds of
-// work on the workflow's own task queue.
-func (s RunSpec) shortCtx(ctx workflow.Context) workflow.Context {
+// ShortActivities is for the bookkeeping activities (Prepare, CommitRound, Report, a
+// comparison's report): seconds of work on the workflow's own task queue.
+func ShortActivities(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
-		RetryPolicy:         RetryPolicy(),
+		RetryPolicy:         retryPolicy(),
 	})
 }
 
-// longCtx is for the compute activities. They heartbeat, so a dead worker is noticed after
-// HeartbeatTimeout rather than after the long StartToClose, and the retry resumes from the
-// last trainer checkpoint in S3.
-func (s RunSpec) longCtx(ctx workflow.Context, queue string) workflow.Context {
+// LongActivities is for the compute activities, on queue ("" = the workflow's task queue).
+// They heartbeat, so a dead worker is noticed after HeartbeatSeconds rather than after the
+// long StartToClose, and the retry resumes from the last trainer checkpoint in S3.
+func (t Timeouts) LongActivities(ctx workflow.Context, queue string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           queue, // "" = the workflow's task queue
-		StartToCloseTimeout: s.longTimeout(),
-		HeartbeatTimeout:    s.heartbeat(),
-		RetryPolicy:         RetryPolicy(),
+		TaskQueue:           queue,
+		StartToCloseTimeout: time.Duration(t.ActivityMinutes * float64(time.Minute)),
+		HeartbeatTimeout:    time.Duration(t.HeartbeatSeconds * float64(time.Second)),
+		RetryPolicy:         retryPolicy(),
 	})
 }

@@ -39,7 +39,7 @@ func ScheduledFineTune(ctx workflow.Context, s ScheduleSpec) (RunResult, error) 
 	if !s.Complete {
 		s.Template = s.Template.legacyDefaults()
 	}
-	short := s.Template.shortCtx(ctx)
+	short := ShortActivities(ctx)
 	var res activities.ResolveOutput
 	if err := workflow.ExecuteActivity(short, a.ResolveSchedule, activities.ResolveInput{Schedule: s.Schedule, DataPrefix: s.DataPrefix}).Get(ctx, &res); err != nil {
 		return RunResult{}, StepError("resolve schedule", err)

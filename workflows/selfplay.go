@@ -132,7 +132,7 @@ func (r *runner) prepare(ctx workflow.Context) error {
 		Shards: r.spec.Shards, Spec: specJSON,
 	}
 	var out activities.PrepareOutput
-	if err := workflow.ExecuteActivity(r.spec.shortCtx(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
 		return StepError("prepare", err)
 	}
 	r.c.Prepared = out
@@ -152,7 +152,7 @@ func (r *runner) base(ctx workflow.Context) error {
 		Seed: s.Seed, Train: r.c.Prepared.Train, Durability: s.Durability,
 	}
 	var out activities.TrainOutput
-	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {
 		return StepError("base", err)
 	}
 	r.c.Base, r.c.Opponent = out.Model, out.Model
@@ -188,7 +188,7 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 		Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
 	}
 	var out activities.TrainOutput
-	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
 		return StepError(fmt.Sprintf("round %d train", round), err)
 	}
 	r.prog.Step, r.prog.TotalSteps = out.Steps, out.Steps
@@ -217,7 +217,7 @@ func (r *runner) generate(ctx workflow.Context, round int) ([]storage.Ref, error
 	if err := r.gate(ctx); err != nil {
 		return nil, err
 	}
-	actx := s.longCtx(ctx, s.TaskQueues.Generate)
+	actx := s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate)
 	futures := make([]workflow.Future, s.Shards)
 	for k := range futures {
 		futures[k] = workflow.ExecuteActivity(actx, a.Generate, activities.GenerateInput{
@@ -257,7 +257,7 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Task: s.Task, Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed, MaxEval: s.MaxEval,
 	}
 	var ev activities.EvaluateOutput
-	if err := workflow.ExecuteActivity(s.longCtx(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
+	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
 		return RoundResult{}, StepError(fmt.Sprintf("round %d evaluate", round), err)
 	}
 	metrics := map[string]float64{eval.TrainLoss: tr.FinalLoss}
@@ -273,7 +273,7 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Metrics: ev.File, Values: metrics, Shards: shards,
 	}
 	var manifest storage.Ref
-	if err := workflow.ExecuteActivity(s.shortCtx(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {
+	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {
 		return RoundResult{}, StepError(fmt.Sprintf("round %d commit", round), err)
 	}
 	return RoundResult{Round: round, ModelKey: tr.Model.Key, ModelSHA256: tr.Model.SHA256, Metrics: metrics, ManifestKey: manifest.Key}, nil
@@ -285,7 +285,7 @@ func (r *runner) report(ctx workflow.Context, status string) (RunResult, error) 
 	res := RunResult{Run: r.spec.Name, Status: status, Rounds: r.c.Rounds, BestRound: r.c.BestRound}
 	in := activities.ReportInput{Run: r.spec.Name, Method: string(r.spec.Method), Status: status, BestRound: r.c.BestRound, Rounds: r.c.Rounds}
 	var rep storage.Ref
-	if err := workflow.ExecuteActivity(r.spec.shortCtx(ctx), a.Report, in).Get(ctx, &rep); err != nil {
+	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.Report, in).Get(ctx, &rep); err != nil {
 		return RunResult{}, StepError("report", err)
 	}
 	res.ReportKey = rep.Key

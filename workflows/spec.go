@@ -7,7 +7,6 @@ import (
 	"math"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/model"
@@ -262,12 +261,4 @@ func fillZeros(dst, def reflect.Value) {
 			f.Set(def.Field(i))
 		}
 	}
-}
-
-func (s RunSpec) heartbeat() time.Duration {
-	return time.Duration(s.Timeouts.HeartbeatSeconds * float64(time.Second))
-}
-
-func (s RunSpec) longTimeout() time.Duration {
-	return time.Duration(s.Timeouts.ActivityMinutes * float64(time.Minute))
 }

@@ -224,6 +224,9 @@ func (s Spec) Validate() error {
 	if len(s.Arms) == 0 {
 		return bad("arms", "empty", "omit arms for the default comparison")
 	}
+	if s.LR != 0 {
+		return bad("lr", fmt.Sprint(s.LR), "leave lr out: each arm's lrs are the learning rates it tries")
+	}
 	if len(s.Seeds) == 0 || s.Rounds <= 0 || s.N <= 0 || s.NEval <= 0 {
 		return bad("seeds/rounds/n/n_eval", "must be set", "omit them for the defaults")
 	}

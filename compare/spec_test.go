@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/space-sft/space/activities"
@@ -34,6 +35,11 @@ func TestCompareSpecAndChoice(t *testing.T) {
 	}
 	if bad := (Spec{Name: "Bad Name", Task: "markov"}).Defaults(); bad.Validate() == nil {
 		t.Fatal("bad name accepted")
+	}
+	withLR := Spec{Name: "c", Task: "markov"}.Defaults()
+	withLR.LR = 1e-3 // the arms' grids set it: a comparison-wide lr would be silently ignored
+	if err := withLR.Validate(); err == nil || !strings.Contains(err.Error(), "lr") {
+		t.Fatalf("lr on the comparison: %v", err)
 	}
 
 	rounds := func(kl ...float64) []workflows.RoundResult {

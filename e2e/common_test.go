@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/space-sft/space/e2e/harness"
-	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -25,29 +24,12 @@ func TestMain(m *testing.M) {
 // The name is the only thing that differs between a run and its reference: it must not
 // enter any seed or checkpoint.
 func smallSpec(name string, rounds, trainEpochs int) workflows.RunSpec {
-	s := workflows.DefaultSpec()
-	s.Name = name
-	s.Method = model.Method("space")
-	s.Rounds = rounds
-	s.Task = "arith"
-	s.N = 32
-	s.TestFrac = 0.2
-	s.Seed = 7
-	s.Shards = 2
-	s.Epochs = trainEpochs
-	s.BatchSize = 4
-	s.LR = 1e-3
-	s.MaxEval = 4
-	s.Generation.Temperature = 1
+	s := workflows.DefaultSpec() // space, mu 1, temperature 1, test_frac 0.2, context 64
+	s.Name, s.Rounds, s.Task, s.N, s.Seed, s.Shards, s.MaxEval = name, rounds, "arith", 32, 7, 2, 4
+	s.Epochs, s.BatchSize, s.LR = trainEpochs, 4, 1e-3
 	s.Generation.MaxNewTokens = 20
-	s.BaseModel.DModel = 32
-	s.BaseModel.Layers = 1
-	s.BaseModel.Heads = 2
-	s.BaseModel.Context = 64
-	s.BaseModel.Epochs = 1
-	s.BaseModel.LR = 3e-3
-	s.CheckpointEvery = 2
-	s.ContinueAsNewEvery = 1
+	s.BaseModel.DModel, s.BaseModel.Layers, s.BaseModel.Heads, s.BaseModel.Epochs = 32, 1, 2, 1
+	s.CheckpointEvery, s.ContinueAsNewEvery = 2, 1
 	s.Timeouts = workflows.Timeouts{HeartbeatSeconds: 3, ActivityMinutes: 5}
 	return s
 }

@@ -135,28 +135,11 @@ func BenchmarkPipelineRound(b *testing.B) {
 
 	for i := range b.N {
 		// A round of the size issue 5 talks about: d128 L4 on 512 arithmetic pairs.
-		spec := workflows.DefaultSpec()
-		spec.Name = fmt.Sprintf("bench-%d", i)
-		spec.Method = model.Method("space")
-		spec.Rounds = 1
-		spec.Task = "arith"
-		spec.N = 512
-		spec.TestFrac = 0.2
-		spec.Seed = 1
-		spec.Shards = 2
-		spec.Epochs = 2
+		spec := workflows.DefaultSpec() // space, rmsprop lr 1e-4, 2 epochs, temperature 1, base lr 3e-3
+		spec.Name, spec.Rounds, spec.Task, spec.N, spec.Seed, spec.Shards, spec.MaxEval = fmt.Sprintf("bench-%d", i), 1, "arith", 512, 1, 2, 64
 		spec.BatchSize = 16
-		spec.LR = 1e-4
-		spec.MaxEval = 64
-		spec.Generation.Temperature = 1
 		spec.Generation.MaxNewTokens = 24
-		spec.BaseModel.DModel = 128
-		spec.BaseModel.Layers = 4
-		spec.BaseModel.Heads = 4
-		spec.BaseModel.Context = 64
-		spec.BaseModel.Epochs = 2
-		spec.BaseModel.LR = 3e-3
-		spec.ContinueAsNewEvery = 2
+		spec.BaseModel.DModel, spec.BaseModel.Layers, spec.BaseModel.Heads, spec.BaseModel.Epochs = 128, 4, 4, 2
 		id := workflows.WorkflowID(spec.Name)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
 		if err != nil {

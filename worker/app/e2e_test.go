@@ -23,7 +23,6 @@ import (
 	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
-	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/worker/app"
 	"github.com/space-sft/space/workflows"
@@ -34,29 +33,12 @@ var update = flag.Bool("update", false, "rewrite workflows/testdata/selfplay_his
 // TinySpec is a run small enough for a 2-core CI machine: a d16 one-layer model on 16
 // arithmetic problems, two rounds of two shards, a continue-as-new after every round.
 func tinySpec(name string) workflows.RunSpec {
-	s := workflows.DefaultSpec()
-	s.Name = name
-	s.Method = model.Method("space")
-	s.Rounds = 2
-	s.Task = "arith"
-	s.N = 16
-	s.TestFrac = 0.2
-	s.Seed = 1
-	s.Shards = 2
-	s.Epochs = 1
-	s.BatchSize = 8
-	s.LR = 1e-3
-	s.MaxEval = 4
-	s.Generation.Temperature = 1
+	s := workflows.DefaultSpec() // space, mu 1, temperature 1, test_frac 0.2, context 64
+	s.Name, s.Rounds, s.Task, s.N, s.Seed, s.Shards, s.MaxEval = name, 2, "arith", 16, 1, 2, 4
+	s.Epochs, s.BatchSize, s.LR = 1, 8, 1e-3
 	s.Generation.MaxNewTokens = 24
-	s.BaseModel.DModel = 16
-	s.BaseModel.Layers = 1
-	s.BaseModel.Heads = 2
-	s.BaseModel.Context = 64
-	s.BaseModel.Epochs = 2
-	s.BaseModel.LR = 3e-3
-	s.CheckpointEvery = 1
-	s.ContinueAsNewEvery = 1
+	s.BaseModel.DModel, s.BaseModel.Layers, s.BaseModel.Heads, s.BaseModel.Epochs = 16, 1, 2, 2
+	s.CheckpointEvery, s.ContinueAsNewEvery = 1, 1
 	s.Timeouts = workflows.Timeouts{HeartbeatSeconds: 10, ActivityMinutes: 5}
 	return s
 }

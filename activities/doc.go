@@ -11,8 +11,10 @@
 // checkpoint. Payloads (types.go) are small: S3 references (storage.Ref), never data.
 //
 // Settings arrive as their owners' types (model.LossConfig, model.OptimConfig,
-// model.SampleConfig, model.Shape, Durability) and are not checked again here: the run
-// spec's Validate did that before the workflow scheduled anything.
+// model.SampleConfig, model.Shape, Durability). The run spec's Validate checked them before
+// the workflow scheduled anything; the activities add no rules of their own (model/ keeps
+// its guards, and the checks that need the data, such as shards against prompts, are
+// Prepare's).
 //
 // It knows model/, eval/, report/, storage/, dataset/ and tasks/; it must not know the
 // workflows that call it, the CLI, or the compare wing (which reuses Track, Put, PutJSON

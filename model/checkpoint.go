@@ -93,7 +93,6 @@ func paramTensors(m *GPT) []namedTensor {
 
 // writeSafetensors writes tensors (in the given order) and metadata (sha256 added).
 func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) error {
-	header := map[string]any{}
 	sums := map[string]string{}
 	blobs := make([][]byte, len(ts))
 	hashes := make([][sha256.Size]byte, len(ts))
@@ -103,16 +102,9 @@ func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) err
 			hashes[i] = sha256.Sum256(blobs[i])
 		}
 	})
-	var off int64
+	header, off := stHeader(ts, blobs)
 	for i, t := range ts {
-		b := blobs[i]
-		dt := "F64"
-		if t.f32 != nil {
-			dt = "F32"
-		}
-		header[t.name] = stEntry{DType: dt, Shape: t.shape, Offsets: [2]int64{off, off + int64(len(b))}}
 		sums[t.name] = hex.EncodeToString(hashes[i][:])
-		off += int64(len(b))
 	}
 	sj, err := json.Marshal(sums)
 	if err != nil {
@@ -123,6 +115,22 @@ func writeSafetensors(w io.Writer, ts []namedTensor, meta map[string]string) err
 		md[k] = v
 	}
 	return writeSTBlobs(w, header, blobs, off, md)
+}
+
+// stHeader lays the tensors out one after the other: each one's header entry (dtype, shape,
+// data offsets of its bytes blobs[i]) and the total data length.
+func stHeader(ts []namedTensor, blobs [][]byte) (map[string]any, int64) {
+	header := make(map[string]any, len(ts)+1)
+	var off int64
+	for i, t := range ts {
+		dt := "F64"
+		if t.f32 != nil {
+			dt = "F32"
+		}
+		header[t.name] = stEntry{DType: dt, Shape: t.shape, Offsets: [2]int64{off, off + int64(len(blobs[i]))}}
+		off += int64(len(blobs[i]))
+	}
+	return header, off
 }
 
 // writeSTBlobs writes a safetensors file: header (tensor name -> stEntry) plus exactly the
@@ -201,23 +209,16 @@ func readSTRaw(r io.Reader) (raw map[string]json.RawMessage, meta map[string]str
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
 	}
-	hl := binary.LittleEndian.Uint64(n[:])
-	if hl == 0 || hl > 100<<20 {
-		return nil, nil, nil, fmt.Errorf("model: checkpoint header length %d is implausible: not a safetensors file", hl)
+	hl, err := stHeaderLen(n[:])
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	hj := make([]byte, hl)
 	if _, err := io.ReadFull(r, hj); err != nil {
 		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header: %w", err)
 	}
-	if err := json.Unmarshal(hj, &raw); err != nil {
-		return nil, nil, nil, fmt.Errorf("model: checkpoint header is not valid JSON: %w", err)
-	}
-	meta = map[string]string{}
-	if m, ok := raw["__metadata__"]; ok {
-		if err := json.Unmarshal(m, &meta); err != nil {
-			return nil, nil, nil, fmt.Errorf("model: checkpoint __metadata__: %w", err)
-		}
-		delete(raw, "__metadata__")
+	if raw, meta, err = parseSTHeader(hj); err != nil {
+		return nil, nil, nil, err
 	}
 	if lr, ok := r.(interface{ Len() int }); ok { // bytes.Reader and the like: one allocation
 		data = make([]byte, lr.Len())
@@ -229,6 +230,49 @@ func readSTRaw(r io.Reader) (raw map[string]json.RawMessage, meta map[string]str
 		return nil, nil, nil, fmt.Errorf("model: reading checkpoint data: %w", err)
 	}
 	return raw, meta, data, nil
+}
+
+// splitST is readSTRaw for a file already in memory: data is a slice of b, not a copy (a
+// Hugging Face checkpoint's weights are converted from it once).
+func splitST(b []byte) (raw map[string]json.RawMessage, meta map[string]string, data []byte, err error) {
+	if len(b) < 8 {
+		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header length: %w", io.ErrUnexpectedEOF)
+	}
+	hl, err := stHeaderLen(b[:8])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if hl > uint64(len(b)-8) {
+		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header: %w", io.ErrUnexpectedEOF)
+	}
+	if raw, meta, err = parseSTHeader(b[8 : 8+hl]); err != nil {
+		return nil, nil, nil, err
+	}
+	return raw, meta, b[8+hl:], nil
+}
+
+// stHeaderLen decodes and checks the 8-byte header length of a safetensors file.
+func stHeaderLen(n []byte) (uint64, error) {
+	hl := binary.LittleEndian.Uint64(n)
+	if hl == 0 || hl > 100<<20 {
+		return 0, fmt.Errorf("model: checkpoint header length %d is implausible: not a safetensors file", hl)
+	}
+	return hl, nil
+}
+
+// parseSTHeader splits a safetensors JSON header into its tensor entries and __metadata__.
+func parseSTHeader(hj []byte) (raw map[string]json.RawMessage, meta map[string]string, err error) {
+	if err := json.Unmarshal(hj, &raw); err != nil {
+		return nil, nil, fmt.Errorf("model: checkpoint header is not valid JSON: %w", err)
+	}
+	meta = map[string]string{}
+	if m, ok := raw["__metadata__"]; ok {
+		if err := json.Unmarshal(m, &meta); err != nil {
+			return nil, nil, fmt.Errorf("model: checkpoint __metadata__: %w", err)
+		}
+		delete(raw, "__metadata__")
+	}
+	return raw, meta, nil
 }
 
 // decodeTensor checks one tensor's header entry, offsets and sha256 and decodes its data.

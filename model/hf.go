@@ -447,7 +447,7 @@ func readHFSafetensors(file string, b []byte) (map[string]hfTensor, error) {
 			return nil, &InputError{Field: file, Problem: fmt.Sprintf("is truncated: its header needs %d bytes, the file has %d after the length", hl, len(b)-8), Fix: fix}
 		}
 	}
-	raw, _, data, err := readSTRaw(bytes.NewReader(b))
+	raw, _, data, err := splitST(b)
 	if err != nil {
 		return nil, &InputError{Field: file, Problem: fmt.Sprintf("is not a valid safetensors file (%v)", err), Fix: fix}
 	}
@@ -828,14 +828,11 @@ func hfWriteSafetensors(w *bytes.Buffer, m *GPT) error {
 		ts = append(ts, nt)
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name }) // safetensors' order
-	header := map[string]any{}
 	blobs := make([][]byte, len(ts))
-	var off int64
 	for i, t := range ts {
 		blobs[i] = t.bytes()
-		header[t.name] = stEntry{DType: "F32", Shape: t.shape, Offsets: [2]int64{off, off + int64(len(blobs[i]))}}
-		off += int64(len(blobs[i]))
 	}
+	header, off := stHeader(ts, blobs)
 	return writeSTBlobs(w, header, blobs, off, map[string]string{"format": "pt"})
 }
 

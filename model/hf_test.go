@@ -729,3 +729,29 @@ func TestHFImportHalfPrecisionFiles(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkImportHF imports a 102 MB float32 checkpoint (d512 L8, byte vocabulary) from a
+// directory. With -benchmem, B/op shows the memory it takes: the file once plus the
+// converted weights (about 2x the file), no second copy of the file.
+func BenchmarkImportHF(b *testing.B) {
+	tok := NewByteTokenizer()
+	m, err := New(Config{VocabSize: tok.VocabSize(), Shape: Shape{DModel: 512, Layers: 8, Heads: 8, Context: 256}, TiedEmbeddings: true, Seed: 1}, tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if err := ExportHFDir(m, dir, HFExportOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, HFWeightsFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ImportHFDir(dir, HFImportOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

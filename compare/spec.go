@@ -1,7 +1,10 @@
 package compare
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/space-sft/space/eval"
@@ -358,4 +361,32 @@ func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
 		s.N = n
 	}
 	return s
+}
+
+// SpecFlags declares the flags that choose a comparison (--task, --quick, --name, --seeds,
+// --rounds, --n, or --spec FILE) on fs, for `make compare` and `space compare` alike. The
+// returned function, called after fs.Parse, gives the comparison: the file's when --spec is
+// set, else Preset's.
+func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
+	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
+	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
+	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
+	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
+	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
+	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	specFile := fs.String("spec", "", "comparison spec JSON file (compare.Spec in compare/spec.go); replaces the flags above")
+	return func() (Spec, error) {
+		if *specFile == "" {
+			return Preset(*task, *quick, *name, *seeds, *rounds, *n), nil
+		}
+		data, err := os.ReadFile(*specFile)
+		if err != nil {
+			return Spec{}, err
+		}
+		var s Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			return Spec{}, fmt.Errorf("%s: %w", *specFile, err)
+		}
+		return s, nil
+	}
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -24,13 +22,7 @@ import (
 func cmdCompare(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	cn := connFlags(fs)
-	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
-	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
-	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
-	specFile := fs.String("spec", "", "CompareSpec JSON file (compare/spec.go); replaces the flags above")
-	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
-	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
-	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	chosen := compare.SpecFlags(fs)
 	out := fs.String("out", "out/compare", "local folder for the report (OUT/NAME/)")
 	noWait := fs.Bool("no-wait", false, "start the comparison and return")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -40,16 +32,9 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	spec := compare.Preset(*task, *quick, *name, *seeds, *rounds, *n)
-	if *specFile != "" {
-		data, err := os.ReadFile(*specFile)
-		if err != nil {
-			return err
-		}
-		spec = compare.Spec{}
-		if err := json.Unmarshal(data, &spec); err != nil {
-			return fmt.Errorf("%s: %w", *specFile, err)
-		}
+	spec, err := chosen()
+	if err != nil {
+		return err
 	}
 	if err := spec.Defaults().Validate(); err != nil {
 		return err

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/space-sft/space/dataset"
@@ -26,14 +27,24 @@ func (a *Activities) trainBase(ctx context.Context, in BaseInput) (TrainOutput, 
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	return a.trainFresh(ctx, in.Run, "base", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+	tok := model.NewByteTokenizer()
+	if in.Tokenizer.Key != "" { // a BPE that Prepare trained on the train pairs
+		b, err := a.read(ctx, in.Tokenizer)
+		if err != nil {
+			return TrainOutput{}, fmt.Errorf("load tokenizer %s: %w", in.Tokenizer.Key, err)
+		}
+		tok = &model.Tokenizer{}
+		if err := json.Unmarshal(b, tok); err != nil {
+			return TrainOutput{}, fmt.Errorf("decode tokenizer %s: %w", in.Tokenizer.Key, err)
+		}
+	}
+	return a.trainFresh(ctx, in.Run, "base", in.Shape, tok, in.Seed, in.Optim, in.Durability, pairs)
 }
 
-// trainFresh initializes a model of the given shape from seed and trains it with SFT on
+// trainFresh initializes a model of the given shape and tokenizer from seed and trains it with SFT on
 // pairs into the run's base key: the run's own base (TrainBase) or a comparison's shared,
 // pre-trained one (compare's PretrainBase). It heartbeats and checkpoints like Train.
-func (a *Activities) trainFresh(ctx context.Context, run, phase string, shape model.Shape, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
-	tok := model.NewByteTokenizer()
+func (a *Activities) trainFresh(ctx context.Context, run, phase string, shape model.Shape, tok *model.Tokenizer, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
 	m, err := model.New(model.Config{VocabSize: tok.VocabSize(), Shape: shape, Seed: seed}, tok)
 	if err != nil {
 		return TrainOutput{}, err
@@ -49,8 +60,9 @@ func (a *Activities) trainFresh(ctx context.Context, run, phase string, shape mo
 	})
 }
 
-// verifyBase loads a given checkpoint and checks that its shape is the spec's, so that a
-// run never silently trains a different model than its spec says.
+// verifyBase loads a given checkpoint (verifying every tensor's sha256) and checks that it
+// holds the run's context. Its shape is the run's: base_model describes only a model
+// trained from scratch.
 func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput, error) {
 	obj, err := a.Store.Stat(ctx, in.Base)
 	if err != nil {
@@ -60,11 +72,11 @@ func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput,
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	c, s := m.Config, in.Shape
-	if c.Shape != s {
-		return TrainOutput{}, Invalid(fmt.Sprintf("base %s has d_model %d, layers %d, heads %d, context %d but the spec's base_model says %d, %d, %d, %d; "+
-			"set base_model to the checkpoint's shape", in.Base, c.DModel, c.Layers, c.Heads, c.Context, s.DModel, s.Layers, s.Heads, s.Context))
+	if c := m.Config.Context; in.Context > c {
+		return TrainOutput{}, Invalid(fmt.Sprintf("context: is %d but base %s has %d positions; set context to at most %d (or omit it to use %d)",
+			in.Context, in.Base, c, c, c))
 	}
-	a.log().Info("using given base", "run", in.Run, "key", in.Base, "params", m.NumParams())
+	a.log().Info("using given base", "run", in.Run, "key", in.Base, "params", m.NumParams(),
+		"d_model", m.Config.DModel, "layers", m.Config.Layers, "heads", m.Config.Heads, "context", m.Config.Context, "vocab", m.Config.VocabSize)
 	return TrainOutput{Model: obj.Ref()}, nil
 }

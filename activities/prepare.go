@@ -3,7 +3,9 @@ package activities
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 
 	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
@@ -23,8 +25,15 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	if err := storage.ValidateName(in.Run); err != nil {
 		return PrepareOutput{}, err
 	}
-	train, test, err := a.realPairs(ctx, in)
+	train, test, checked, err := a.realPairs(ctx, in)
 	if err != nil {
+		return PrepareOutput{}, err
+	}
+	tok, context, err := a.runTokenizer(ctx, in, train)
+	if err != nil {
+		return PrepareOutput{}, err
+	}
+	if err := CheckContext(tok, checked.pairs, context, checked.name); err != nil {
 		return PrepareOutput{}, err
 	}
 	if len(test) == 0 {
@@ -46,7 +55,15 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 		m.Add(obj)
 		return obj.Ref(), err
 	}
-	out := PrepareOutput{NTrain: len(train), NTest: len(test)}
+	out := PrepareOutput{NTrain: len(train), NTest: len(test), Context: context}
+	if in.Base == "" && tok.Kind == "bpe" { // trained here: the base's TrainBase builds the model with it
+		obj, err := a.Store.PutJSON(ctx, storage.InputKey(in.Run, "tokenizer.json"), tok)
+		if err != nil {
+			return PrepareOutput{}, err
+		}
+		m.Add(obj)
+		out.Tokenizer = obj.Ref()
+	}
 	if out.Train, err = write("train.jsonl", train); err != nil {
 		return PrepareOutput{}, err
 	}
@@ -69,13 +86,20 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	return out, nil
 }
 
-// realPairs returns the train and test pairs. A task draws its test set from another seed,
+// pairSet is pairs in the order a length error should count them in, and their name.
+type pairSet struct {
+	pairs []dataset.Pair
+	name  string
+}
+
+// realPairs returns the train and test pairs, and all pairs as the user knows them (a
+// dataset in file order) for the context check. A task draws its test set from another seed,
 // so the two never share a generator stream; a dataset is split deterministically.
-func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, test []dataset.Pair, err error) {
+func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, test []dataset.Pair, all pairSet, err error) {
 	if in.Task != "" {
 		t, err := tasks.Get(in.Task)
 		if err != nil {
-			return nil, nil, Invalid("task: " + err.Error())
+			return nil, nil, pairSet{}, Invalid("task: " + err.Error())
 		}
 		nTest := int(float64(in.N)*in.TestFrac/(1-in.TestFrac) + 0.5)
 		heldOut := mix(in.Seed ^ 0x7e57)
@@ -83,31 +107,76 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 			heldOut = mix(in.Seed ^ 0x7a1d)
 		}
 		train, test = t.Generate(in.Seed, in.N), t.Generate(heldOut, max(nTest, 1))
-		if err := CheckContext(append(train[:len(train):len(train)], test...), in.Context, "task "+in.Task); err != nil {
-			return nil, nil, err
-		}
-		return train, test, nil
+		return train, test, pairSet{append(train[:len(train):len(train)], test...), "task " + in.Task}, nil
 	}
 	a.log().Debug("s3 read input", "key", in.Data) // the user's dataset: validated line by line below
 	data, err := a.Store.Get(ctx, in.Data, "")
 	if err != nil {
-		return nil, nil, fmt.Errorf("data %s: %w", in.Data, err)
+		return nil, nil, pairSet{}, fmt.Errorf("data %s: %w", in.Data, err)
 	}
 	pairs, err := dataset.Parse(bytes.NewReader(data), in.Data)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := CheckContext(pairs, in.Context, in.Data); err != nil { // file order: record i is the i-th pair
-		return nil, nil, err
+		return nil, nil, pairSet{}, err
 	}
 	train, test = dataset.Split(pairs, in.TestFrac, in.Seed)
-	return train, test, nil
+	return train, test, pairSet{pairs, in.Data}, nil // file order: record i is the i-th pair
+}
+
+// runTokenizer returns the run's tokenizer and context: a given base checkpoint's (read
+// from its header only, however large the checkpoint), or for a model trained from scratch
+// the one in.Tokenizer says, trained on the train pairs when it is a BPE.
+func (a *Activities) runTokenizer(ctx context.Context, in PrepareInput, train []dataset.Pair) (*model.Tokenizer, int, error) {
+	if in.Base == "" {
+		texts := make([]string, 0, 2*len(train))
+		for _, p := range train {
+			texts = append(texts, p.Prompt, p.Response)
+		}
+		tok, err := in.Tokenizer.Build(texts) // a zero TokenizerSpec (runs started before it existed) is the byte tokenizer
+		if err != nil {
+			var ie *model.InputError
+			if errors.As(err, &ie) {
+				return nil, 0, Invalid(fmt.Sprintf("base_model.tokenizer.%s: %s; %s", ie.Field, ie.Problem, ie.Fix))
+			}
+			return nil, 0, err
+		}
+		return tok, in.Context, nil
+	}
+	cfg, tok, err := a.baseInfo(ctx, in.Base)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case in.Context == 0:
+		return tok, cfg.Context, nil
+	case in.Context > cfg.Context:
+		return nil, 0, Invalid(fmt.Sprintf("context: is %d but base %s has %d positions; set context to at most %d (or omit it to use %d)",
+			in.Context, in.Base, cfg.Context, cfg.Context, cfg.Context))
+	}
+	return tok, in.Context, nil
+}
+
+// baseInfo reads the config and tokenizer of a base checkpoint from its header.
+func (a *Activities) baseInfo(ctx context.Context, key string) (model.Config, *model.Tokenizer, error) {
+	a.log().Debug("s3 read header", "key", key) // the header only; TrainBase reads it whole, verified
+	r, err := a.Store.Open(ctx, key)
+	if err != nil {
+		return model.Config{}, nil, fmt.Errorf("base %s: %w", key, err)
+	}
+	defer r.Close()
+	cfg, tok, err := model.ReadInfo(r)
+	var ne net.Error
+	if errors.As(err, &ne) { // the connection, not the file: a retry may fix it
+		return model.Config{}, nil, fmt.Errorf("base %s: reading its header: %w", key, err)
+	}
+	if err != nil {
+		return model.Config{}, nil, Invalid(fmt.Sprintf("base %s is not a space checkpoint (%v); import a Hugging Face model with `space import hf DIR --out %s`", key, err, key))
+	}
+	return cfg, tok, nil
 }
 
 // CheckContext applies the model's length policy to every pair before any training, so a
 // too-long record fails the run at once with its index rather than hours later.
-func CheckContext(pairs []dataset.Pair, context int, set string) error {
-	tok := model.NewByteTokenizer()
+func CheckContext(tok *model.Tokenizer, pairs []dataset.Pair, context int, set string) error {
 	for i, p := range pairs {
 		pr, err := tok.EncodePrompt(p.Prompt)
 		if err != nil {
@@ -119,7 +188,7 @@ func CheckContext(pairs []dataset.Pair, context int, set string) error {
 		}
 		if n := len(pr) + len(re); n > context {
 			return Invalid(fmt.Sprintf("%s record %d (prompt %.40q): prompt + response = %d tokens exceeds the context of %d; "+
-				"shorten it, drop it, or raise base_model.context", set, i+1, p.Prompt, n, context))
+				"shorten it, drop it, or raise the run's context (context, or base_model.context for a model trained from scratch)", set, i+1, p.Prompt, n, context))
 		}
 	}
 	return nil

@@ -28,8 +28,8 @@ func PutJSON(ctx context.Context, a *Activities, key string, v any) (storage.Ref
 	return a.putJSON(ctx, key, v)
 }
 
-// TrainFresh initializes a model of the given shape from seed and trains it with SFT on
-// pairs into the run's base key, heartbeating and checkpointing like Train.
-func TrainFresh(ctx context.Context, a *Activities, run, phase string, shape model.Shape, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
-	return a.trainFresh(ctx, run, phase, shape, seed, o, dur, pairs)
+// TrainFresh initializes a model of the given shape and tokenizer from seed and trains it
+// with SFT on pairs into the run's base key, heartbeating and checkpointing like Train.
+func TrainFresh(ctx context.Context, a *Activities, run, phase string, shape model.Shape, tok *model.Tokenizer, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
+	return a.trainFresh(ctx, run, phase, shape, tok, seed, o, dur, pairs)
 }

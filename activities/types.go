@@ -46,9 +46,16 @@ type PrepareInput struct {
 	TestFrac float64 `json:"test_frac"`
 	Holdout  string  `json:"holdout,omitempty"` // task only: "" or "test", or "val" (another seed stream)
 	Seed     uint64  `json:"seed"`
-	Context  int     `json:"context"` // every pair must fit: len(prompt)+len(response) <= Context
-	Shards   int     `json:"shards"`  // checked against the number of train prompts
-	Spec     []byte  `json:"spec,omitempty"`
+	// Context: every pair must fit, len(prompt)+len(response) <= Context tokens of the run's
+	// tokenizer; 0 means the base checkpoint's context.
+	Context int    `json:"context"`
+	Shards  int    `json:"shards"` // checked against the number of train prompts
+	Spec    []byte `json:"spec,omitempty"`
+	// Base is the S3 key of the run's base checkpoint, if it has one: its tokenizer encodes
+	// the pairs and its context bounds Context. Else the base is trained from scratch with
+	// the tokenizer Tokenizer says (a zero value is the byte tokenizer).
+	Base      string              `json:"base,omitempty"`
+	Tokenizer model.TokenizerSpec `json:"tokenizer,omitzero"`
 }
 
 // PrepareOutput tells the workflow where the run's inputs are and how many there are.
@@ -58,9 +65,14 @@ type PrepareOutput struct {
 	Manifest storage.Ref `json:"manifest"`
 	NTrain   int         `json:"n_train"`
 	NTest    int         `json:"n_test"`
+	// Tokenizer is the BPE that Prepare trained on the train pairs for a model trained from
+	// scratch (PrepareInput.Tokenizer kind "bpe"); empty for the byte tokenizer or a base.
+	Tokenizer storage.Ref `json:"tokenizer,omitzero"`
+	Context   int         `json:"context,omitempty"` // the context the pairs were checked against
 }
 
-// BaseInput either trains the SFT base model (Base empty) or verifies a given checkpoint.
+// BaseInput either trains the SFT base model (Base empty) or verifies a given checkpoint
+// (Shape is then unused: the checkpoint's shape is the run's).
 type BaseInput struct {
 	Run        string            `json:"run"`
 	Base       string            `json:"base,omitempty"`
@@ -69,6 +81,10 @@ type BaseInput struct {
 	Seed       uint64            `json:"seed"`
 	Train      storage.Ref       `json:"train"`
 	Durability Durability        `json:"durability"`
+	// Tokenizer of a model trained from scratch (PrepareOutput.Tokenizer; empty: bytes).
+	Tokenizer storage.Ref `json:"tokenizer,omitzero"`
+	// Context is the run's context; a given Base must have at least this many positions.
+	Context int `json:"context,omitempty"`
 }
 
 // GenerateInput asks for the synthetic responses of one shard of the train prompts.

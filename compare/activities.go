@@ -51,7 +51,7 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 		return activities.TrainOutput{}, activities.Invalid("pretrain n must be positive")
 	}
 	pairs := pt.Pretrain(in.Seed, in.N)
-	if err := activities.CheckContext(pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {
+	if err := activities.CheckContext(model.NewByteTokenizer(), pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {
 		return activities.TrainOutput{}, err
 	}
 	var buf bytes.Buffer
@@ -61,7 +61,7 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 	if _, err := activities.Put(ctx, a.Run, storage.InputKey(in.Run, "pretrain.jsonl"), buf.Bytes()); err != nil {
 		return activities.TrainOutput{}, err
 	}
-	return activities.TrainFresh(ctx, a.Run, in.Run, "pretrain", in.Shape, in.Seed, in.Optim, in.Durability, pairs)
+	return activities.TrainFresh(ctx, a.Run, in.Run, "pretrain", in.Shape, model.NewByteTokenizer(), in.Seed, in.Optim, in.Durability, pairs)
 }
 
 // CompareReport writes runs/{name}/report/compare.md (tables of mean ± std over seeds per

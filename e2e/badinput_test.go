@@ -228,7 +228,7 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("Validate: %v", err)
 			}
 		})
-		t.Run("base-mismatch", func(t *testing.T) {
+		t.Run("base-context", func(t *testing.T) {
 			tok := model.NewByteTokenizer()
 			m, err := model.New(model.Config{VocabSize: tok.VocabSize(), Shape: model.Shape{DModel: 32, Layers: 1, Heads: 2, Context: 64}, Seed: 1}, tok)
 			if err != nil {
@@ -241,11 +241,19 @@ func TestBadInput(t *testing.T) {
 			if _, err := e.Store.Put(ctx, "bases/d32.safetensors", buf.Bytes()); err != nil {
 				t.Fatal(err)
 			}
+			// The base's shape is the run's; a run context beyond its positions is refused
+			// before anything is trained, naming both numbers.
 			s := spec("spec-base", func(s *workflows.RunSpec) {
-				s.Base = "bases/d32.safetensors"
-				s.BaseModel.Shape = model.Shape{DModel: 16, Layers: 1, Heads: 2, Context: 64}
+				s.Base, s.Context = "bases/d32.safetensors", 128
 			})
-			runFails(ctx, t, e, s, time.Minute).check(t, "InvalidInput", "bases/d32.safetensors", "d_model 32", "set base_model to the checkpoint's shape")
+			runFails(ctx, t, e, s, time.Minute).check(t, "InvalidInput", "bases/d32.safetensors", "context: is 128", "has 64 positions", "at most 64")
+		})
+		t.Run("base-not-checkpoint", func(t *testing.T) {
+			if _, err := e.Store.Put(ctx, "bases/hf/config.json", []byte(`{"model_type":"gpt2"}`)); err != nil {
+				t.Fatal(err)
+			}
+			s := spec("spec-base-hf", func(s *workflows.RunSpec) { s.Base = "bases/hf/config.json" })
+			runFails(ctx, t, e, s, time.Minute).check(t, "InvalidInput", "bases/hf/config.json", "not a space checkpoint", "space import hf")
 		})
 	})
 

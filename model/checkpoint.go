@@ -360,23 +360,59 @@ func Load(r io.Reader) (*GPT, error) {
 	return f.model()
 }
 
-func (f *stFile) model() (*GPT, error) {
-	if k := f.meta["kind"]; k != "model" && k != "trainer" {
-		return nil, fmt.Errorf("model: checkpoint kind is %q, want \"model\" or \"trainer\"", k)
+// ReadInfo reads only the header of a checkpoint (model or trainer): the model's Config and
+// Tokenizer, without the tensors. It reads len(header)+8 bytes of r, so that a caller can
+// learn a multi-GB checkpoint's shape and tokenizer from the first bytes of a stream.
+// Tensors and their sha256 are not checked here (Load does).
+func ReadInfo(r io.Reader) (Config, *Tokenizer, error) {
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return Config{}, nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
+	}
+	hl, err := stHeaderLen(n[:])
+	if err != nil {
+		return Config{}, nil, err
+	}
+	hj := make([]byte, hl)
+	if _, err := io.ReadFull(r, hj); err != nil {
+		return Config{}, nil, fmt.Errorf("model: reading checkpoint header: %w", err)
+	}
+	_, meta, err := parseSTHeader(hj)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if meta["format"] != checkpointFormat {
+		return Config{}, nil, fmt.Errorf("model: checkpoint format is %q, this build reads %q", meta["format"], checkpointFormat)
+	}
+	return metaInfo(meta)
+}
+
+// metaInfo decodes and checks the config and tokenizer of a checkpoint's metadata.
+func metaInfo(meta map[string]string) (Config, *Tokenizer, error) {
+	if k := meta["kind"]; k != "model" && k != "trainer" {
+		return Config{}, nil, fmt.Errorf("model: checkpoint kind is %q, want \"model\" or \"trainer\"", k)
 	}
 	var cfg Config
-	if err := json.Unmarshal([]byte(f.meta["config"]), &cfg); err != nil {
-		return nil, fmt.Errorf("model: checkpoint config: %w", err)
+	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
+		return Config{}, nil, fmt.Errorf("model: checkpoint config: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("model: checkpoint config: %w", err)
+		return Config{}, nil, fmt.Errorf("model: checkpoint config: %w", err)
 	}
 	tok := &Tokenizer{}
-	if err := json.Unmarshal([]byte(f.meta["tokenizer"]), tok); err != nil {
-		return nil, fmt.Errorf("model: checkpoint tokenizer: %w", err)
+	if err := json.Unmarshal([]byte(meta["tokenizer"]), tok); err != nil {
+		return Config{}, nil, fmt.Errorf("model: checkpoint tokenizer: %w", err)
 	}
 	if tok.Kind == "bpe" && tok.VocabSize() != cfg.VocabSize {
-		return nil, fmt.Errorf("model: checkpoint tokenizer has %d ids but the config's vocab_size is %d", tok.VocabSize(), cfg.VocabSize)
+		return Config{}, nil, fmt.Errorf("model: checkpoint tokenizer has %d ids but the config's vocab_size is %d", tok.VocabSize(), cfg.VocabSize)
+	}
+	return cfg, tok, nil
+}
+
+func (f *stFile) model() (*GPT, error) {
+	cfg, tok, err := metaInfo(f.meta)
+	if err != nil {
+		return nil, err
 	}
 	m := &GPT{Config: cfg, Tok: tok}
 	for _, sp := range paramSpecs(cfg) {

@@ -140,7 +140,26 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 	num("d-model", "base model width", func(s *workflows.RunSpec) *int { return &s.BaseModel.DModel })
 	num("layers", "base model layers", func(s *workflows.RunSpec) *int { return &s.BaseModel.Layers })
 	num("heads", "base model attention heads", func(s *workflows.RunSpec) *int { return &s.BaseModel.Heads })
-	num("context", "base model context (tokens)", func(s *workflows.RunSpec) *int { return &s.BaseModel.Context })
+	fs.Func("context", "the run's context in tokens: every pair must fit (0 = the model's); also the positions of a base trained from scratch", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		*edits = append(*edits, func(s *workflows.RunSpec) error { s.Context, s.BaseModel.Context = n, n; return nil })
+		return nil
+	})
+	fs.Func("tokenizer", `tokenizer of a base trained from scratch: "byte" or "bpe:N" (a BPE of N ids trained on the train pairs)`, func(v string) error {
+		t := model.TokenizerSpec{Kind: v}
+		if kind, n, ok := strings.Cut(v, ":"); ok {
+			size, err := strconv.Atoi(n)
+			if err != nil {
+				return fmt.Errorf("want byte or bpe:N, got %q", v)
+			}
+			t = model.TokenizerSpec{Kind: kind, VocabSize: size}
+		}
+		*edits = append(*edits, func(s *workflows.RunSpec) error { s.BaseModel.Tokenizer = t; return nil })
+		return nil
+	})
 	num("base-epochs", "SFT epochs of the base model", func(s *workflows.RunSpec) *int { return &s.BaseModel.Epochs })
 	real("base-lr", "SFT learning rate of the base model", func(s *workflows.RunSpec) *float64 { return &s.BaseModel.LR })
 }

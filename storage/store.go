@@ -249,6 +249,20 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, er
 	return data, nil
 }
 
+// Open returns a stream of the object's bytes, for reading a part of it (a checkpoint's
+// header) without downloading the rest. Nothing is verified: the caller reads a part, or
+// uses Get. Close the stream.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return nil, s.classify("get", key, err)
+	}
+	return out.Body, nil
+}
+
 // PutJSON stores v as indented JSON.
 func (s *Store) PutJSON(ctx context.Context, key string, v any) (Object, error) {
 	data, err := json.MarshalIndent(v, "", "  ")

@@ -128,8 +128,11 @@ func (r *runner) prepare(ctx workflow.Context) error {
 	}
 	in := activities.PrepareInput{
 		Run: r.spec.Name, Data: r.spec.Data, Task: r.spec.Task, N: r.spec.N,
-		TestFrac: r.spec.TestFrac, Holdout: r.spec.Holdout, Seed: r.spec.Seed, Context: r.spec.BaseModel.Context,
-		Shards: r.spec.Shards, Spec: specJSON,
+		TestFrac: r.spec.TestFrac, Holdout: r.spec.Holdout, Seed: r.spec.Seed, Context: r.spec.runContext(),
+		Shards: r.spec.Shards, Spec: specJSON, Base: r.spec.Base,
+	}
+	if r.spec.Base == "" {
+		in.Tokenizer = r.spec.BaseModel.Tokenizer
 	}
 	var out activities.PrepareOutput
 	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
@@ -150,6 +153,7 @@ func (r *runner) base(ctx workflow.Context) error {
 	in := activities.BaseInput{
 		Run: s.Name, Base: s.Base, Shape: s.BaseModel.Shape, Optim: s.baseOptim(),
 		Seed: s.Seed, Train: r.c.Prepared.Train, Durability: s.Durability,
+		Tokenizer: r.c.Prepared.Tokenizer, Context: r.c.Prepared.Context,
 	}
 	var out activities.TrainOutput
 	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {

@@ -244,19 +244,23 @@ func TestValidate(t *testing.T) {
 	ok := testSpec()
 	require.NoError(t, ok.Validate())
 	cases := map[string]func(*RunSpec){
-		"rounds":           func(s *RunSpec) { s.Rounds = -1 },
-		"mu":               func(s *RunSpec) { s.Mu = -2 },
-		"mu ":              func(s *RunSpec) { s.Mu = model.MaxMu + 1 },
-		"mu  ":             func(s *RunSpec) { s.Mu = 0 },
-		"generation.top_k": func(s *RunSpec) { s.Generation.TopK = -1 },
-		"base_model.heads": func(s *RunSpec) { s.BaseModel.Heads = 3 },
-		"base_model.lr":    func(s *RunSpec) { s.BaseModel.LR = 0 },
-		"method":           func(s *RunSpec) { s.Method = "dpo" },
-		"lr":               func(s *RunSpec) { s.LR = math.NaN() },
-		"lr ":              func(s *RunSpec) { s.LR = -1 },
-		"name":             func(s *RunSpec) { s.Name = "Bad Name" },
-		"data/task":        func(s *RunSpec) { s.Data = "x.jsonl" },
-		"shards":           func(s *RunSpec) { s.Shards = -1 },
+		"rounds":                          func(s *RunSpec) { s.Rounds = -1 },
+		"mu":                              func(s *RunSpec) { s.Mu = -2 },
+		"mu ":                             func(s *RunSpec) { s.Mu = model.MaxMu + 1 },
+		"mu  ":                            func(s *RunSpec) { s.Mu = 0 },
+		"generation.top_k":                func(s *RunSpec) { s.Generation.TopK = -1 },
+		"base_model.heads":                func(s *RunSpec) { s.BaseModel.Heads = 3 },
+		"base_model.lr":                   func(s *RunSpec) { s.BaseModel.LR = 0 },
+		"method":                          func(s *RunSpec) { s.Method = "dpo" },
+		"lr":                              func(s *RunSpec) { s.LR = math.NaN() },
+		"lr ":                             func(s *RunSpec) { s.LR = -1 },
+		"name":                            func(s *RunSpec) { s.Name = "Bad Name" },
+		"data/task":                       func(s *RunSpec) { s.Data = "x.jsonl" },
+		"shards":                          func(s *RunSpec) { s.Shards = -1 },
+		"context":                         func(s *RunSpec) { s.Context = s.BaseModel.Context + 1 },
+		"context ":                        func(s *RunSpec) { s.Context = -1 },
+		"base_model.tokenizer.kind":       func(s *RunSpec) { s.BaseModel.Tokenizer.Kind = "wordpiece" },
+		"base_model.tokenizer.vocab_size": func(s *RunSpec) { s.BaseModel.Tokenizer = model.TokenizerSpec{Kind: "bpe", VocabSize: 100} },
 	}
 	for field, mutate := range cases {
 		s := ok
@@ -265,6 +269,32 @@ func TestValidate(t *testing.T) {
 		require.Error(t, err, field)
 		require.True(t, strings.Contains(err.Error(), strings.TrimSpace(field)+":"), "%s: %v", field, err)
 	}
+}
+
+// With a base checkpoint the run takes the checkpoint's shape and tokenizer: base_model
+// (a model trained from scratch) is not checked, a file may not set both, and context may
+// be set (the workflow's Prepare checks it against the checkpoint).
+func TestSpecWithBase(t *testing.T) {
+	s := testSpec()
+	s.Base, s.Context = "bases/gpt2.safetensors", 256
+	s.BaseModel.Heads = 3 // unused with a base
+	require.NoError(t, s.Validate())
+	require.Equal(t, 256, s.runContext())
+	s.Context = 0
+	require.Equal(t, 0, s.runContext(), "0 is passed on: the base's own context")
+	s.Base = ""
+	s.BaseModel.Heads = 4
+	require.Equal(t, s.BaseModel.Context, s.runContext())
+	_, err := ParseSpec([]byte(`{"name":"a","rounds":1,"data":"d.jsonl","base":"b","base_model":{"context":128}}`))
+	require.ErrorContains(t, err, `"base" and "base_model" are both set`)
+	p, err := ParseSpec([]byte(`{"name":"a","rounds":1,"data":"d.jsonl","base":"b","context":128}`))
+	require.NoError(t, err)
+	require.NoError(t, p.Validate())
+	p, err = ParseSpec([]byte(`{"name":"a","rounds":1,"task":"arith","base_model":{"tokenizer":{"kind":"bpe","vocab_size":512}}}`))
+	require.NoError(t, err)
+	require.NoError(t, p.Validate())
+	require.Equal(t, model.TokenizerSpec{Kind: "bpe", VocabSize: 512}, p.BaseModel.Tokenizer)
+	require.Equal(t, DefaultSpec().BaseModel.Shape, p.BaseModel.Shape)
 }
 
 func TestParseSpecRejectsUnknownFields(t *testing.T) {

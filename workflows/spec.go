@@ -47,8 +47,16 @@ type RunSpec struct {
 	Holdout string `json:"holdout,omitempty"`
 	MaxEval int    `json:"max_eval,omitempty"` // cap on held-out prompts decoded per evaluation (0 = all)
 
-	Base      string   `json:"base,omitempty"` // S3 key of a base checkpoint; else one is trained
-	BaseModel BaseSpec `json:"base_model"`     // shape (checked against Base when given) and SFT settings
+	// Base is the S3 key of a base checkpoint (e.g. written by `space import hf`): the run
+	// fine-tunes it, with its shape and its tokenizer. Else a base is trained from scratch as
+	// BaseModel says (BaseModel is then not used; a spec file may not set both).
+	Base      string   `json:"base,omitempty"`
+	BaseModel BaseSpec `json:"base_model"` // shape, tokenizer and SFT settings of a base trained from scratch
+	// Context is the run's context: every real pair (prompt and response, framed, in the
+	// model's tokens) must fit in it, and Prepare rejects the first that does not. 0 means
+	// the model's: the base checkpoint's positions (1024 for GPT-2), or base_model.context.
+	// It may not exceed them.
+	Context int `json:"context,omitempty"`
 
 	activities.Durability     // checkpoint_every, checkpoint_seconds
 	ContinueAsNewEvery    int `json:"continue_as_new_every"`         // rounds per workflow run
@@ -88,8 +96,9 @@ func (s *RunSpec) UnmarshalJSON(data []byte) error {
 // micro_batch, warmup_frac and clip_norm are the run's.
 type BaseSpec struct {
 	model.Shape
-	Epochs int     `json:"epochs"` // SFT epochs of the base
-	LR     float64 `json:"lr"`     // SFT learning rate of the base
+	Tokenizer model.TokenizerSpec `json:"tokenizer"` // "byte", or a "bpe" of vocab_size ids trained on the train pairs
+	Epochs    int                 `json:"epochs"`    // SFT epochs of the base
+	LR        float64             `json:"lr"`        // SFT learning rate of the base
 }
 
 // TaskQueues routes inference and training to different workers. Empty = the workflow's
@@ -119,7 +128,7 @@ func DefaultSpec() RunSpec {
 		Shards:             1,
 		N:                  256,
 		TestFrac:           0.2,
-		BaseModel:          BaseSpec{Shape: model.DefaultShape(), Epochs: 10, LR: 3e-3},
+		BaseModel:          BaseSpec{Shape: model.DefaultShape(), Tokenizer: model.DefaultTokenizer(), Epochs: 10, LR: 3e-3},
 		Durability:         activities.DefaultDurability(),
 		ContinueAsNewEvery: 2,
 		Timeouts:           Timeouts{HeartbeatSeconds: 20, ActivityMinutes: 120},
@@ -186,12 +195,22 @@ func (s RunSpec) validate() error {
 	case s.MaxEval < 0:
 		return bad("max_eval", fmt.Sprintf("is %d", s.MaxEval), "use 0 (every held-out prompt) or a positive cap")
 	}
-	if err := s.BaseModel.Shape.Validate("base_model."); err != nil {
-		return err
+	if s.Context < 0 {
+		return bad("context", fmt.Sprintf("is %d", s.Context), "use 0 (the model's context) or a number of tokens")
 	}
 	if s.Base == "" {
+		if err := s.BaseModel.Shape.Validate("base_model."); err != nil {
+			return err
+		}
+		if err := s.BaseModel.Tokenizer.Validate("base_model.tokenizer."); err != nil {
+			return err
+		}
 		if err := s.baseOptim().Validate(); err != nil {
 			return prefixed("base_model.", err)
+		}
+		if s.Context > s.BaseModel.Context {
+			return bad("context", fmt.Sprintf("is %d but base_model.context is %d", s.Context, s.BaseModel.Context),
+				"raise base_model.context (the positions of the model trained from scratch) or lower context")
 		}
 	}
 	if err := s.Durability.Validate(); err != nil {
@@ -230,6 +249,10 @@ func ParseSpec(data []byte) (RunSpec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return RunSpec{}, fmt.Errorf("parse spec: %w", err)
 	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(data, &keys) == nil && keys["base"] != nil && keys["base_model"] != nil {
+		return RunSpec{}, errors.New(`parse spec: "base" and "base_model" are both set: a run with a base checkpoint uses its shape and tokenizer, and base_model describes only a model trained from scratch; remove base_model (set "context" to bound the run's context)`)
+	}
 	return RunSpec(s), nil
 }
 
@@ -261,4 +284,14 @@ func fillZeros(dst, def reflect.Value) {
 			f.Set(def.Field(i))
 		}
 	}
+}
+
+// runContext is the context Prepare checks the pairs against: Context, or for a model
+// trained from scratch base_model.context when Context is 0. For a base checkpoint, 0 is
+// passed on and means the checkpoint's own.
+func (s RunSpec) runContext() int {
+	if s.Context == 0 && s.Base == "" {
+		return s.BaseModel.Context
+	}
+	return s.Context
 }

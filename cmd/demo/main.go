@@ -55,7 +55,7 @@ func Spec(name, task string, rounds, n int, seed uint64) workflows.RunSpec {
 	s.OptimConfig = model.OptimConfig{Optimizer: "rmsprop", LR: 3e-4, Epochs: 2, BatchSize: 16, WarmupFrac: 0.1, ClipNorm: 1}
 	s.Generation = model.SampleConfig{Temperature: 1, TopP: 1, MaxNewTokens: 28}
 	s.Shards = 2
-	s.BaseModel = workflows.BaseSpec{Shape: model.Shape{DModel: 64, Layers: 2, Heads: 4, Context: 64}, Epochs: 8, LR: 3e-3}
+	s.BaseModel = workflows.BaseSpec{Shape: model.Shape{DModel: 64, Layers: 2, Heads: 4, Context: 64}, Tokenizer: model.DefaultTokenizer(), Epochs: 8, LR: 3e-3}
 	s.CheckpointEvery = 20
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -391,6 +392,40 @@ func TestBPEHFRoundTrip(t *testing.T) {
 			cfg["tokenizer_class"] != "GPT2Tokenizer" || cfg["model_max_length"] != 1024.0 || cfg["add_bos_token"] != false {
 			t.Fatalf("special_tokens_map %v, config %v", stm, cfg)
 		}
+	}
+}
+
+// TestLoadHFTokenizerSlowFiles: without tokenizer.json, LoadHFTokenizer reads vocab.json and
+// merges.txt (roles from special_tokens_map.json, else GPT2Specials when the vocabulary has
+// "<|endoftext|>"); without either, the error wraps fs.ErrNotExist; a vocab.json that is not
+// a byte-level vocabulary (the tiny_gpt2 fixture's 21 tokens) is an *InputError.
+func TestLoadHFTokenizerSlowFiles(t *testing.T) {
+	tok := tinyBPE(t)
+	dir := t.TempDir()
+	if err := tok.WriteHF(dir, 64); err != nil {
+		t.Fatal(err)
+	}
+	for _, remove := range []string{"tokenizer.json", "special_tokens_map.json"} {
+		if err := os.Remove(filepath.Join(dir, remove)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := LoadHFTokenizer(dir)
+		if err != nil {
+			t.Fatalf("without %s: %v", remove, err)
+		}
+		if !reflect.DeepEqual(got.Vocab(), tok.Vocab()) || !reflect.DeepEqual(got.Merges(), tok.Merges()) || got.Roles() != tok.Roles() || !reflect.DeepEqual(got.Specials(), tok.Specials()) {
+			t.Fatalf("without %s: tokenizer differs (roles %+v vs %+v)", remove, got.Roles(), tok.Roles())
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "vocab.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadHFTokenizer(dir); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "neither tokenizer.json nor vocab.json") {
+		t.Errorf("no tokenizer files: %v", err)
+	}
+	var ie *InputError
+	if _, err := LoadHFTokenizer(hfFixtureBase); !errors.As(err, &ie) || !strings.Contains(err.Error(), "byte 0x") {
+		t.Errorf("tiny_gpt2: %v, want an *InputError about its missing byte tokens", err)
 	}
 }
 

@@ -28,7 +28,8 @@
 //     global-norm clipping.
 //   - train.go: Trainer (data order, micro-batches, non-finite checks, fingerprints).
 //   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer).
-//   - sample.go: KV-cache batched sampling (GPT.Generate).
+//   - sample.go: KV-cache batched sampling (GPT.Generate; GPT.GenerateStream reports each
+//     token as it is sampled).
 //   - hf.go: Hugging Face GPT-2 checkpoints (ImportHF, ExportHF); testdata/hf holds real
 //     transformers-saved fixtures.
 //   - gelu32.go, internal/vec: GELU for float32 models, in float32 (tanh by a rational

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -308,39 +309,57 @@ func readHFTokenizerJSON(name string, r io.Reader, roles SpecialTokens) (*Tokeni
 	return &Tokenizer{Kind: "bpe", bpe: m}, nil
 }
 
-// LoadHFTokenizer reads dir/tokenizer.json and takes the roles from
-// dir/special_tokens_map.json (bos_token, eos_token, pad_token, sep_token). Without that
-// file, a tokenizer whose added tokens include "<|endoftext|>" gets GPT2Specials, any other
-// none.
+// LoadHFTokenizer reads the tokenizer of a Hugging Face directory: dir/tokenizer.json or,
+// when there is none, the slow tokenizer's dir/vocab.json and dir/merges.txt (what
+// transformers' GPT2Tokenizer saves). The roles come from dir/special_tokens_map.json
+// (bos_token, eos_token, pad_token, sep_token). Without that file, a tokenizer.json whose
+// added tokens include "<|endoftext|>", or a vocab.json that has it, gets GPT2Specials; any
+// other tokenizer none. A directory with neither tokenizer.json nor vocab.json gives an
+// error that wraps fs.ErrNotExist.
 func LoadHFTokenizer(dir string) (*Tokenizer, error) {
-	p := filepath.Join(dir, "tokenizer.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
+	var roles SpecialTokens
 	sp := filepath.Join(dir, "special_tokens_map.json")
 	mb, err := os.ReadFile(sp)
+	haveRoles := err == nil
+	switch {
+	case haveRoles:
+		if roles, err = parseSpecialTokensMap(sp, mb); err != nil {
+			return nil, err
+		}
+	case !os.IsNotExist(err):
+		return nil, err
+	}
+	p := filepath.Join(dir, "tokenizer.json")
+	b, err := os.ReadFile(p)
+	var t *Tokenizer
+	slow := false // read from vocab.json and merges.txt
 	switch {
 	case err == nil:
-		roles, err := parseSpecialTokensMap(sp, mb)
-		if err != nil {
+		if t, err = readHFTokenizerJSON(p, bytes.NewReader(b), roles); err != nil {
 			return nil, err
 		}
-		return readHFTokenizerJSON(p, bytes.NewReader(b), roles)
 	case os.IsNotExist(err):
-		t, err := readHFTokenizerJSON(p, bytes.NewReader(b), SpecialTokens{})
-		if err != nil {
+		if _, verr := os.Stat(filepath.Join(dir, "vocab.json")); verr != nil {
+			return nil, fmt.Errorf("model: %s has neither tokenizer.json nor vocab.json and merges.txt: %w", dir, err)
+		}
+		if t, err = LoadVocabMerges(dir, roles); err != nil {
 			return nil, err
 		}
-		for _, s := range t.bpe.specials {
-			if s == EndOfText {
-				return t.WithRoles(GPT2Specials)
-			}
-		}
-		return t, nil
+		slow = true
 	default:
 		return nil, err
 	}
+	if haveRoles {
+		return t, nil
+	}
+	eot := slices.Contains(t.bpe.specials, EndOfText)
+	if _, inVocab := t.bpe.ids[EndOfText]; slow && inVocab {
+		eot = true // vocab.json marks no token special: only the roles do
+	}
+	if eot {
+		return t.WithRoles(GPT2Specials)
+	}
+	return t, nil
 }
 
 func parseSpecialTokensMap(name string, b []byte) (SpecialTokens, error) {

@@ -100,17 +100,34 @@ func (m *GPT) Generate(prompts [][]int, seeds []uint64, sc SampleConfig) ([][]in
 	return m.generate(prompts, seeds, sc, genHooks{eos: m.Tok.eos()})
 }
 
+// GenerateStream is Generate that also reports each token as soon as it is sampled:
+// onToken(i, step, id) gets token step (0-based) of prompt i's response, before the next
+// decode step runs, so a caller can print text as it is produced. The calls come from the
+// calling goroutine, one after another; each prompt's come in order (step 0, 1, ...), and
+// the last one of a prompt is its EOS or its last token before a limit. The rows of a batch
+// are decoded together, so the calls of different prompts of one batch interleave
+// (Batch 1 gives each prompt's calls before the next prompt's). The responses are those
+// Generate returns for the same arguments. A non-nil error from onToken stops generation
+// at once: GenerateStream returns that error (unwrapped) and no responses.
+func (m *GPT) GenerateStream(prompts [][]int, seeds []uint64, sc SampleConfig, onToken func(prompt, step, id int) error) ([][]int, error) {
+	return m.generate(prompts, seeds, sc, genHooks{eos: m.Tok.eos(), onToken: onToken})
+}
+
 // Greedy returns the greedy (temperature 0) continuation of each prompt, at most maxNew
 // tokens each.
 func (m *GPT) Greedy(prompts [][]int, maxNew int) ([][]int, error) {
 	return m.Generate(prompts, make([]uint64, len(prompts)), SampleConfig{MaxNewTokens: maxNew})
 }
 
-// genHooks lets tests stop on another token and observe the logits of every step.
+// genHooks lets tests stop on another token and observe the logits of every step, and
+// GenerateStream observe every token.
 type genHooks struct {
 	eos int
 	// onLogits, if set, gets the logits (in float64) that produced token step of prompt i.
 	onLogits func(prompt, step int, logits []float64)
+	// onToken, if set, gets token step of prompt i as soon as it is sampled; an error stops
+	// generation and is returned.
+	onToken func(prompt, step, id int) error
 }
 
 func (m *GPT) generate(prompts [][]int, seeds []uint64, sc SampleConfig, h genHooks) ([][]int, error) {
@@ -167,7 +184,9 @@ func generateBatches[F kvFloat](m *GPT, prompts [][]int, seeds []uint64, out [][
 	}
 	for lo := 0; lo < len(prompts); lo += batch {
 		hi := min(lo+batch, len(prompts))
-		e.run(prompts[lo:hi], seeds[lo:hi], out[lo:hi], lo, sc, h)
+		if err := e.run(prompts[lo:hi], seeds[lo:hi], out[lo:hi], lo, sc, h); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -502,8 +521,8 @@ func (e *kvEngine[F]) attend(t kvTok, l int, qkvRow, ar, scores []F, probs []flo
 }
 
 // run decodes one batch of prompts into out. base is the index of prompts[0] in the
-// caller's list (for the logits hook).
-func (e *kvEngine[F]) run(prompts [][]int, seeds []uint64, out [][]int, base int, sc SampleConfig, h genHooks) {
+// caller's list (for the hooks). The only error is one returned by h.onToken.
+func (e *kvEngine[F]) run(prompts [][]int, seeds []uint64, out [][]int, base int, sc SampleConfig, h genHooks) error {
 	B := len(prompts)
 	// Caches sized for the longest sequence this batch can reach.
 	need := 0
@@ -547,6 +566,11 @@ func (e *kvEngine[F]) run(prompts [][]int, seeds []uint64, out [][]int, base int
 			}
 			id := s.pick(rngs[r])
 			out[r] = append(out[r], id)
+			if h.onToken != nil {
+				if err := h.onToken(base+r, len(out[r])-1, id); err != nil {
+					return err
+				}
+			}
 			seqLen := len(prompts[r]) + len(out[r])
 			if id == h.eos || len(out[r]) >= sc.MaxNewTokens || seqLen >= e.T {
 				continue // this row is finished and leaves the batch
@@ -560,6 +584,7 @@ func (e *kvEngine[F]) run(prompts [][]int, seeds []uint64, out [][]int, base int
 			logits = e.forward(toks, want)
 		}
 	}
+	return nil
 }
 
 // sampler turns one row of logits into a token id. It reuses its buffers across calls.

@@ -446,3 +446,62 @@ func TestSamplerDistribution(t *testing.T) {
 		t.Errorf("top-p 0.8 support wrong: %v", f)
 	}
 }
+
+// TestGenerateStream: GenerateStream returns what Generate returns, its callback sees every
+// token of every prompt once, in order (over partial batches too), and an error from the
+// callback stops generation and is returned as it is.
+func TestGenerateStream(t *testing.T) {
+	m := sampleTestModel(t, "float32", false)
+	seeds := []uint64{11, 22, 33, 44}
+	sc := SampleConfig{Temperature: 1, TopK: 50, MaxNewTokens: 12, Batch: 3} // 2 batches, one partial
+	want, err := m.Generate(samplePrompts, seeds, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([][]int, len(samplePrompts))
+	got, err := m.GenerateStream(samplePrompts, seeds, sc, func(p, step, id int) error {
+		if step != len(seen[p]) {
+			t.Errorf("prompt %d: step %d after %d tokens", p, step, len(seen[p]))
+		}
+		seen[p] = append(seen[p], id)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("GenerateStream %v != Generate %v", got, want)
+	}
+	if !slices.EqualFunc(seen, want, slices.Equal) {
+		t.Errorf("callback saw %v, responses %v", seen, want)
+	}
+
+	// Batch 1: each prompt's tokens come before the next prompt's.
+	sc.Batch = 1
+	var order []int
+	if _, err := m.GenerateStream(samplePrompts, seeds, sc, func(p, _, _ int) error { order = append(order, p); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("batch 1: prompts reported out of order: %v", order)
+	}
+
+	if len(want[1]) < 3 {
+		t.Fatalf("prompt 1 has %d tokens: the stop test needs 3", len(want[1]))
+	}
+	stop := errors.New("enough")
+	calls := 0
+	out, err := m.GenerateStream(samplePrompts, seeds, sc, func(p, step, _ int) error {
+		calls++
+		if p == 1 && step == 2 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || out != nil {
+		t.Errorf("callback error: got %v, %v; want the callback's error and no responses", out, err)
+	}
+	if want := len(want[0]) + 3; calls != want {
+		t.Errorf("%d calls after the stop, want %d (none after it)", calls, want)
+	}
+}

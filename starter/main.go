@@ -9,6 +9,7 @@
 //	space schedule create|list|delete|trigger ...         periodic fine-tuning on new data
 //	space export   RUN [--round N] --out DIR [--json]      checkpoint + tokenizer, sha256 verified
 //	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
+//	space generate --run RUN [--round N] | --model KEY | --hf DIR | --checkpoint F  [--prompt P] [--json]  stream completions
 //
 // Connection flags (every command): --temporal-address (TEMPORAL_ADDRESS, default
 // 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue
@@ -54,6 +55,7 @@ var commands = map[string]command{
 	"schedule": {"create|list|delete|trigger periodic fine-tuning", cmdSchedule},
 	"export":   {"download a run's checkpoint and tokenizer", cmdExport},
 	"compare":  {"compare SFT, SPIN and SPACE on a task (report to a local folder)", cmdCompare},
+	"generate": {"sample completions from a run's round, an S3 key or a local model", cmdGenerate},
 }
 
 // stdout is where results go; tests swap it.

@@ -8,6 +8,7 @@
 //	space pause|resume|stop RUN                           signals (between activities / after the round)
 //	space schedule create|list|delete|trigger ...         periodic fine-tuning on new data
 //	space export   RUN [--round N] --out DIR [--json]      checkpoint + tokenizer, sha256 verified
+//	space data     put FILE [KEY] | ls [PREFIX] | get KEY FILE  datasets in the bucket (put checks FILE first)
 //	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
 //	space generate --run RUN [--round N] | --model KEY | --hf DIR | --checkpoint F  [--prompt P] [--json]  stream completions
 //
@@ -55,6 +56,7 @@ var commands = map[string]command{
 	"schedule": {"create|list|delete|trigger periodic fine-tuning", cmdSchedule},
 	"export":   {"download a run's checkpoint and tokenizer", cmdExport},
 	"compare":  {"compare SFT, SPIN and SPACE on a task (report to a local folder)", cmdCompare},
+	"data":     {"put FILE [KEY] | ls [PREFIX] | get KEY FILE: datasets in S3", cmdData},
 	"generate": {"sample completions from a run's round, an S3 key or a local model", cmdGenerate},
 }
 

@@ -1,0 +1,125 @@
+package model
+
+// BenchmarkGPT2Small: the GPT-2 small shape (d_model 768, 12 layers, 12 heads, 1024
+// positions, GPT-2's vocabulary of 50257 ids, tied embeddings: 124.4M parameters) with
+// random weights. It is slow (seconds per step): run it alone, e.g.
+//
+//	make bench BENCH=GPT2Small BENCHTIME=2x
+//
+// so that peak-RSS is this shape's and not an earlier benchmark's.
+//
+//   - TrainStep/{sft,space}: one optimizer step at batch 4, every sequence 256 tokens (8
+//     prompt + 248 response; SPACE with mu 1 adds 4 synthetic sequences). tok/s, GFLOP/s
+//     (the estimate at the top of bench_test.go, with T = 256), peak-RSS-MB (the process's
+//     maximum resident set after the steps) and B/param (peak RSS per parameter).
+//   - Generate: 16 prompts of 8 tokens, 64 new tokens each with the KV cache, temperature 1.
+//   - LogProbs: the forward-only log-prob graph on 4 sequences of 256 tokens.
+
+import "testing"
+
+const (
+	gpt2Batch   = 4
+	gpt2SeqLen  = 256
+	gpt2GenRows = 16
+	gpt2GenNew  = 64
+)
+
+func gpt2SmallModel(b *testing.B) *GPT {
+	b.Helper()
+	tok := gpt2Tokenizer(b)
+	m, err := New(Config{VocabSize: tok.VocabSize(), Shape: Shape{DModel: 768, Layers: 12, Heads: 12, Context: 1024}, TiedEmbeddings: true, Seed: 1}, tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// gpt2Ids returns n deterministic token ids spread over GPT-2's ordinary tokens.
+func gpt2Ids(n, salt int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = (i*7919 + salt*104729) % 50000
+	}
+	return ids
+}
+
+func BenchmarkGPT2Small(b *testing.B) {
+	m := gpt2SmallModel(b)
+	eos := m.Tok.SpecialIDs().EOS
+	prompt := func(salt int) []int { return append([]int{eos}, gpt2Ids(7, salt)...) }
+	response := func(salt int) []int { return append(gpt2Ids(gpt2SeqLen-9, salt+1), eos) }
+	for _, method := range []Method{MethodSFT, MethodSPACE} {
+		b.Run("TrainStep/"+string(method), func(b *testing.B) {
+			mm := m.Clone()
+			data := make([]Example, gpt2Batch)
+			for i := range data {
+				data[i] = Example{Prompt: prompt(i), Real: response(i)}
+				if method != MethodSFT {
+					data[i].Gen = [][]int{response(i + 100)}
+					data[i].RefReal, data[i].RefGen = -float64(gpt2SeqLen)*10, []float64{-float64(gpt2SeqLen) * 10}
+				}
+			}
+			tr, err := NewTrainer(mm, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: gpt2Batch}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tr.Step(); err != nil { // warm-up: buffers are sized on the first step
+				b.Fatal(err)
+			}
+			tokens := 0
+			b.ResetTimer()
+			cpu0 := cpuSeconds()
+			for range b.N {
+				info, err := tr.Step()
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens += info.Tokens
+			}
+			sec := b.Elapsed().Seconds()
+			reportCPU(b, tokens, cpuSeconds()-cpu0)
+			flops := 6*float64(mm.NumParams()) + 12*float64(mm.Config.Layers*gpt2SeqLen*mm.Config.DModel)
+			b.ReportMetric(float64(tokens)/sec, "tok/s")
+			b.ReportMetric(float64(tokens)*flops/sec/1e9, "GFLOP/s")
+			rss := peakRSSBytes()
+			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+			b.ReportMetric(float64(rss)/float64(mm.NumParams()), "B/param")
+		})
+	}
+	b.Run("Generate", func(b *testing.B) {
+		prompts := make([][]int, gpt2GenRows)
+		seeds := make([]uint64, gpt2GenRows)
+		for i := range prompts {
+			prompts[i], seeds[i] = prompt(i), uint64(i)
+		}
+		sc := SampleConfig{Temperature: 1, MaxNewTokens: gpt2GenNew, Batch: gpt2GenRows}
+		tokens := 0
+		b.ResetTimer()
+		for range b.N {
+			out, err := m.Generate(prompts, seeds, sc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range out {
+				tokens += len(r)
+			}
+		}
+		b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
+	})
+	b.Run("LogProbs", func(b *testing.B) {
+		seqs := make([]Sequence, gpt2Batch)
+		for i := range seqs {
+			seqs[i] = Sequence{Prompt: prompt(i), Response: response(i)}
+		}
+		if _, err := m.LogProbs(seqs, gpt2Batch); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			if _, err := m.LogProbs(seqs, gpt2Batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*gpt2Batch*gpt2SeqLen)/b.Elapsed().Seconds(), "tok/s")
+	})
+}

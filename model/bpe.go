@@ -17,13 +17,19 @@ import (
 const EndOfText = "<|endoftext|>"
 
 // SpecialTokens names the token of each framing role of a BPE tokenizer ("" for none).
-// Each named token is special: EncodeSpecial matches it in text, Encode never produces it,
-// and Decode drops it (stopping at EOS).
+// Each named token is special: EncodeSpecial matches it in text, Encode never produces it
+// (UNK aside), and Decode drops it (stopping at EOS).
 type SpecialTokens struct {
 	BOS string `json:"bos,omitempty"` // starts every prompt
 	EOS string `json:"eos,omitempty"` // ends every response; generation stops there
 	PAD string `json:"pad,omitempty"` // fills batch rows (never a target)
 	SEP string `json:"sep,omitempty"` // ends every prompt
+	// UNK stands for each byte that has no token of its own. A byte-level vocabulary has all
+	// 256 byte tokens and never needs it (it is then dropped: GPT-2's files name
+	// "<|endoftext|>" as unk_token); tiny vocabularies without them (testdata/hf/tiny_gpt2)
+	// need it, and Encode writes it for such a byte, as transformers' GPT2Tokenizer does
+	// (encoder.get(token, unk)). Those bytes do not survive Decode.
+	UNK string `json:"unk,omitempty"`
 }
 
 // GPT2Specials are GPT-2's roles: "<|endoftext|>" is BOS and EOS, and there is no PAD or SEP.
@@ -120,12 +126,16 @@ func newBPEModel(src string, vocab, merges, specials []string, roles SpecialToke
 		}
 		m.ids[tok] = id
 	}
+	if roles.UNK != "" && m.hasByteTokens() {
+		roles.UNK = "" // never used (see SpecialTokens.UNK)
+		m.roles = roles
+	}
 	// Specials: the given list plus the role tokens, in vocabulary order.
 	want := map[string]bool{}
 	for _, s := range specials {
 		want[s] = true
 	}
-	for _, r := range []struct{ name, tok string }{{"bos", roles.BOS}, {"eos", roles.EOS}, {"pad", roles.PAD}, {"sep", roles.SEP}} {
+	for _, r := range []struct{ name, tok string }{{"bos", roles.BOS}, {"eos", roles.EOS}, {"pad", roles.PAD}, {"sep", roles.SEP}, {"unk", roles.UNK}} {
 		if r.tok != "" {
 			if _, ok := m.ids[r.tok]; !ok {
 				return nil, bad("special token "+r.name, fmt.Sprintf("%q is not in the vocabulary", r.tok), "add it to the vocabulary (or added_tokens) or choose another token")
@@ -156,10 +166,15 @@ func newBPEModel(src string, vocab, merges, specials []string, roles SpecialToke
 	for b := 0; b < 256; b++ {
 		tok := string(byteRune[b])
 		id, ok := m.ids[tok]
-		if !ok || m.isSpecial[id] {
-			return nil, bad("vocab", fmt.Sprintf("lacks the token %q of byte 0x%02x", tok, b), "a byte-level BPE vocabulary has a token for each of the 256 bytes")
+		switch {
+		case !ok && roles.UNK != "":
+			m.byteID[b] = int32(m.ids[roles.UNK])
+		case !ok || m.isSpecial[id]:
+			return nil, bad("vocab", fmt.Sprintf("lacks the token %q of byte 0x%02x", tok, b),
+				"a byte-level BPE vocabulary has a token for each of the 256 bytes (or name an unknown-byte token: unk_token in special_tokens_map.json)")
+		default:
+			m.byteID[b] = int32(id)
 		}
-		m.byteID[b] = int32(id)
 	}
 	for rank, line := range merges {
 		l, r, ok := strings.Cut(line, " ")
@@ -185,6 +200,16 @@ func newBPEModel(src string, vocab, merges, specials []string, roles SpecialToke
 	}
 	m.sp = SpecialIDs{BOS: m.roleID(roles.BOS), EOS: m.roleID(roles.EOS), PAD: m.roleID(roles.PAD), SEP: m.roleID(roles.SEP)}
 	return m, nil
+}
+
+// hasByteTokens reports whether the vocabulary has a token for each of the 256 bytes.
+func (m *bpeModel) hasByteTokens() bool {
+	for b := 0; b < 256; b++ {
+		if _, ok := m.ids[string(byteRune[b])]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *bpeModel) roleID(tok string) int {

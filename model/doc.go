@@ -11,7 +11,9 @@
 //   - bpe.go, bpe_pretok.go: GPT-2's byte-level BPE: its pre-tokenizer regex as a hand-written
 //     splitter, bytes_to_unicode, the rank-based merge loop, special tokens and their roles.
 //   - hf_tokenizer.go: GPT-2's vocab.json + merges.txt and Hugging Face's tokenizer.json
-//     (read and write; tokenizer_config.json and special_tokens_map.json written beside).
+//     (read and write; tokenizer_config.json and special_tokens_map.json written beside), a
+//     model directory's tokenizer files read as one (ReadHFTokenizerFiles) and written as
+//     bytes (HFFiles), the byte tokenizer included.
 //   - bpe_train.go: TrainBPE, a deterministic byte-level BPE trainer.
 //   - testdata/gpt2tok: GPT-2's vocabulary and 2575 reference encodings (js-tiktoken).
 //   - config.go, gpt.go: Config, the GPT, its parameter layout and GPT-2 initialization.
@@ -60,7 +62,11 @@
 // special ids (EncodeSpecial recognizes them, for trusted text). Decode drops specials and
 // stops at EOS; DecodeAll keeps every token's text. A BPE tokenizer is saved whole (vocab,
 // merges, specials, roles) in the checkpoint's tokenizer metadata; the byte tokenizer's is
-// exactly {"kind":"byte"}, so byte-model checkpoints are unchanged.
+// exactly {"kind":"byte"}, so byte-model checkpoints are unchanged. In Hugging Face's files
+// (HFFiles, ReadHFTokenizerFiles) the byte tokenizer is a byte-level BPE without merges:
+// ids 0..255 the byte tokens, 256..259 "<|bos|>", "<|eos|>", "<|pad|>", "<|sep|>"
+// (ByteSpecials), so transformers encodes text to the same ids (text that spells a special's
+// name aside: Hugging Face matches added tokens in text, Encode does not).
 //
 // Text: prompts and responses must be valid UTF-8 and responses non-empty (*InputError
 // otherwise). Decode returns the bytes a model produced even if they are not valid UTF-8.
@@ -123,8 +129,8 @@
 //
 // The result, an HFCheckpoint, holds the Config, the Params in this package's layout and the
 // raw tokenizer files (vocab.json, merges.txt, tokenizer.json, tokenizer_config.json,
-// special_tokens_map.json); HFCheckpoint.Model(tok) makes the GPT once a *Tokenizer with the
-// same vocabulary size has been built from them.
+// special_tokens_map.json); HFCheckpoint.Tokenizer builds the *Tokenizer from them
+// (ReadHFTokenizerFiles) and HFCheckpoint.Model(tok) makes the GPT.
 //
 // ExportHF writes what transformers 4.36's save_pretrained writes for a GPT2LMHeadModel,
 // through a callback per file (ExportHFDir for a directory): config.json (the GPT2Config

@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Reading and writing GPT-2's tokenizer files: vocab.json + merges.txt (openai/gpt-2's
@@ -302,62 +305,126 @@ func readHFTokenizerJSON(name string, r io.Reader, roles SpecialTokens) (*Tokeni
 	if err != nil {
 		return nil, err
 	}
+	if roles.UNK == "" && md.UnkToken != nil {
+		roles.UNK = *md.UnkToken
+	}
 	m, err := newBPEModel(name, vocab, merges, specials, roles)
 	if err != nil {
 		return nil, err
 	}
+	if md.FuseUnk && m.roles.UNK != "" {
+		return nil, bad("model.fuse_unk", "is true (a run of unknown bytes would be one token)", "use false")
+	}
 	return &Tokenizer{Kind: "bpe", bpe: m}, nil
 }
 
-// LoadHFTokenizer reads the tokenizer of a Hugging Face directory: dir/tokenizer.json or,
-// when there is none, the slow tokenizer's dir/vocab.json and dir/merges.txt (what
-// transformers' GPT2Tokenizer saves). The roles come from dir/special_tokens_map.json
-// (bos_token, eos_token, pad_token, sep_token). Without that file, a tokenizer.json whose
-// added tokens include "<|endoftext|>", or a vocab.json that has it, gets GPT2Specials; any
-// other tokenizer none. A directory with neither tokenizer.json nor vocab.json gives an
-// error that wraps fs.ErrNotExist.
+// ReadHFTokenizerFiles builds the tokenizer of a Hugging Face model directory from the
+// root of fsys (a directory, the objects of an S3 prefix, an fstest.MapFS):
+//   - tokenizer.json when present (ReadHFTokenizerJSON), else vocab.json + merges.txt
+//     (ReadVocabMerges);
+//   - the roles from special_tokens_map.json (bos_token, eos_token, pad_token, sep_token,
+//     unk_token; see SpecialTokens.UNK). Without that file, a vocabulary with
+//     "<|endoftext|>" gets GPT2Specials (tokenizer.json: when it is an added token), any
+//     other none;
+//   - the files HFFiles writes for the byte tokenizer give the byte tokenizer back
+//     (NewByteTokenizer).
+//
+// A directory without tokenizer.json or vocab.json + merges.txt, and anything the readers
+// refuse, is an *InputError naming the files and the fix.
+func ReadHFTokenizerFiles(fsys fs.FS) (*Tokenizer, error) {
+	return readHFTokenizerFiles(func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }, "")
+}
+
+// LoadHFTokenizer is ReadHFTokenizerFiles of the directory dir (errors name dir's files).
 func LoadHFTokenizer(dir string) (*Tokenizer, error) {
+	return readHFTokenizerFiles(func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }, dir)
+}
+
+// Tokenizer builds the checkpoint's tokenizer from its TokenizerFiles, as
+// ReadHFTokenizerFiles does from a directory.
+func (c *HFCheckpoint) Tokenizer() (*Tokenizer, error) {
+	return readHFTokenizerFiles(func(name string) ([]byte, error) {
+		if b, ok := c.TokenizerFiles[name]; ok {
+			return b, nil
+		}
+		return nil, fs.ErrNotExist
+	}, "")
+}
+
+// readHFTokenizerFiles is ReadHFTokenizerFiles over read (a missing file is fs.ErrNotExist);
+// dir prefixes the file names in errors.
+func readHFTokenizerFiles(read func(name string) ([]byte, error), dir string) (*Tokenizer, error) {
+	where := func(name string) string {
+		if dir == "" {
+			return name
+		}
+		return filepath.Join(dir, name)
+	}
+	// get returns the file's bytes, nil if it is missing.
+	get := func(name string) ([]byte, error) {
+		b, err := read(name)
+		switch {
+		case err == nil:
+			return b, nil
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil
+		}
+		return nil, &InputError{Field: where(name), Problem: "cannot be read: " + err.Error(), Fix: "check that the file is readable"}
+	}
+	tj, err := get("tokenizer.json")
+	if err != nil {
+		return nil, err
+	}
+	var vj, mt []byte
+	if tj == nil {
+		if vj, err = get("vocab.json"); err != nil {
+			return nil, err
+		}
+		if mt, err = get("merges.txt"); err != nil {
+			return nil, err
+		}
+		if vj == nil || mt == nil {
+			problem := "is missing: neither tokenizer.json nor vocab.json + merges.txt is there"
+			switch {
+			case vj != nil:
+				problem = "has vocab.json but no merges.txt (and no tokenizer.json)"
+			case mt != nil:
+				problem = "has merges.txt but no vocab.json (and no tokenizer.json)"
+			}
+			dirName := "tokenizer"
+			if dir != "" {
+				dirName = "tokenizer of " + dir
+			}
+			return nil, &InputError{Field: dirName, Problem: problem,
+				Fix: "save the tokenizer next to the model (tokenizer.save_pretrained(dir) writes tokenizer.json, vocab.json and merges.txt), or copy the model's vocab.json and merges.txt there"}
+		}
+	}
+	stm, err := get("special_tokens_map.json")
+	if err != nil {
+		return nil, err
+	}
 	var roles SpecialTokens
-	sp := filepath.Join(dir, "special_tokens_map.json")
-	mb, err := os.ReadFile(sp)
-	haveRoles := err == nil
-	switch {
-	case haveRoles:
-		if roles, err = parseSpecialTokensMap(sp, mb); err != nil {
+	if stm != nil {
+		if roles, err = parseSpecialTokensMap(where("special_tokens_map.json"), stm); err != nil {
 			return nil, err
 		}
-	case !os.IsNotExist(err):
-		return nil, err
 	}
-	p := filepath.Join(dir, "tokenizer.json")
-	b, err := os.ReadFile(p)
 	var t *Tokenizer
-	slow := false // read from vocab.json and merges.txt
-	switch {
-	case err == nil:
-		if t, err = readHFTokenizerJSON(p, bytes.NewReader(b), roles); err != nil {
-			return nil, err
-		}
-	case os.IsNotExist(err):
-		if _, verr := os.Stat(filepath.Join(dir, "vocab.json")); verr != nil {
-			return nil, fmt.Errorf("model: %s has neither tokenizer.json nor vocab.json and merges.txt: %w", dir, err)
-		}
-		if t, err = LoadVocabMerges(dir, roles); err != nil {
-			return nil, err
-		}
-		slow = true
-	default:
+	if tj != nil {
+		t, err = readHFTokenizerJSON(where("tokenizer.json"), bytes.NewReader(tj), roles)
+	} else {
+		t, err = readVocabMerges(where("vocab.json"), where("merges.txt"), bytes.NewReader(vj), bytes.NewReader(mt), roles)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if haveRoles {
-		return t, nil
+	if id, ok := t.bpe.ids[EndOfText]; ok && stm == nil && (tj == nil || t.bpe.isSpecial[id]) {
+		if t, err = t.WithRoles(GPT2Specials); err != nil {
+			return nil, err
+		}
 	}
-	eot := slices.Contains(t.bpe.specials, EndOfText)
-	if _, inVocab := t.bpe.ids[EndOfText]; slow && inVocab {
-		eot = true // vocab.json marks no token special: only the roles do
-	}
-	if eot {
-		return t.WithRoles(GPT2Specials)
+	if t.bpe.sameAsByte() {
+		return NewByteTokenizer(), nil
 	}
 	return t, nil
 }
@@ -388,7 +455,7 @@ func parseSpecialTokensMap(name string, b []byte) (SpecialTokens, error) {
 	for _, f := range []struct {
 		key string
 		dst *string
-	}{{"bos_token", &r.BOS}, {"eos_token", &r.EOS}, {"pad_token", &r.PAD}, {"sep_token", &r.SEP}} {
+	}{{"bos_token", &r.BOS}, {"eos_token", &r.EOS}, {"pad_token", &r.PAD}, {"sep_token", &r.SEP}, {"unk_token", &r.UNK}} {
 		s, err := get(f.key)
 		if err != nil {
 			return SpecialTokens{}, err
@@ -507,6 +574,10 @@ func (t *Tokenizer) WriteHFTokenizerJSON(w io.Writer) error {
 	yes := true
 	null := json.RawMessage("null")
 	empty := ""
+	var unk *string
+	if u := t.bpe.roles.UNK; u != "" {
+		unk = &u
+	}
 	vocab, _ := orderedVocab(t.bpe.vocab).MarshalJSON()
 	h := hfTokenizer{
 		Version:       "1.0",
@@ -517,8 +588,8 @@ func (t *Tokenizer) WriteHFTokenizerJSON(w io.Writer) error {
 		PreTokenizer:  raw(hfByteLevel{Type: "ByteLevel", AddPrefixSpace: false, TrimOffsets: true, UseRegex: &yes}),
 		PostProcessor: raw(hfByteLevel{Type: "ByteLevel", AddPrefixSpace: true, TrimOffsets: false, UseRegex: &yes}),
 		Decoder:       raw(hfByteLevel{Type: "ByteLevel", AddPrefixSpace: true, TrimOffsets: true, UseRegex: &yes}),
-		Model: hfModel{Type: "BPE", ContinuingSubwordPrefix: &empty, EndOfWordSuffix: &empty,
-			Vocab: vocab, Merges: raw(t.bpe.merges)},
+		Model: hfModel{Type: "BPE", UnkToken: unk, ContinuingSubwordPrefix: &empty, EndOfWordSuffix: &empty,
+			Vocab: vocab, Merges: raw(append([]string{}, t.bpe.merges...))}, // [] (not null) without merges
 	}
 	if h.AddedTokens == nil {
 		h.AddedTokens = []hfAddedToken{}
@@ -526,24 +597,65 @@ func (t *Tokenizer) WriteHFTokenizerJSON(w io.Writer) error {
 	return writeJSON(w, h, true)
 }
 
-// WriteHF writes a Hugging Face tokenizer directory: tokenizer.json, vocab.json,
-// merges.txt, tokenizer_config.json and special_tokens_map.json, in the layout of the
-// "gpt2" hub repository, so transformers' AutoTokenizer.from_pretrained(dir) loads it.
-// modelMaxLength is the model's context (tokenizer_config.json's model_max_length).
-// The config sets add_bos_token false: Hugging Face encodes text as Encode does, without
-// the framing of EncodePrompt.
-func (t *Tokenizer) WriteHF(dir string, modelMaxLength int) error {
+// ByteSpecials name the byte tokenizer's BOS, EOS, PAD and SEP (ids 256..259) in the
+// Hugging Face files HFFiles writes for it.
+var ByteSpecials = SpecialTokens{BOS: "<|bos|>", EOS: "<|eos|>", PAD: "<|pad|>", SEP: "<|sep|>"}
+
+// byteAsBPE is the byte tokenizer as a byte-level BPE: ids 0..255 are the byte tokens in
+// byte order, 256..259 ByteSpecials, and there are no merges, so every piece stays one token
+// per byte and the ids are the byte tokenizer's.
+var byteAsBPE = sync.OnceValue(func() *bpeModel {
+	vocab := make([]string, 0, ByteVocab)
+	for b := 0; b < 256; b++ {
+		vocab = append(vocab, string(byteRune[b]))
+	}
+	vocab = append(vocab, ByteSpecials.BOS, ByteSpecials.EOS, ByteSpecials.PAD, ByteSpecials.SEP)
+	m, err := newBPEModel("byte tokenizer", vocab, nil, nil, ByteSpecials)
+	if err != nil {
+		panic("model: byteAsBPE: " + err.Error())
+	}
+	return m
+})
+
+// sameAsByte reports whether m is byteAsBPE (as read back from the files HFFiles wrote).
+func (m *bpeModel) sameAsByte() bool {
+	b := byteAsBPE()
+	return len(m.merges) == 0 && m.roles == b.roles && slices.Equal(m.vocab, b.vocab) && slices.Equal(m.specials, b.specials)
+}
+
+// HFFiles returns the Hugging Face tokenizer files of t, by name: tokenizer.json,
+// vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json, in the layout
+// of the "gpt2" hub repository, so that transformers' AutoTokenizer.from_pretrained loads
+// them (and ExportHF can write them next to the model). modelMaxLength is the model's
+// context (tokenizer_config.json's model_max_length). The config sets add_bos_token false:
+// Hugging Face encodes text as Encode does, without the framing of EncodePrompt.
+//
+// The byte tokenizer is written as the byte-level BPE with the same ids: the 256 byte tokens
+// at ids 0..255, no merges, and ByteSpecials at 256..259 with their roles. Hugging Face
+// encodes any text, invalid UTF-8 included, to the byte tokenizer's ids, and
+// ReadHFTokenizerFiles gives the byte tokenizer back.
+func (t *Tokenizer) HFFiles(modelMaxLength int) (map[string][]byte, error) {
+	if t.bpe == nil && t.Kind == "byte" {
+		t = &Tokenizer{Kind: "bpe", bpe: byteAsBPE()}
+	}
 	if err := t.needBPE("vocabulary"); err != nil {
-		return err
+		return nil, err
 	}
-	if err := t.WriteVocabMerges(dir); err != nil {
-		return err
+	var vj, mt, tj bytes.Buffer
+	if err := t.WriteVocabJSON(&vj); err != nil {
+		return nil, err
 	}
-	var tj bytes.Buffer
+	if err := t.WriteMergesTxt(&mt); err != nil {
+		return nil, err
+	}
 	if err := t.WriteHFTokenizerJSON(&tj); err != nil {
-		return err
+		return nil, err
 	}
 	r := t.bpe.roles
+	unk := r.UNK
+	if unk == "" {
+		unk = r.EOS // as GPT-2's files (never used: every byte has a token)
+	}
 	opt := func(s string) any {
 		if s == "" {
 			return nil
@@ -556,7 +668,7 @@ func (t *Tokenizer) WriteHF(dir string, modelMaxLength int) error {
 	}
 	cfg := map[string]any{ // encoding/json sorts the keys, as transformers writes them
 		"add_bos_token": false, "add_prefix_space": false, "added_tokens_decoder": decoder,
-		"bos_token": opt(r.BOS), "eos_token": opt(r.EOS), "pad_token": opt(r.PAD), "unk_token": opt(r.EOS),
+		"bos_token": opt(r.BOS), "eos_token": opt(r.EOS), "pad_token": opt(r.PAD), "unk_token": opt(unk),
 		"clean_up_tokenization_spaces": false, "errors": "replace", "model_max_length": modelMaxLength,
 		"tokenizer_class": "GPT2Tokenizer",
 	}
@@ -564,20 +676,30 @@ func (t *Tokenizer) WriteHF(dir string, modelMaxLength int) error {
 		cfg["sep_token"] = r.SEP
 	}
 	stm := map[string]any{}
-	for k, v := range map[string]string{"bos_token": r.BOS, "eos_token": r.EOS, "pad_token": r.PAD, "sep_token": r.SEP, "unk_token": r.EOS} {
+	for k, v := range map[string]string{"bos_token": r.BOS, "eos_token": r.EOS, "pad_token": r.PAD, "sep_token": r.SEP, "unk_token": unk} {
 		if v != "" {
 			stm[k] = v
 		}
 	}
 	var cb, sb bytes.Buffer
 	if err := writeJSON(&cb, cfg, true); err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeJSON(&sb, stm, true); err != nil {
+		return nil, err
+	}
+	return map[string][]byte{"vocab.json": vj.Bytes(), "merges.txt": mt.Bytes(), "tokenizer.json": tj.Bytes(),
+		"tokenizer_config.json": cb.Bytes(), "special_tokens_map.json": sb.Bytes()}, nil
+}
+
+// WriteHF writes HFFiles(modelMaxLength) into the directory dir (LoadHFTokenizer reads it).
+func (t *Tokenizer) WriteHF(dir string, modelMaxLength int) error {
+	files, err := t.HFFiles(modelMaxLength)
+	if err != nil {
 		return err
 	}
-	for name, b := range map[string][]byte{"tokenizer.json": tj.Bytes(), "tokenizer_config.json": cb.Bytes(), "special_tokens_map.json": sb.Bytes()} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+	for _, name := range HFTokenizerFileNames {
+		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o644); err != nil {
 			return err
 		}
 	}

@@ -34,8 +34,12 @@ func (e *InputError) Error() string {
 //     beyond its kind (its JSON is exactly {"kind":"byte"}).
 //   - "bpe": GPT-2's byte-level BPE (bpe.go): a vocabulary, ranked merges and special tokens,
 //     from GPT-2's vocab.json and merges.txt (ReadVocabMerges), a Hugging Face tokenizer.json
-//     (ReadHFTokenizerJSON) or trained (TrainBPE). Its JSON holds all of it, so a checkpoint
-//     restores it. Its special ids are those of its SpecialTokens roles (SpecialIDs).
+//     (ReadHFTokenizerJSON), a model directory's tokenizer files (ReadHFTokenizerFiles) or
+//     trained (TrainBPE). Its JSON holds all of it, so a checkpoint restores it. Its special
+//     ids are those of its SpecialTokens roles (SpecialIDs).
+//
+// Both kinds are written as Hugging Face tokenizer files by HFFiles (the byte tokenizer as
+// the byte-level BPE with the same ids).
 //
 // Framing (EncodePrompt, EncodeResponse): prompt = [BOS] text [SEP], response = text EOS,
 // each role's token only where the tokenizer has one (see model/doc.go).

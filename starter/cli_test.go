@@ -16,6 +16,7 @@ import (
 	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
+	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/tasks"
 	"github.com/space-sft/space/worker/app"
@@ -86,25 +87,32 @@ func TestCLI(t *testing.T) {
 
 	dir := t.TempDir()
 	var ex exported
-	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--round", "1", "--out", dir, "--json"), &ex); err != nil {
+	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--round", "1", "--format", "space", "--out", dir, "--json"), &ex); err != nil {
 		t.Fatal(err)
 	}
-	if ex.SHA256 != res.Rounds[1].ModelSHA256 || !ex.Verified {
+	if ex.SHA256 != res.Rounds[1].ModelSHA256 || !ex.Verified || ex.Format != "space" || ex.Round == nil || *ex.Round != 1 {
 		t.Errorf("export: %+v, want sha %s", ex, res.Rounds[1].ModelSHA256)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
 	if err != nil || storage.SHA256Hex(data) != ex.SHA256 {
 		t.Errorf("exported file: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
-		t.Error(err)
+	for _, name := range append([]string{"manifest.json"}, model.HFTokenizerFileNames...) {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
 	}
 	testSignals(t, spec)
 	testSchedule(t, ctx, c, spec)
 
-	// Without --round, export takes the best round from the run's result.
-	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--out", t.TempDir(), "--json"), &ex); err != nil || ex.Round != res.BestRound {
+	// Without --round, export takes the best round from the run's result; without --format,
+	// it writes a transformers folder.
+	dir = t.TempDir()
+	if err := json.Unmarshal(capture(t, cmdExport, "cli", "--out", dir, "--json"), &ex); err != nil || ex.Round == nil || *ex.Round != res.BestRound || ex.Format != "hf" {
 		t.Errorf("export best: %v %+v, want round %d", err, ex, res.BestRound)
+	}
+	if ck, err := model.ImportHFDir(dir, model.HFImportOptions{}); err != nil || ck.Layout != "GPT2LMHeadModel" {
+		t.Errorf("exported hf folder: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/space-sft/space/model"
@@ -15,91 +16,142 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-// exported is the --json output of `space export`.
+// exported is the --json output of `space export`. Run, Round and Manifest are absent for
+// --model; SHA256 is the stored checkpoint's (verified), whatever the format.
 type exported struct {
-	Run      string   `json:"run"`
-	Round    int      `json:"round"`
+	Run      string   `json:"run,omitempty"`
+	Round    *int     `json:"round,omitempty"`
 	ModelKey string   `json:"model_key"`
 	SHA256   string   `json:"sha256"`
 	Files    []string `json:"files"`
 	Verified bool     `json:"verified"`
-	Manifest string   `json:"manifest_key"`
+	Manifest string   `json:"manifest_key,omitempty"`
+	Format   string   `json:"format"` // "hf" or "space"
 }
 
-// tokenizerFile is tokenizer.json next to an exported checkpoint: enough to encode and
-// decode without this repository (the byte-level scheme is in model/doc.go).
-type tokenizerFile struct {
-	Kind      string `json:"kind"`
-	VocabSize int    `json:"vocab_size"`
-	BOS       int    `json:"bos"`
-	EOS       int    `json:"eos"`
-	PAD       int    `json:"pad"`
-	SEP       int    `json:"sep"`
-	Prompt    string `json:"prompt_format"`
-	Response  string `json:"response_format"`
-}
-
-// cmdExport downloads a round's model (default: the run's best round) as listed in the
-// round's manifest, verifying sha256 and size, and writes it with its tokenizer.
+// cmdExport downloads a checkpoint, verifying its sha256, and writes it with its tokenizer:
+// a round's model (default: the run's best round) as listed in the round's manifest, or any
+// checkpoint key (--model, e.g. an imported base) verified against its stored sha256.
 func cmdExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	cn := connFlags(fs)
 	round := fs.Int("round", -1, "round to export (default: the run's best round)")
+	modelKey := fs.String("model", "", "export the checkpoint at this S3 key instead of a run's round (e.g. a base written by space import)")
+	format := fs.String("format", "hf", "hf: a transformers GPT-2 folder (config.json, generation_config.json, model.safetensors\n"+
+		"in GPT-2's names, tokenizer files) that transformers' from_pretrained loads; space: the checkpoint as stored\n"+
+		"and the same tokenizer files")
 	out := fs.String("out", "", "output folder (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	s3 := storage.ConfigFromEnv()
 	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
 	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
-	run, err := oneRun(fs, args)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: space export RUN [--round N] --out DIR [--format hf|space] [--json]\n"+
+			"       space export --model KEY --out DIR [--format hf|space] [--json]")
+		fs.PrintDefaults()
+	}
+	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if *out == "" {
-		return fmt.Errorf("set --out DIR")
+	switch {
+	case *modelKey == "" && len(pos) != 1:
+		return fmt.Errorf("want one run name or --model KEY, got %q (usage: space export RUN --out DIR)", strings.Join(pos, " "))
+	case *modelKey != "" && (len(pos) > 0 || *round >= 0):
+		return fmt.Errorf("--model exports one checkpoint key: give no run name or --round with it")
+	case *out == "":
+		return fmt.Errorf("set --out DIR: the local folder to write the files to")
+	case *format != "hf" && *format != "space":
+		return fmt.Errorf("--format %q: want hf (a transformers folder) or space (the checkpoint as stored)", *format)
 	}
-	if *round < 0 {
-		if *round, err = bestRound(ctx, cn, run); err != nil {
-			return err
+	res := exported{ModelKey: *modelKey, Format: *format}
+	if *modelKey == "" {
+		res.Run = pos[0]
+		if *round < 0 {
+			if *round, err = bestRound(ctx, cn, res.Run); err != nil {
+				return err
+			}
 		}
+		res.Round = round
 	}
 	store, err := storage.New(ctx, s3)
 	if err != nil {
 		return err
 	}
-	mkey := storage.RoundManifestKey(run, *round)
-	man, err := storage.ReadManifest(ctx, store, mkey, "")
-	if err != nil {
-		return fmt.Errorf("round %d of run %s has no manifest (not committed yet?): %w", *round, run, err)
-	}
-	var modelKey string
-	for _, o := range man.Keys {
-		if strings.HasSuffix(o.Key, ".safetensors") {
-			modelKey = o.Key
+	var data, manJSON []byte
+	if *modelKey != "" {
+		// Get checks the bytes against the sha256 stored with the object; an object without
+		// one (uploaded by another tool) is exported unverified.
+		obj, err := store.Stat(ctx, *modelKey)
+		if err != nil {
+			return err
 		}
+		if data, err = store.Get(ctx, *modelKey, obj.SHA256); err != nil {
+			return err
+		}
+		res.Verified = obj.SHA256 != ""
+	} else {
+		mkey := storage.RoundManifestKey(res.Run, *round)
+		man, err := storage.ReadManifest(ctx, store, mkey, "")
+		if err != nil {
+			return fmt.Errorf("round %d of run %s has no manifest (not committed yet?): %w", *round, res.Run, err)
+		}
+		for _, o := range man.Keys {
+			if strings.HasSuffix(o.Key, ".safetensors") {
+				res.ModelKey = o.Key
+			}
+		}
+		if res.ModelKey == "" {
+			return fmt.Errorf("manifest %s lists no model", mkey)
+		}
+		if data, err = store.GetListed(ctx, man, res.ModelKey); err != nil { // sha256 and size checked against the manifest
+			return err
+		}
+		res.Verified, res.Manifest = true, mkey
+		manJSON, _ = json.MarshalIndent(man, "", "  ")
 	}
-	if modelKey == "" {
-		return fmt.Errorf("manifest %s lists no model", mkey)
-	}
-	data, err := store.GetListed(ctx, man, modelKey) // sha256 and size checked against the manifest
-	if err != nil {
-		return err
-	}
+	res.SHA256 = storage.SHA256Hex(data)
 	m, err := model.Load(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("decode %s: %w", modelKey, err)
+		return fmt.Errorf("decode %s: %w", res.ModelKey, err)
+	}
+	tokFiles, err := m.Tok.HFFiles(m.Config.Context)
+	if err != nil {
+		return fmt.Errorf("tokenizer of %s: %w", res.ModelKey, err)
+	}
+	files := map[string][]byte{}
+	if *format == "hf" {
+		sp := m.Tok.SpecialIDs()
+		opts := model.HFExportOptions{TokenizerFiles: tokFiles}
+		if sp.BOS >= 0 {
+			opts.BOSTokenID = &sp.BOS
+		}
+		if sp.EOS >= 0 {
+			opts.EOSTokenID = &sp.EOS
+		}
+		if err := model.ExportHF(m, opts, func(name string, b []byte) error { files[name] = b; return nil }); err != nil {
+			return fmt.Errorf("export %s: %w", res.ModelKey, err)
+		}
+	} else {
+		files[model.HFWeightsFile] = data
+		for name, b := range tokFiles {
+			files[name] = b
+		}
+	}
+	if manJSON != nil {
+		files["manifest.json"] = manJSON
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	tok, _ := json.MarshalIndent(tokenizerFile{
-		Kind: m.Tok.Kind, VocabSize: m.Tok.VocabSize(), BOS: model.BOS, EOS: model.EOS, PAD: model.PAD, SEP: model.SEP,
-		Prompt: "BOS, UTF-8 bytes of the prompt, SEP", Response: "UTF-8 bytes of the response, EOS",
-	}, "", "  ")
-	manJSON, _ := json.MarshalIndent(man, "", "  ")
-	res := exported{Run: run, Round: *round, ModelKey: modelKey, SHA256: storage.SHA256Hex(data), Verified: true, Manifest: mkey}
-	for name, b := range map[string][]byte{"model.safetensors": data, "tokenizer.json": tok, "manifest.json": manJSON} {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		p := filepath.Join(*out, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
+		if err := os.WriteFile(p, files[name], 0o644); err != nil {
 			return err
 		}
 		res.Files = append(res.Files, p)
@@ -107,7 +159,19 @@ func cmdExport(ctx context.Context, args []string) error {
 	if *asJSON {
 		return printJSON(res)
 	}
-	fmt.Fprintf(stdout, "exported run %s round %d to %s\n  model %s\n  sha256 %s (verified against %s)\n", run, *round, *out, modelKey, res.SHA256, mkey)
+	what := res.ModelKey
+	if res.Run != "" {
+		what = fmt.Sprintf("run %s round %d (%s)", res.Run, *round, res.ModelKey)
+	}
+	fmt.Fprintf(stdout, "exported %s to %s as %s: %s\n", what, *out, *format, strings.Join(names, ", "))
+	switch {
+	case res.Manifest != "":
+		fmt.Fprintf(stdout, "  sha256 %s (verified against %s)\n", res.SHA256, res.Manifest)
+	case res.Verified:
+		fmt.Fprintf(stdout, "  sha256 %s (verified against the object's stored sha256)\n", res.SHA256)
+	default:
+		fmt.Fprintf(stdout, "  sha256 %s (NOT verified: the object has no stored sha256; was it uploaded by another tool?)\n", res.SHA256)
+	}
 	return nil
 }
 

@@ -7,16 +7,17 @@
 //	space list     [--json]                               runs known to Temporal
 //	space pause|resume|stop RUN                           signals (between activities / after the round)
 //	space schedule create|list|delete|trigger ...         periodic fine-tuning on new data
-//	space export   RUN [--round N] --out DIR [--json]      checkpoint + tokenizer, sha256 verified
 //	space data     put FILE [KEY] | ls [PREFIX] | get KEY FILE  datasets in the bucket (put checks FILE first)
+//	space export   RUN [--round N] | --model KEY  --out DIR [--format hf|space] [--json]   checkpoint + tokenizer, sha256 verified
+//	space import   hf SRC --out KEY [--context N] [--json]  a transformers GPT-2 (folder or s3://PREFIX) as a space checkpoint
 //	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
 //	space generate --run RUN [--round N] | --model KEY | --hf DIR | --checkpoint F  [--prompt P] [--json]  stream completions
 //
-// Connection flags (every command): --temporal-address (TEMPORAL_ADDRESS, default
+// Connection flags (every command but import): --temporal-address (TEMPORAL_ADDRESS, default
 // 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue
 // (SPACE_TASK_QUEUE, default "space"), and for TLS or Temporal Cloud --tls, --tls-ca,
 // --tls-cert, --tls-key, --tls-server-name, --api-key (TEMPORAL_TLS, TEMPORAL_TLS_CA, ...;
-// see internal/temporalclient). export reads S3 from S3_ENDPOINT, S3_BUCKET,
+// see internal/temporalclient). export and import read S3 from S3_ENDPOINT, S3_BUCKET,
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and --s3-endpoint, --s3-bucket).
 // See README.md in this folder for the --json shapes.
 package main
@@ -55,6 +56,7 @@ var commands = map[string]command{
 	"stop":     {"stop a run after its current round (then report)", signalCmd("stop")},
 	"schedule": {"create|list|delete|trigger periodic fine-tuning", cmdSchedule},
 	"export":   {"download a run's checkpoint and tokenizer", cmdExport},
+	"import":   {"store a transformers GPT-2 checkpoint as a space checkpoint (a run's base)", cmdImport},
 	"compare":  {"compare SFT, SPIN and SPACE on a task (report to a local folder)", cmdCompare},
 	"data":     {"put FILE [KEY] | ls [PREFIX] | get KEY FILE: datasets in S3", cmdData},
 	"generate": {"sample completions from a run's round, an S3 key or a local model", cmdGenerate},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/space-sft/space/storage"
 
@@ -19,26 +20,28 @@ func (a *Activities) read(ctx context.Context, c storage.Ref) ([]byte, error) {
 	return a.Store.Get(ctx, c.Key, c.SHA256)
 }
 
-// loadModel fetches a checkpoint, verifying its sha256, and decodes it.
+// loadModel streams a checkpoint from S3 into a model, verifying its sha256 (the object's
+// and the caller's) and every tensor's; the file's bytes are never held beside the weights.
 func (a *Activities) loadModel(ctx context.Context, c storage.Ref) (*model.GPT, error) {
-	data, err := a.read(ctx, c)
+	a.log().Debug("s3 read", "key", c.Key, "sha256", c.SHA256)
+	var m *model.GPT
+	_, err := a.Store.GetStream(ctx, c.Key, c.SHA256, 0, func(r io.Reader) (err error) {
+		m, err = model.Load(r)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: %w", c.Key, err)
-	}
-	m, err := model.Load(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decode checkpoint %s: %w", c.Key, err)
 	}
 	return m, nil
 }
 
-// saveModel writes a model checkpoint and returns its key and sha256.
+// saveModel streams a model checkpoint to S3 and returns its key and sha256.
 func (a *Activities) saveModel(ctx context.Context, key string, m *model.GPT) (storage.Ref, error) {
-	var buf bytes.Buffer
-	if err := m.Save(&buf); err != nil {
-		return storage.Ref{}, fmt.Errorf("encode checkpoint %s: %w", key, err)
+	obj, err := a.Store.PutStream(ctx, key, m.Save)
+	if err != nil {
+		return storage.Ref{}, fmt.Errorf("save checkpoint %s: %w", key, err)
 	}
-	return a.put(ctx, key, buf.Bytes())
+	return obj.Ref(), nil
 }
 
 // put stores data under key (its sha256 in the object's metadata) and returns its reference.

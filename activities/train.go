@@ -1,9 +1,9 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -118,14 +118,10 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 // (with every earlier one of this attempt's lineage). A crash between the two leaves the new
 // checkpoint unlisted, and a resume never reads it.
 func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trainer, listed *storage.Manifest) error {
-	var buf bytes.Buffer
-	if err := tr.Save(&buf); err != nil {
-		return fmt.Errorf("encode trainer checkpoint: %w", err)
-	}
 	key := storage.TrainCkptKey(j.run, j.round, tr.StepCount())
-	obj, err := a.Store.Put(ctx, key, buf.Bytes())
+	obj, err := a.Store.PutStream(ctx, key, tr.Save) // streamed: no second copy of weights and moments
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("save trainer checkpoint %s: %w", key, err)
 	}
 	listed.Add(obj)
 	listed.CreatedAt = time.Time{} // stamped anew by WriteManifest
@@ -158,12 +154,11 @@ func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, *s
 	sort.Slice(objs, func(x, y int) bool { return objs[x].Key > objs[y].Key })
 	for i, o := range objs {
 		a.log().Debug("s3 read", "key", o.Key, "sha256", o.SHA256)
-		data, err := a.Store.GetListed(ctx, m, o.Key)
-		if err != nil {
-			a.log().Warn("skipping trainer checkpoint", "key", o.Key, "err", err)
-			continue
-		}
-		tr, err := model.ResumeTrainer(bytes.NewReader(data), j.data, j.tc)
+		var tr *model.Trainer
+		_, err := a.Store.GetStream(ctx, o.Key, o.SHA256, o.Size, func(r io.Reader) (err error) {
+			tr, err = model.ResumeTrainer(r, j.data, j.tc)
+			return err
+		})
 		if err != nil {
 			a.log().Warn("skipping trainer checkpoint", "key", o.Key, "err", err)
 			continue

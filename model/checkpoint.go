@@ -166,9 +166,11 @@ type stFile struct {
 	tensors map[string]namedTensor
 }
 
-// readSafetensors parses a checkpoint and verifies the sha256 of every tensor.
+// readSafetensors reads a checkpoint from a stream and verifies the sha256 of every tensor.
+// Each tensor's bytes are read straight into its own memory, in file order, so reading holds
+// one copy of the weights (never the file and the tensors at once), whatever the size.
 func readSafetensors(r io.Reader) (*stFile, error) {
-	raw, meta, data, err := readSTRaw(r)
+	raw, meta, err := readSTHeader(r)
 	if err != nil {
 		return nil, err
 	}
@@ -180,59 +182,140 @@ func readSafetensors(r io.Reader) (*stFile, error) {
 	if err := json.Unmarshal([]byte(f.meta["sha256"]), &sums); err != nil {
 		return nil, fmt.Errorf("model: checkpoint sha256 metadata: %w", err)
 	}
-	names := make([]string, 0, len(raw))
-	for k := range raw {
-		names = append(names, k)
+	type entry struct {
+		name string
+		e    stEntry
 	}
-	sort.Strings(names)
-	// Tensors side by side (sha256 and decoding); the first error in name order is reported.
-	tensors := make([]namedTensor, len(names))
-	errs := make([]error, len(names))
-	parallelFor(len(names), func(lo, hi int) {
+	entries := make([]entry, 0, len(raw))
+	for name, js := range raw {
+		var e stEntry
+		if err := json.Unmarshal(js, &e); err != nil {
+			return nil, fmt.Errorf("model: checkpoint tensor %q: bad header entry: %w", name, err)
+		}
+		entries = append(entries, entry{name, e})
+	}
+	sort.Slice(entries, func(i, j int) bool {
+		if a, b := entries[i].e.Offsets[0], entries[j].e.Offsets[0]; a != b {
+			return a < b
+		}
+		return entries[i].name < entries[j].name
+	})
+	tensors := make([]namedTensor, len(entries))
+	var pos int64 // bytes of the data section read so far
+	for i, en := range entries {
+		t, err := allocTensor(en.name, en.e)
+		if err != nil {
+			return nil, err
+		}
+		b0 := en.e.Offsets[0]
+		if b0 < pos {
+			return nil, fmt.Errorf("model: checkpoint tensor %q: data offsets %v overlap the previous tensor's", en.name, en.e.Offsets)
+		}
+		if _, err := io.CopyN(io.Discard, r, b0-pos); err != nil {
+			return nil, fmt.Errorf("model: checkpoint tensor %q: reading its data: %w (truncated file?)", en.name, err)
+		}
+		if err := readTensorData(r, &t); err != nil {
+			return nil, fmt.Errorf("model: checkpoint tensor %q: reading its data: %w (truncated file?)", en.name, err)
+		}
+		pos = en.e.Offsets[1]
+		tensors[i] = t
+	}
+	// The tensors are in memory: hash them side by side; report the first error in name order.
+	errs := make([]error, len(tensors))
+	parallelFor(len(tensors), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			tensors[i], errs[i] = decodeTensor(names[i], raw[names[i]], data, sums[names[i]])
+			s := sha256.Sum256(tensors[i].bytes())
+			if got := hex.EncodeToString(s[:]); got != sums[tensors[i].name] {
+				errs[i] = fmt.Errorf("model: checkpoint tensor %q is corrupt: sha256 %s, metadata says %q", tensors[i].name, got, sums[tensors[i].name])
+			}
 		}
 	})
-	for i, name := range names {
+	order := make([]int, len(tensors))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return tensors[order[a]].name < tensors[order[b]].name })
+	for _, i := range order {
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
-		f.tensors[name] = tensors[i]
+		f.tensors[tensors[i].name] = tensors[i]
 	}
 	return f, nil
 }
 
-// readSTRaw reads a safetensors file: the header's tensor entries (without __metadata__),
-// the metadata and the data bytes after the header. Entries are not checked.
-func readSTRaw(r io.Reader) (raw map[string]json.RawMessage, meta map[string]string, data []byte, err error) {
+// allocTensor checks a header entry (dtype, shape against the data offsets) and allocates
+// the tensor it describes.
+func allocTensor(name string, e stEntry) (namedTensor, error) {
+	size := 1
+	for _, d := range e.Shape {
+		if d < 0 {
+			return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: negative dimension in shape %v", name, e.Shape)
+		}
+		size *= d
+	}
+	t := namedTensor{name: name, shape: e.Shape}
+	width := int64(4)
+	switch e.DType {
+	case "F32":
+	case "F64":
+		width = 8
+	default:
+		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q has dtype %q (want F32 or F64)", name, e.DType)
+	}
+	if e.Offsets[0] < 0 || e.Offsets[1]-e.Offsets[0] != width*int64(size) {
+		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: data offsets %v for shape %v of %s", name, e.Offsets, e.Shape, e.DType)
+	}
+	if e.DType == "F32" {
+		t.f32 = make([]float32, size)
+	} else {
+		t.f64 = make([]float64, size)
+	}
+	return t, nil
+}
+
+// readTensorData fills t's values from its little-endian bytes in r.
+func readTensorData(r io.Reader, t *namedTensor) error {
+	if littleEndian {
+		_, err := io.ReadFull(r, t.bytes()) // the tensor's own memory
+		return err
+	}
+	n := 4 * len(t.f32)
+	if t.f64 != nil {
+		n = 8 * len(t.f64)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	for i := range t.f32 {
+		t.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	for i := range t.f64 {
+		t.f64[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return nil
+}
+
+// readSTHeader reads the 8-byte length and the JSON header of a safetensors stream, leaving
+// r at the first byte of the data section.
+func readSTHeader(r io.Reader) (raw map[string]json.RawMessage, meta map[string]string, err error) {
 	var n [8]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
+		return nil, nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
 	}
 	hl, err := stHeaderLen(n[:])
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	hj := make([]byte, hl)
 	if _, err := io.ReadFull(r, hj); err != nil {
-		return nil, nil, nil, fmt.Errorf("model: reading checkpoint header: %w", err)
+		return nil, nil, fmt.Errorf("model: reading checkpoint header: %w", err)
 	}
-	if raw, meta, err = parseSTHeader(hj); err != nil {
-		return nil, nil, nil, err
-	}
-	if lr, ok := r.(interface{ Len() int }); ok { // bytes.Reader and the like: one allocation
-		data = make([]byte, lr.Len())
-		_, err = io.ReadFull(r, data)
-	} else {
-		data, err = io.ReadAll(r)
-	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("model: reading checkpoint data: %w", err)
-	}
-	return raw, meta, data, nil
+	return parseSTHeader(hj)
 }
 
-// splitST is readSTRaw for a file already in memory: data is a slice of b, not a copy (a
+// splitST splits a safetensors file already in memory: data is a slice of b, not a copy (a
 // Hugging Face checkpoint's weights are converted from it once).
 func splitST(b []byte) (raw map[string]json.RawMessage, meta map[string]string, data []byte, err error) {
 	if len(b) < 8 {
@@ -275,57 +358,6 @@ func parseSTHeader(hj []byte) (raw map[string]json.RawMessage, meta map[string]s
 	return raw, meta, nil
 }
 
-// decodeTensor checks one tensor's header entry, offsets and sha256 and decodes its data.
-func decodeTensor(name string, entry json.RawMessage, data []byte, sum string) (namedTensor, error) {
-	var e stEntry
-	if err := json.Unmarshal(entry, &e); err != nil {
-		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: bad header entry: %w", name, err)
-	}
-	b0, b1 := e.Offsets[0], e.Offsets[1]
-	if b0 < 0 || b1 < b0 || b1 > int64(len(data)) {
-		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: data offsets %v outside the %d data bytes (truncated file?)", name, e.Offsets, len(data))
-	}
-	b := data[b0:b1]
-	s := sha256.Sum256(b)
-	if got := hex.EncodeToString(s[:]); got != sum {
-		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q is corrupt: sha256 %s, metadata says %q", name, got, sum)
-	}
-	size := 1
-	for _, d := range e.Shape {
-		size *= d
-	}
-	t := namedTensor{name: name, shape: e.Shape}
-	switch e.DType {
-	case "F32":
-		if len(b) != 4*size {
-			return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
-		}
-		t.f32 = make([]float32, size)
-		if littleEndian {
-			copy(t.bytes(), b)
-			break
-		}
-		for i := range t.f32 {
-			t.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-	case "F64":
-		if len(b) != 8*size {
-			return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q: %d bytes for shape %v", name, len(b), e.Shape)
-		}
-		t.f64 = make([]float64, size)
-		if littleEndian {
-			copy(t.bytes(), b)
-			break
-		}
-		for i := range t.f64 {
-			t.f64[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-		}
-	default:
-		return namedTensor{}, fmt.Errorf("model: checkpoint tensor %q has dtype %q (want F32 or F64)", name, e.DType)
-	}
-	return t, nil
-}
-
 func modelMeta(m *GPT, kind string) (map[string]string, error) {
 	cj, err := json.Marshal(m.Config)
 	if err != nil {
@@ -365,19 +397,7 @@ func Load(r io.Reader) (*GPT, error) {
 // learn a multi-GB checkpoint's shape and tokenizer from the first bytes of a stream.
 // Tensors and their sha256 are not checked here (Load does).
 func ReadInfo(r io.Reader) (Config, *Tokenizer, error) {
-	var n [8]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return Config{}, nil, fmt.Errorf("model: reading checkpoint header length: %w", err)
-	}
-	hl, err := stHeaderLen(n[:])
-	if err != nil {
-		return Config{}, nil, err
-	}
-	hj := make([]byte, hl)
-	if _, err := io.ReadFull(r, hj); err != nil {
-		return Config{}, nil, fmt.Errorf("model: reading checkpoint header: %w", err)
-	}
-	_, meta, err := parseSTHeader(hj)
+	_, meta, err := readSTHeader(r)
 	if err != nil {
 		return Config{}, nil, err
 	}

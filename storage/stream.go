@@ -1,0 +1,150 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Streams: checkpoints of several GB go to and from S3 without a second copy of them in
+// memory. PutStream encodes twice instead of buffering (once to learn the SHA-256 that is
+// stored with the object, once to upload it in parts), and GetStream hashes the bytes as the
+// consumer decodes them.
+
+// countingHash counts and hashes what is written to it.
+type countingHash struct {
+	n int64
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+}
+
+func newCountingHash() *countingHash { return &countingHash{h: sha256.New()} }
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+func (c *countingHash) hex() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// PutStream stores what write writes under key, with its SHA-256 in the object's metadata as
+// Put does, without holding the bytes in memory: write is called twice, first into a hash
+// (the SHA-256 and size are needed before the upload starts), then into the upload (in
+// parts above Config.MultipartThreshold, a part buffer at a time). write must write the same
+// bytes both times, as an encoder of a fixed state does (model.GPT.Save, Trainer.Save);
+// if the second pass hashes differently the object is deleted and an error returned.
+func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer) error) (Object, error) {
+	if err := ValidateKey(key); err != nil {
+		return Object{}, err
+	}
+	start := time.Now()
+	first := newCountingHash()
+	if err := write(first); err != nil {
+		return Object{}, fmt.Errorf("encode %s: %w", key, err)
+	}
+	obj := Object{Key: key, SHA256: first.hex(), Size: first.n}
+	contentType := "application/octet-stream"
+
+	pr, pw := io.Pipe()
+	second := newCountingHash()
+	wrote := make(chan error, 1)
+	go func() {
+		err := write(io.MultiWriter(pw, second))
+		pw.CloseWithError(err)
+		wrote <- err
+	}()
+	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket:        &s.cfg.Bucket,
+		Key:           &key,
+		Body:          pr,
+		ContentLength: aws.Int64(obj.Size),
+		ContentType:   &contentType,
+		Metadata:      map[string]string{metaSHA: obj.SHA256},
+	})
+	pr.CloseWithError(io.ErrClosedPipe) // the upload stopped reading: unblock the writer
+	werr := <-wrote
+	if err != nil {
+		if werr != nil && werr != io.ErrClosedPipe {
+			return Object{}, fmt.Errorf("encode %s: %w", key, werr)
+		}
+		return Object{}, s.classify("put", key, err)
+	}
+	if werr != nil {
+		return Object{}, fmt.Errorf("encode %s: %w", key, werr)
+	}
+	if got := second.hex(); got != obj.SHA256 || second.n != obj.Size {
+		_ = s.Delete(ctx, key)
+		return Object{}, fmt.Errorf("storage: %s: the encoder wrote %d bytes (sha256 %s) on its second pass and %d (%s) on its first; nothing stored", key, second.n, got, obj.Size, obj.SHA256)
+	}
+	if s.observe != nil {
+		s.observe("put", obj.Size, time.Since(start))
+	}
+	return obj, nil
+}
+
+// GetStream streams the object at key into read (e.g. model.Load) while hashing it, then
+// checks the SHA-256 of all its bytes against the object's metadata and against wantSHA (when
+// not empty), and its size against wantSize (when > 0). A mismatch is an *IntegrityError and
+// whatever read built must be discarded. The bytes read lives only in what read keeps.
+func (s *Store) GetStream(ctx context.Context, key, wantSHA string, wantSize int64, read func(io.Reader) error) (Object, error) {
+	if err := ValidateKey(key); err != nil {
+		return Object{}, err
+	}
+	start := time.Now()
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return Object{}, s.classify("get", key, err)
+	}
+	defer out.Body.Close()
+	ch := newCountingHash()
+	body := &bodyReader{r: io.TeeReader(out.Body, ch)}
+	rerr := read(body)
+	if body.err != nil { // the connection failed under the decoder: a retry may fix it
+		return Object{}, s.classify("get", key, body.err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil { // the rest, so that all bytes are hashed
+		return Object{}, s.classify("get", key, err)
+	}
+	obj := Object{Key: key, SHA256: ch.hex(), Size: ch.n}
+	if meta := strings.ToLower(out.Metadata[metaSHA]); meta != "" && meta != obj.SHA256 {
+		return Object{}, &IntegrityError{Key: key, Want: meta, Got: obj.SHA256, Source: "metadata"}
+	}
+	if want := strings.ToLower(wantSHA); want != "" && want != obj.SHA256 {
+		return Object{}, &IntegrityError{Key: key, Want: want, Got: obj.SHA256, Source: "caller"}
+	}
+	if wantSize > 0 && wantSize != obj.Size {
+		return Object{}, &IntegrityError{Key: key, Want: wantSHA, Got: obj.SHA256, Source: "size"}
+	}
+	if rerr != nil {
+		return Object{}, rerr
+	}
+	if s.observe != nil {
+		s.observe("get", obj.Size, time.Since(start))
+	}
+	return obj, nil
+}
+
+// bodyReader remembers the first error of the object's body (other than EOF), so that a
+// network failure is told apart from a decoder's complaint about the bytes.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}

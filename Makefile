@@ -7,6 +7,9 @@
 #   make space       build bin/space (starter) and bin/space-worker (worker)
 #   make worker      run a worker against the local stack
 #   make demo        run the end-to-end demo
+#   make gpt2-small  a GPT-2-small-shaped model (124M) imported, fine-tuned one SPACE round with a
+#                    kill -9 and resume, exported and sampled, on the local stack (about 15 min);
+#                    table in .data/gpt2small/results.md
 #   make chaos       long e2e chaos test (kill -9, Temporal/S3 restarts); table in .data/chaos.md
 #   make gpt2tok     regenerate model/testdata/gpt2tok (GPT-2 tokenizer vectors; needs node and npm)
 #   make fmt vet clean
@@ -34,7 +37,7 @@ endif
 endif
 TAGS := $(if $(strip $(BLAS_TAGS)),-tags '$(strip $(BLAS_TAGS))')
 
-.PHONY: tools up down status test test-short space worker demo fmt vet clean
+.PHONY: tools up down status test test-short space worker demo gpt2-small fmt vet clean
 
 tools: $(BIN)/temporal $(BIN)/versitygw
 
@@ -76,6 +79,12 @@ STACK_ENV = if [ -f $(DATA)/stack.env ]; then source $(DATA)/stack.env; fi;
 
 worker: $(BIN)/space-worker
 	$(STACK_ENV) $(BIN)/space-worker
+
+# The HF folder is made once by cmd/hfinit (random weights: no Hub access here); put a real
+# transformers GPT-2 folder there (or run cmd/gpt2small -hf DIR) to use real weights.
+gpt2-small: tools space
+	@test -f $(DATA)/gpt2small/hf/config.json || $(GO) run ./cmd/hfinit --out $(DATA)/gpt2small/hf
+	$(GO) run $(TAGS) ./cmd/gpt2small -dir $(DATA)/gpt2small
 
 demo: tools
 	@$(GO) run $(TAGS) ./cmd/demo

@@ -150,6 +150,7 @@ func main() {
 				num(b.get("Generate/"+s, "tok/s"), 0), num(b.get("Generate/"+s, "tok/cpu-s"), 0), num(b.get("LogProbs/"+s, "tok/s"), 0))
 		}
 	}
+	gpt2Table(bs)
 	fmt.Println()
 	fmt.Println("tok/cpu-s: tokens per second of the process's CPU time (all threads): steadier than tok/s")
 	fmt.Println("on a shared machine; 2x tok/cpu-s bounds what both cores of an idle machine would give.")
@@ -161,4 +162,35 @@ func shapeSize(s string) int {
 	var d, l, t int
 	fmt.Sscanf(s, "d%dL%dT%d", &d, &l, &t)
 	return d*1000 + l
+}
+
+// gpt2Table prints BenchmarkGPT2Small's rows, when the run has them.
+func gpt2Table(bs []*backend) {
+	have := false
+	for _, b := range bs {
+		have = have || len(b.res["GPT2Small/TrainStep/sft"]) > 0
+	}
+	if !have {
+		return
+	}
+	fmt.Println()
+	fmt.Println("GPT-2 small shape (d768, 12 layers, 12 heads, 1024 positions, vocabulary 50257, tied; 124.4M")
+	fmt.Println("parameters): a training step at batch 4 of 256-token sequences (space: + 4 synthetic); peak RSS")
+	fmt.Println("of the benchmark process after the step (B/param: over the parameter count); generation: 16")
+	fmt.Println("prompts x 64 new tokens with the KV cache; log-probs: 4 x 256 tokens.")
+	fmt.Println()
+	fmt.Println("| backend  | train sft tok/s | train space tok/s | tok/cpu-s sft, space | GFLOP/s sft, space | % sgemm sft, space | peak RSS MB sft, space | B/param sft, space | gen tok/s (batch 16) | logprob tok/s |")
+	fmt.Println("|----------|-----------------|-------------------|----------------------|--------------------|--------------------|------------------------|--------------------|----------------------|---------------|")
+	for _, b := range bs {
+		sf, sp := "GPT2Small/TrainStep/sft", "GPT2Small/TrainStep/space"
+		ceil := b.get("Sgemm/1024/2part", "GFLOP/s")
+		fmt.Printf("| %-8s | %15s | %17s | %20s | %18s | %18s | %22s | %18s | %20s | %13s |\n", b.name,
+			num(b.get(sf, "tok/s"), 0), num(b.get(sp, "tok/s"), 0),
+			num(b.get(sf, "tok/cpu-s"), 0)+", "+num(b.get(sp, "tok/cpu-s"), 0),
+			num(b.get(sf, "GFLOP/s"), 1)+", "+num(b.get(sp, "GFLOP/s"), 1),
+			num(100*b.get(sf, "GFLOP/s")/ceil, 0)+", "+num(100*b.get(sp, "GFLOP/s")/ceil, 0),
+			num(b.get(sf, "peak-RSS-MB"), 0)+", "+num(b.get(sp, "peak-RSS-MB"), 0),
+			num(b.get(sf, "B/param"), 1)+", "+num(b.get(sp, "B/param"), 1),
+			num(b.get("GPT2Small/Generate", "tok/s"), 1), num(b.get("GPT2Small/LogProbs", "tok/s"), 0))
+	}
 }

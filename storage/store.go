@@ -182,8 +182,13 @@ func (s *Store) put(ctx context.Context, key string, data []byte, contentType st
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
 	}
+	return s.putHashed(ctx, Object{Key: key, SHA256: SHA256Hex(data), Size: int64(len(data))}, data, contentType)
+}
+
+// putHashed uploads data as obj, whose SHA-256 and size the caller computed from data.
+func (s *Store) putHashed(ctx context.Context, obj Object, data []byte, contentType string) (Object, error) {
+	key := obj.Key
 	start := time.Now()
-	obj := Object{Key: key, SHA256: SHA256Hex(data), Size: int64(len(data))}
 	meta := map[string]string{metaSHA: obj.SHA256}
 	var err error
 	if int64(len(data)) > s.cfg.MultipartThreshold {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -38,9 +39,11 @@ func (c *countingHash) Write(p []byte) (int, error) {
 func (c *countingHash) hex() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
 // PutStream stores what write writes under key, with its SHA-256 in the object's metadata as
-// Put does, without holding the bytes in memory: write is called twice, first into a hash
-// (the SHA-256 and size are needed before the upload starts), then into the upload (in
-// parts above Config.MultipartThreshold, a part buffer at a time). write must write the same
+// Put does, without holding more than Config.MultipartThreshold bytes of it in memory. write
+// is called once for an object up to the threshold (its bytes are kept while hashed, then
+// sent with one PutObject) and twice for a larger one: first into a hash (the SHA-256 and
+// size are needed before the upload starts), then into a multipart upload from a pipe, a
+// part buffer at a time. write must write the same
 // bytes both times, as an encoder of a fixed state does (model.GPT.Save, Trainer.Save);
 // if the second pass hashes differently the object is deleted and an error returned.
 func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer) error) (Object, error) {
@@ -48,13 +51,20 @@ func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer)
 		return Object{}, err
 	}
 	start := time.Now()
+	// Pass 1: the hash, and the bytes themselves as long as they fit under the threshold.
 	first := newCountingHash()
-	if err := write(first); err != nil {
+	small := &cappedBuffer{max: s.cfg.MultipartThreshold, hash: first}
+	if err := write(small); err != nil {
 		return Object{}, fmt.Errorf("encode %s: %w", key, err)
 	}
 	obj := Object{Key: key, SHA256: first.hex(), Size: first.n}
 	contentType := "application/octet-stream"
+	if !small.over {
+		// One PutObject of what pass 1 kept (at most the threshold): no second encoding.
+		return s.putHashed(ctx, obj, small.buf.Bytes(), contentType)
+	}
 
+	// Pass 2, above the threshold: encode again into a multipart upload, part by part.
 	pr, pw := io.Pipe()
 	second := newCountingHash()
 	wrote := make(chan error, 1)
@@ -147,4 +157,38 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
+}
+
+// cappedBuffer hashes what is written to it and keeps it until more than max bytes were
+// written; then it drops them and only hashes (over). Grow (which encoders such as
+// model.GPT.Save call with the total size) sizes the buffer once.
+type cappedBuffer struct {
+	max  int64
+	hash *countingHash
+	buf  bytes.Buffer
+	over bool
+}
+
+func (c *cappedBuffer) Grow(n int) {
+	if int64(c.buf.Len()+n) > c.max {
+		c.drop()
+		return
+	}
+	c.buf.Grow(n)
+}
+
+func (c *cappedBuffer) drop() {
+	c.over = true
+	c.buf = bytes.Buffer{} // release it: the object goes up in parts
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if !c.over {
+		if int64(c.buf.Len()+len(p)) > c.max {
+			c.drop()
+		} else {
+			c.buf.Write(p)
+		}
+	}
+	return c.hash.Write(p)
 }

@@ -45,6 +45,20 @@ func TestIntegrationStreams(t *testing.T) {
 		t.Fatalf("Get after PutStream: %v (equal %v)", err, bytes.Equal(got, data))
 	}
 
+	// Up to the threshold: encoded once, kept while hashed, one PutObject.
+	writes = 0
+	sm, err := st.PutStream(ctx, "streams/small.bin", func(w io.Writer) error {
+		writes++
+		_, err := w.Write(data[:1<<20])
+		return err
+	})
+	if err != nil || writes != 1 || sm.SHA256 != storage.SHA256Hex(data[:1<<20]) {
+		t.Fatalf("PutStream of 1 MiB: %d writes, %+v, %v; want 1 write", writes, sm, err)
+	}
+	if got, err := st.Get(ctx, sm.Key, sm.SHA256); err != nil || !bytes.Equal(got, data[:1<<20]) {
+		t.Fatalf("Get of the small stream: %v", err)
+	}
+
 	// A consumer that reads only a prefix: the rest is still hashed and checked.
 	var head []byte
 	o, err := st.GetStream(ctx, obj.Key, obj.SHA256, obj.Size, func(r io.Reader) error {

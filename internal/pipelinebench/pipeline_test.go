@@ -50,7 +50,14 @@ import (
 func BenchmarkCheckpointS3(b *testing.B) {
 	st := stacktest.StartS3(b)
 	ctx := context.Background()
-	store, err := storage.New(ctx, st.StorageConfig())
+	cfg := st.StorageConfig()
+	// BENCH_MULTIPART_MB=16 puts the 98 MB checkpoint above the multipart threshold, to
+	// measure PutStream's two-pass multipart path (by default it is sent in one PutObject).
+	if v := os.Getenv("BENCH_MULTIPART_MB"); v != "" {
+		n, _ := strconv.Atoi(v)
+		cfg.MultipartThreshold = int64(n) << 20
+	}
+	store, err := storage.New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +74,7 @@ func BenchmarkCheckpointS3(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ser, put, get, load, parse time.Duration
+	var ser, put, get, load, parse, streamSave, streamLoad time.Duration
 	var size int
 	for i := range b.N {
 		t0 := time.Now()
@@ -97,6 +104,20 @@ func BenchmarkCheckpointS3(b *testing.B) {
 		parse += time.Since(t4)
 		ser, put, get, load = ser+t1.Sub(t0), put+t2.Sub(t1), get+t3.Sub(t2), load+t4.Sub(t3)
 		size = buf.Len()
+		// What the activities do: stream the trainer into S3 and back, no buffer of the file.
+		t5 := time.Now()
+		sobj, err := store.PutStream(ctx, key+".stream", tr.Save)
+		if err != nil || sobj.SHA256 != obj.SHA256 {
+			b.Fatalf("PutStream: %v (sha256 %s, buffered %s)", err, sobj.SHA256, obj.SHA256)
+		}
+		t6 := time.Now()
+		if _, err := store.GetStream(ctx, sobj.Key, sobj.SHA256, sobj.Size, func(r io.Reader) error {
+			_, err := model.ResumeTrainer(r, data, tc)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		streamSave, streamLoad = streamSave+t6.Sub(t5), streamLoad+time.Since(t6)
 	}
 	mb := float64(size) * float64(b.N) / 1e6
 	rate := func(d time.Duration) float64 { return mb / d.Seconds() }
@@ -108,6 +129,8 @@ func BenchmarkCheckpointS3(b *testing.B) {
 	b.ReportMetric(rate(parse), "parse-MB/s")
 	b.ReportMetric(rate(put), "s3put-MB/s")
 	b.ReportMetric(rate(get), "s3get-MB/s")
+	b.ReportMetric(rate(streamSave), "stream-save-MB/s")
+	b.ReportMetric(rate(streamLoad), "stream-load-MB/s")
 }
 
 func BenchmarkPipelineRound(b *testing.B) {

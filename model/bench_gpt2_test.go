@@ -59,27 +59,8 @@ func BenchmarkGPT2Small(b *testing.B) {
 					data[i].RefReal, data[i].RefGen = -float64(gpt2SeqLen)*10, []float64{-float64(gpt2SeqLen) * 10}
 				}
 			}
-			tr, err := NewTrainer(mm, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: gpt2Batch}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := tr.Step(); err != nil { // warm-up: buffers are sized on the first step
-				b.Fatal(err)
-			}
-			tokens := 0
-			b.ResetTimer()
-			cpu0 := cpuSeconds()
-			for range b.N {
-				info, err := tr.Step()
-				if err != nil {
-					b.Fatal(err)
-				}
-				tokens += info.Tokens
-			}
-			sec := b.Elapsed().Seconds()
-			reportCPU(b, tokens, cpuSeconds()-cpu0)
+			tokens, sec := benchTrainSteps(b, mm, data, method, gpt2Batch)
 			flops := 6*float64(mm.NumParams()) + 12*float64(mm.Config.Layers*gpt2SeqLen*mm.Config.DModel)
-			b.ReportMetric(float64(tokens)/sec, "tok/s")
 			b.ReportMetric(float64(tokens)*flops/sec/1e9, "GFLOP/s")
 			rss := peakRSSBytes()
 			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")

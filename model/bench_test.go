@@ -103,6 +103,31 @@ func trainFLOPsPerToken(m *GPT) float64 {
 	return 6*float64(m.NumParams()) + 12*float64(c.Layers*c.Context*c.DModel)
 }
 
+// benchTrainSteps times b.N optimizer steps of a trainer on data (batch examples a step)
+// after a warm-up step, reports tok/s and tok/cpu-s, and returns the tokens and seconds.
+func benchTrainSteps(b *testing.B, m *GPT, data []Example, method Method, batch int) (tokens int, sec float64) {
+	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: batch}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.Step(); err != nil { // warm-up: the ops' buffers are sized on the first run
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
+	for range b.N {
+		info, err := tr.Step()
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += info.Tokens
+	}
+	sec = b.Elapsed().Seconds()
+	reportCPU(b, tokens, cpuSeconds()-cpu0)
+	b.ReportMetric(float64(tokens)/sec, "tok/s")
+	return tokens, sec
+}
+
 // BenchmarkTrainStep: one optimizer step (forward, backward, RMSProp update) on 16
 // examples, for SFT (16 sequences) and SPACE with mu = 1 (16 real + 16 synthetic).
 func BenchmarkTrainStep(b *testing.B) {
@@ -119,26 +144,7 @@ func BenchmarkTrainStep(b *testing.B) {
 						data[i].RefReal, data[i].RefGen = -float64(resp)*5.5, []float64{-float64(resp) * 5.5}
 					}
 				}
-				tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: benchBatch}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := tr.Step(); err != nil { // warm-up: the ops' buffers are sized on the first run
-					b.Fatal(err)
-				}
-				tokens := 0
-				b.ResetTimer()
-				cpu0 := cpuSeconds()
-				for range b.N {
-					info, err := tr.Step()
-					if err != nil {
-						b.Fatal(err)
-					}
-					tokens += info.Tokens
-				}
-				sec := b.Elapsed().Seconds()
-				reportCPU(b, tokens, cpuSeconds()-cpu0)
-				b.ReportMetric(float64(tokens)/sec, "tok/s")
+				tokens, sec := benchTrainSteps(b, m, data, method, benchBatch)
 				b.ReportMetric(float64(tokens)*trainFLOPsPerToken(m)/sec/1e9, "GFLOP/s")
 			})
 		}

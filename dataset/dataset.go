@@ -280,7 +280,7 @@ func detect(raw map[string]json.RawMessage) (Format, error) {
 	case has("rejected"):
 		return "", errors.New(`record has "rejected" but no "chosen" (preference data: prompt, chosen, rejected)`)
 	case has("prompt"):
-		return "", errors.New(`record has "prompt" but neither "response", "completion" nor "chosen"`)
+		return "", errors.New(`record has "prompt" but neither "response" nor "completion" (nor "chosen")`)
 	case has("text"):
 		return FormatText, nil
 	}

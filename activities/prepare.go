@@ -194,8 +194,11 @@ func (a *Activities) baseInfo(ctx context.Context, key string) (model.Config, *m
 }
 
 // CheckContext applies the model's length policy to every pair before any training, so a
-// too-long record fails the run at once with its index rather than hours later.
+// too-long record fails the run at once with its index rather than hours later. The error
+// names the first record that does not fit and the length the longest one needs, so that
+// one change of the context is enough.
 func CheckContext(tok *model.Tokenizer, pairs []dataset.Pair, context int, set string) error {
+	first, firstN, longest, over := -1, 0, 0, 0
 	for i, p := range pairs {
 		pr, err := tok.EncodePrompt(p.Prompt)
 		if err != nil {
@@ -205,10 +208,25 @@ func CheckContext(tok *model.Tokenizer, pairs []dataset.Pair, context int, set s
 		if err != nil {
 			return fmt.Errorf("%s record %d: %w", set, i+1, err)
 		}
-		if n := len(pr) + len(re); n > context {
-			return Invalid(fmt.Sprintf("%s record %d (prompt %.40q): prompt + response = %d tokens exceeds the context of %d; "+
-				"shorten it, drop it, or raise the run's context (context, or base_model.context for a model trained from scratch)", set, i+1, p.Prompt, n, context))
+		n := len(pr) + len(re)
+		longest = max(longest, n)
+		if n > context {
+			over++
+			if first < 0 {
+				first, firstN = i, n
+			}
 		}
 	}
-	return nil
+	if first < 0 {
+		return nil
+	}
+	p, what := pairs[first], "prompt"
+	text := p.Prompt
+	if text == "" { // a {text} corpus: the text is the response
+		text, what = p.Response, "text"
+	}
+	return Invalid(fmt.Sprintf("%s record %d (%s %.40q): prompt + response = %d tokens exceeds the context of %d "+
+		"(%d of %d records do not fit; the longest needs %d tokens); "+
+		"shorten or drop them, or raise the run's context to at least %d (context, or base_model.context for a model trained from scratch)",
+		set, first+1, what, text, firstN, context, over, len(pairs), longest, longest))
 }

@@ -22,7 +22,8 @@ import (
 // Parquet file of Alpaca records with a duplicate (kept by allow_duplicates), the held-out
 // set is a fixed evaluation file (test_data, JSONL preference records), and a scorer is
 // set. The run must train on every train record, evaluate on exactly the test_data
-// prompts, and report exact_match, f1 and scorer_pass (no task_score). A bad test_data
+// prompts, and report exact_match, f1 and scorer_pass (no task_score). A {text} corpus
+// runs as data (empty prompts) to the end. A bad test_data
 // record fails the run at Prepare, naming the test file and the line.
 func TestUserData(t *testing.T) {
 	e := harness.NewEnv(t)
@@ -105,6 +106,22 @@ func TestUserData(t *testing.T) {
 		if ref, ok := want[sm.Prompt]; !ok || sm.Real != ref {
 			t.Errorf("sample %q (real %q) is not a test_data record", sm.Prompt, sm.Real)
 		}
+	}
+
+	// A {text} corpus is a run's data as is: pairs with an empty prompt, the texts learnt,
+	// unconditional samples as the synthetic side.
+	var corpus strings.Builder
+	for i := range 32 {
+		fmt.Fprintf(&corpus, `{"text": "count %d %d %d"}`+"\n", i, i+1, i+2)
+	}
+	put("data/corpus.jsonl", []byte(corpus.String()))
+	txt := dataSpec("userdata-text", "data/corpus.jsonl")
+	if _, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(txt.Name), TaskQueue: harness.TaskQueue}, workflows.SelfPlay, txt, nil); err != nil {
+		t.Fatal(err)
+	}
+	tres := runToEnd(ctx, t, e, txt)
+	if _, ok := tres.Rounds[len(tres.Rounds)-1].Metrics[eval.F1]; !ok {
+		t.Errorf("text corpus run: no f1 in %v", tres.Rounds[len(tres.Rounds)-1].Metrics)
 	}
 
 	// A bad test_data record: the run fails at Prepare, naming the file, the line and the fix.

@@ -311,6 +311,8 @@ func TestSpecUserData(t *testing.T) {
 	require.Equal(t, "data/e.parquet", s.TestData)
 	require.Equal(t, "^[0-9]+$", s.Scorer.Regex)
 	require.False(t, DefaultSpec().AllowDuplicates, "duplicates are an error by default")
+	s.TestFrac = 0 // unused with test_data: a Go caller may leave it zero
+	require.NoError(t, s.Validate())
 	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"data":"data/d.jsonl","test_data":"data/e.jsonl","test_frac":0.1}`))
 	require.ErrorContains(t, err, `"test_data" and "test_frac" are both set`)
 	s, err = ParseSpec([]byte(`{"name":"a","rounds":1,"data":"data/d.jsonl","scorer":{"regex":"(["}}`))

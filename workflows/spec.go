@@ -207,7 +207,7 @@ func (s RunSpec) validate() error {
 		return bad("holdout", fmt.Sprintf("unknown holdout %q", s.Holdout), `use "test" (default) or "val"`)
 	case s.Holdout == "val" && s.Task == "":
 		return bad("holdout", `"val" needs a built-in task`, "a dataset's held-out split is always its test split; omit holdout")
-	case !finite(s.TestFrac) || s.TestFrac <= 0 || s.TestFrac >= 1:
+	case s.TestData == "" && (!finite(s.TestFrac) || s.TestFrac <= 0 || s.TestFrac >= 1): // unused with test_data
 		return bad("test_frac", fmt.Sprintf("is %v", s.TestFrac), "use a fraction in (0, 1), e.g. 0.2")
 	case s.MaxEval < 0:
 		return bad("max_eval", fmt.Sprintf("is %d", s.MaxEval), "use 0 (every held-out prompt) or a positive cap")

@@ -3,7 +3,7 @@
 // Parse accepts JSON Lines in the formats people already have on disk, detected from the
 // first non-blank line and then required of every line (fields not listed are ignored):
 //
-//	{"prompt": "...", "response": "..."}                         plain pairs
+//	{"prompt": "...", "response": "..."}                         plain pairs ("rejected" optional)
 //	{"prompt": "...", "completion": "..."}                       TRL prompt/completion
 //	{"messages": [{"role": "user", "content": "..."}, ...]}      TRL/chat conversational
 //	{"real": [msgs...], "generated": [msgs...]}                 SPIN (uclaml/SPIN) files

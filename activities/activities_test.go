@@ -99,7 +99,7 @@ func TestPrepareRejectsLongRecord(t *testing.T) {
 	if !errors.As(err, &app) || app.Type() != ErrInvalidInput || !app.NonRetryable() {
 		t.Fatalf("got %v, want a non-retryable InvalidInput", err)
 	}
-	for _, want := range []string{"record 2", "exceeds the context of 64", "base_model.context"} {
+	for _, want := range []string{"record 2", "exceeds the context of 64", "1 of 2 records do not fit; the longest needs 84 tokens", "at least 84", "base_model.context"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

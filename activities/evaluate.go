@@ -29,8 +29,9 @@ type Sample struct {
 	Score  float64 `json:"score,omitempty"`
 }
 
-// Evaluate scores a round's model: greedy decoding of held-out prompts (task metric,
-// distinct-2), held-out NLL per token, and, for self-play rounds, the rewards
+// Evaluate scores a round's model: greedy decoding of held-out prompts (the task's metric,
+// or on a user's data exact match and token F1 against the reference responses; the spec's
+// scorer; distinct-2), held-out NLL per token, and, for self-play rounds, the rewards
 // r = log p_theta - log p_opponent of the round's real and synthetic responses and the
 // accuracy of the NCE classifier h = sigmoid(r - ln mu) (SPACE, method.md).
 func (a *Activities) Evaluate(ctx context.Context, in EvaluateInput) (out EvaluateOutput, err error) {
@@ -94,20 +95,38 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 		outs = append(outs, g...)
 		beat(len(seqs)+hi, 2*len(seqs))
 	}
-	var scoreSum float64
+	var scoreSum, em, f1, pass float64
+	var scorer func(output, reference string) bool
+	if !in.Scorer.IsZero() {
+		if err := in.Scorer.Validate(); err != nil { // the spec was validated: a run recorded by another build
+			return EvaluateOutput{}, Invalid("scorer: " + err.Error())
+		}
+		scorer = in.Scorer.Compile()
+	}
 	for i, o := range outs {
 		text := m.Tok.Decode(o)
 		var sc float64
 		if task != nil {
 			sc = task.Score(test[i].Prompt, text)
 			scoreSum += sc
+		} else {
+			em += eval.ExactMatchScore(text, test[i].Response)
+			f1 += eval.TokenF1(text, test[i].Response)
+		}
+		if scorer != nil && scorer(text, test[i].Response) {
+			pass++
 		}
 		if i < 8 {
 			f.Samples = append(f.Samples, Sample{Prompt: test[i].Prompt, Output: text, Real: test[i].Response, Score: sc})
 		}
 	}
-	if task != nil {
-		f.Values[eval.TaskScore] = scoreSum / float64(len(outs))
+	if n := float64(len(outs)); task != nil {
+		f.Values[eval.TaskScore] = scoreSum / n
+	} else {
+		f.Values[eval.ExactMatch], f.Values[eval.F1] = em/n, f1/n
+	}
+	if scorer != nil {
+		f.Values[eval.ScorerPass] = pass / float64(len(outs))
 	}
 	f.Values[eval.Distinct2] = eval.DistinctBigrams(outs)
 	if d, ok := task.(tasks.Distribution); ok {

@@ -13,9 +13,10 @@ import (
 	"github.com/space-sft/space/tasks"
 )
 
-// Prepare imports the real pairs of a run (a JSONL object in S3 or a built-in task),
-// checks every pair against the model's context, splits train/test and writes the run's
-// inputs with a manifest. A bad dataset fails non-retryably, naming the record and the fix.
+// Prepare imports the real pairs of a run (a dataset object in S3, JSONL or Parquet, or a
+// built-in task), checks every pair against the model's context, splits train/test (or
+// takes the test set from a fixed evaluation file, TestData) and writes the run's inputs
+// with a manifest. A bad dataset fails non-retryably, naming the record and the fix.
 func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (PrepareOutput, error) {
 	out, err := a.prepare(ctx, in)
 	return out, Classify(err)
@@ -33,8 +34,10 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	if err != nil {
 		return PrepareOutput{}, err
 	}
-	if err := CheckContext(tok, checked.pairs, context, checked.name); err != nil {
-		return PrepareOutput{}, err
+	for _, set := range checked {
+		if err := CheckContext(tok, set.pairs, context, set.name); err != nil {
+			return PrepareOutput{}, err
+		}
 	}
 	if len(test) == 0 {
 		return PrepareOutput{}, Invalid(fmt.Sprintf("test set is empty (%d pairs, test_frac %v); raise test_frac or add pairs", len(train), in.TestFrac))
@@ -46,6 +49,9 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	var m storage.Manifest
 	m.CreatedBy = "activity Prepare run=" + in.Run
 	m.Meta = map[string]string{"n_train": fmt.Sprint(len(train)), "n_test": fmt.Sprint(len(test)), "source": in.Data + in.Task}
+	if in.TestData != "" {
+		m.Meta["test_source"] = in.TestData
+	}
 	write := func(name string, pairs []dataset.Pair) (storage.Ref, error) {
 		var buf bytes.Buffer
 		if err := dataset.WriteJSONL(&buf, pairs); err != nil {
@@ -92,14 +98,15 @@ type pairSet struct {
 	name  string
 }
 
-// realPairs returns the train and test pairs, and all pairs as the user knows them (a
-// dataset in file order) for the context check. A task draws its test set from another seed,
-// so the two never share a generator stream; a dataset is split deterministically.
-func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, test []dataset.Pair, all pairSet, err error) {
+// realPairs returns the train and test pairs, and all pairs as the user knows them (each
+// dataset file in file order) for the context check. A task draws its test set from another
+// seed, so the two never share a generator stream; a dataset is split deterministically, or
+// is all train when a fixed evaluation file (TestData) is the test set.
+func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, test []dataset.Pair, all []pairSet, err error) {
 	if in.Task != "" {
 		t, err := tasks.Get(in.Task)
 		if err != nil {
-			return nil, nil, pairSet{}, Invalid("task: " + err.Error())
+			return nil, nil, nil, Invalid("task: " + err.Error())
 		}
 		nTest := int(float64(in.N)*in.TestFrac/(1-in.TestFrac) + 0.5)
 		heldOut := mix(in.Seed ^ 0x7e57)
@@ -107,19 +114,31 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 			heldOut = mix(in.Seed ^ 0x7a1d)
 		}
 		train, test = t.Generate(in.Seed, in.N), t.Generate(heldOut, max(nTest, 1))
-		return train, test, pairSet{append(train[:len(train):len(train)], test...), "task " + in.Task}, nil
+		return train, test, []pairSet{{append(train[:len(train):len(train)], test...), "task " + in.Task}}, nil
 	}
-	a.log().Debug("s3 read input", "key", in.Data) // the user's dataset: validated line by line below
-	data, err := a.Store.Get(ctx, in.Data, "")
+	pairs, err := a.userPairs(ctx, in.Data, "data", in.Dataset)
 	if err != nil {
-		return nil, nil, pairSet{}, fmt.Errorf("data %s: %w", in.Data, err)
+		return nil, nil, nil, err
 	}
-	pairs, err := dataset.Parse(bytes.NewReader(data), in.Data)
+	if in.TestData == "" {
+		train, test = dataset.Split(pairs, in.TestFrac, in.Seed)
+		return train, test, []pairSet{{pairs, in.Data}}, nil // file order: record i is the i-th pair
+	}
+	if test, err = a.userPairs(ctx, in.TestData, "test_data", in.Dataset); err != nil {
+		return nil, nil, nil, err
+	}
+	return pairs, test, []pairSet{{pairs, in.Data}, {test, in.TestData}}, nil
+}
+
+// userPairs reads and checks one of the user's dataset files, the spec's field (data or
+// test_data) named in a read error.
+func (a *Activities) userPairs(ctx context.Context, key, field string, opt dataset.Options) ([]dataset.Pair, error) {
+	a.log().Debug("s3 read input", "key", key) // the user's dataset: validated record by record below
+	data, err := a.Store.Get(ctx, key, "")
 	if err != nil {
-		return nil, nil, pairSet{}, err
+		return nil, fmt.Errorf("%s %s: %w", field, key, err)
 	}
-	train, test = dataset.Split(pairs, in.TestFrac, in.Seed)
-	return train, test, pairSet{pairs, in.Data}, nil // file order: record i is the i-th pair
+	return dataset.ParseWith(bytes.NewReader(data), key, opt)
 }
 
 // runTokenizer returns the run's tokenizer and context: a given base checkpoint's (read
@@ -175,8 +194,11 @@ func (a *Activities) baseInfo(ctx context.Context, key string) (model.Config, *m
 }
 
 // CheckContext applies the model's length policy to every pair before any training, so a
-// too-long record fails the run at once with its index rather than hours later.
+// too-long record fails the run at once with its index rather than hours later. The error
+// names the first record that does not fit and the length the longest one needs, so that
+// one change of the context is enough.
 func CheckContext(tok *model.Tokenizer, pairs []dataset.Pair, context int, set string) error {
+	first, firstN, longest, over := -1, 0, 0, 0
 	for i, p := range pairs {
 		pr, err := tok.EncodePrompt(p.Prompt)
 		if err != nil {
@@ -186,10 +208,25 @@ func CheckContext(tok *model.Tokenizer, pairs []dataset.Pair, context int, set s
 		if err != nil {
 			return fmt.Errorf("%s record %d: %w", set, i+1, err)
 		}
-		if n := len(pr) + len(re); n > context {
-			return Invalid(fmt.Sprintf("%s record %d (prompt %.40q): prompt + response = %d tokens exceeds the context of %d; "+
-				"shorten it, drop it, or raise the run's context (context, or base_model.context for a model trained from scratch)", set, i+1, p.Prompt, n, context))
+		n := len(pr) + len(re)
+		longest = max(longest, n)
+		if n > context {
+			over++
+			if first < 0 {
+				first, firstN = i, n
+			}
 		}
 	}
-	return nil
+	if first < 0 {
+		return nil
+	}
+	p, what := pairs[first], "prompt"
+	text := p.Prompt
+	if text == "" { // a {text} corpus: the text is the response
+		text, what = p.Response, "text"
+	}
+	return Invalid(fmt.Sprintf("%s record %d (%s %.40q): prompt + response = %d tokens exceeds the context of %d "+
+		"(%d of %d records do not fit; the longest needs %d tokens); "+
+		"shorten or drop them, or raise the run's context to at least %d (context, or base_model.context for a model trained from scratch)",
+		set, first+1, what, text, firstN, context, over, len(pairs), longest, longest))
 }

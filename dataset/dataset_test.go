@@ -2,7 +2,9 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,12 +14,21 @@ func TestParseFormats(t *testing.T) {
 		name, in string
 		want     Pair
 	}{
-		{"pair", `{"prompt":"2+2?","response":"4"}`, Pair{"2+2?", "4"}},
-		{"completion", `{"prompt":"2+2?","completion":"4"}`, Pair{"2+2?", "4"}},
-		{"completion-chat", `{"prompt":[{"role":"user","content":"2+2?"}],"completion":[{"role":"assistant","content":"4"}]}`, Pair{"2+2?", "4"}},
-		{"messages", `{"messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}]}`, Pair{"2+2?", "4"}},
-		{"messages-multi", `{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}]}`, Pair{"system: be brief\nuser: 2+2?", "4"}},
-		{"spin", `{"real":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}],"generated":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"5"}]}`, Pair{"2+2?", "4"}},
+		{"pair", `{"prompt":"2+2?","response":"4"}`, Pair{Prompt: "2+2?", Response: "4"}},
+		{"completion", `{"prompt":"2+2?","completion":"4"}`, Pair{Prompt: "2+2?", Response: "4"}},
+		{"completion-chat", `{"prompt":[{"role":"user","content":"2+2?"}],"completion":[{"role":"assistant","content":"4"}]}`, Pair{Prompt: "2+2?", Response: "4"}},
+		{"messages", `{"messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}]}`, Pair{Prompt: "2+2?", Response: "4"}},
+		{"messages-multi", `{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}]}`, Pair{Prompt: "system: be brief\nuser: 2+2?", Response: "4"}},
+		{"alpaca", `{"instruction":"Add the numbers.","input":"2+2","output":"4"}`, Pair{Prompt: "Add the numbers.\n\n2+2", Response: "4"}},
+		{"alpaca-no-input", `{"instruction":"2+2?","output":"4"}`, Pair{Prompt: "2+2?", Response: "4"}},
+		{"alpaca-empty-input", `{"instruction":"2+2?","input":"","output":"4"}`, Pair{Prompt: "2+2?", Response: "4"}},
+		{"preference", `{"prompt":"2+2?","chosen":"4","rejected":"5"}`, Pair{Prompt: "2+2?", Response: "4", Rejected: "5"}},
+		{"preference-chat", `{"prompt":[{"role":"user","content":"2+2?"}],"chosen":[{"role":"assistant","content":"4"}],"rejected":[{"role":"assistant","content":"5"}]}`, Pair{Prompt: "2+2?", Response: "4", Rejected: "5"}},
+		{"preference-implicit-prompt", `{"chosen":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}],"rejected":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"5"}]}`, Pair{Prompt: "2+2?", Response: "4", Rejected: "5"}},
+		{"pair-with-rejected", `{"prompt":"2+2?","response":"4","rejected":"5"}`, Pair{Prompt: "2+2?", Response: "4", Rejected: "5"}},
+		{"text", `{"text":"Once upon a time."}`, Pair{Response: "Once upon a time."}},
+		{"text-extra-fields", `{"text":"Once upon a time.","id":7,"meta":{"source":"x"}}`, Pair{Response: "Once upon a time."}},
+		{"spin", `{"real":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}],"generated":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"5"}]}`, Pair{Prompt: "2+2?", Response: "4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,6 +62,17 @@ func TestParseErrors(t *testing.T) {
 		{"mixed", `{"prompt":"a","response":"b"}` + "\n" + `{"prompt":"a","completion":"c"}`, 2, "differs"},
 		{"duplicate", `{"prompt":"a","response":"b"}` + "\n" + `{"prompt":"a","response":"b"}`, 2, "duplicate of line 1"},
 		{"no-assistant", `{"messages":[{"role":"user","content":"a"}]}`, 1, "no assistant"},
+		{"alpaca-no-output", `{"instruction":"a","input":"b"}`, 1, `"instruction" but no "output"`},
+		{"alpaca-empty-output", `{"instruction":"a","output":" "}`, 1, "output is empty"},
+		{"alpaca-empty-instruction", `{"instruction":"","input":"b","output":"c"}`, 1, "instruction is empty"},
+		{"alpaca-input-not-string", `{"instruction":"a","input":3,"output":"c"}`, 1, `"input" is not a string`},
+		{"preference-no-chosen", `{"prompt":"a","rejected":"b"}`, 1, `"rejected" but no "chosen"`},
+		{"preference-empty-chosen", `{"prompt":"a","chosen":"","rejected":"b"}`, 1, "chosen is empty"},
+		{"preference-no-prompt", `{"chosen":"a","rejected":"b"}`, 1, `no "prompt"`},
+		{"preference-duplicate", `{"prompt":"a","chosen":"b","rejected":"c"}` + "\n" + `{"prompt":"a","chosen":"b","rejected":"d"}`, 2, "duplicate of line 1"},
+		{"text-empty", `{"text":"a"}` + "\n" + `{"text":""}`, 2, "text is empty"},
+		{"text-not-string", `{"text":["a"]}`, 1, `"text" is not a string`},
+		{"text-then-pair", `{"text":"a"}` + "\n" + `{"prompt":"a","response":"b"}`, 2, "differs"},
 		{"too-long", `{"prompt":"a","response":"b"}` + "\n" + long + "\n" + `{"prompt":"c","response":"d"}`, 2, "longer than"},
 	}
 	for _, c := range cases {
@@ -70,11 +92,58 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// The messages name the file, the line, the problem and the fix, in the user's words.
+func TestErrorMessages(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"prompt":"a","response":"b"}` + "\n" + `{"prompt":"a","response":"b"}`,
+			`dataset d.jsonl line 2: duplicate of line 1 (the same prompt and response) (fix: remove duplicate pairs (they would be weighted twice), or keep them with "allow_duplicates": true in the run spec)`},
+		{`{"question":"a","answer":"b"}`,
+			`dataset d.jsonl line 1: unknown record format with fields [answer question] (fix: use one of the formats: {prompt,response}, {prompt,completion}, {messages}, {real,generated}, {instruction,input,output} (Alpaca), {prompt,chosen,rejected}, {text})`},
+		{`{"instruction":"a","output":""}`,
+			`dataset d.jsonl line 1: output is empty (fix: remove the record or give it a response)`},
+	}
+	for _, c := range cases {
+		_, err := Parse(strings.NewReader(c.in), "d.jsonl")
+		if err == nil || err.Error() != c.want {
+			t.Errorf("got  %v\nwant %s", err, c.want)
+		}
+	}
+}
+
 func TestAllowDuplicates(t *testing.T) {
 	in := `{"prompt":"a","response":"b"}` + "\n" + `{"prompt":"a","response":"b"}`
 	got, err := ParseWith(strings.NewReader(in), "d", Options{AllowDuplicates: true})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("got %v %v", got, err)
+	}
+	if _, err := ParseWith(strings.NewReader(in), "d", Options{}); err == nil || !strings.Contains(err.Error(), "allow_duplicates") {
+		t.Fatalf("off: want a duplicate error naming allow_duplicates, got %v", err)
+	}
+	// The spec's field: Options is embedded in the run spec with its JSON inline.
+	var o Options
+	if err := json.Unmarshal([]byte(`{"allow_duplicates":true}`), &o); err != nil || !o.AllowDuplicates {
+		t.Fatalf("allow_duplicates did not decode: %+v %v", o, err)
+	}
+}
+
+// Text corpora and preference pairs survive WriteJSONL and Parse (Prepare writes the
+// run's train and test sets that way and the activities read them back).
+func TestRoundTripTextAndRejected(t *testing.T) {
+	for _, pairs := range [][]Pair{
+		{{Response: "one text"}, {Response: "another"}},
+		{{Prompt: "q", Response: "good", Rejected: "bad"}, {Prompt: "r", Response: "fine"}},
+	} {
+		var buf bytes.Buffer
+		if err := WriteJSONL(&buf, pairs); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(&buf, "rt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(back, pairs) {
+			t.Fatalf("got %+v want %+v", back, pairs)
+		}
 	}
 }
 

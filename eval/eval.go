@@ -1,5 +1,6 @@
 // Package eval is the math of evaluation: the metrics a round is judged by, computed from
-// log-probs, generated token ids and a task's scorer. It holds the metric names (the keys of
+// log-probs, generated token ids, a task's scorer, and generated answers against reference
+// responses (exact match, token F1, the run's own Scorer: answer.go). It holds the metric names (the keys of
 // a round's metric map everywhere: metrics.json, the workflow's results, reports and the
 // CLI) and pure functions over numbers.
 //

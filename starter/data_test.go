@@ -9,6 +9,7 @@ import (
 
 	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/storage"
+	"github.com/space-sft/space/workflows"
 )
 
 // space data put checks the file as a dataset before it uploads anything, records its
@@ -52,5 +53,67 @@ func TestDataPut(t *testing.T) {
 	}
 	if ok, err := store.Exists(context.Background(), "data/bad.jsonl"); ok || err != nil {
 		t.Errorf("a bad file was uploaded (%v)", err)
+	}
+
+	dups := filepath.Join(dir, "dups.jsonl")
+	if err := os.WriteFile(dups, []byte(content+content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdData(context.Background(), []string{"put", dups}); err == nil || !strings.Contains(err.Error(), `"allow_duplicates": true`) {
+		t.Errorf("put of duplicates: %v", err)
+	}
+	if out := string(capture(t, cmdData, "put", dups, "--allow-duplicates")); !strings.Contains(out, "4 pairs") {
+		t.Errorf("put --allow-duplicates printed:\n%s", out)
+	}
+}
+
+// A local path given as data or test_data (`space run --data ./pairs.jsonl`, or in a spec
+// file) is checked and uploaded as `space data put` would, and the run gets the key.
+func TestRunUploadsLocalData(t *testing.T) {
+	st := stacktest.StartS3(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	train := filepath.Join(dir, "train.jsonl")
+	dup := `{"instruction": "2+2?", "output": "4"}` + "\n" + `{"instruction": "2+2?", "output": "4"}` + "\n"
+	if err := os.WriteFile(train, []byte(dup), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := workflows.DefaultSpec()
+	spec.Name, spec.Rounds, spec.Data, spec.TestData = "local", 1, train, "data/held-out.jsonl"
+	err := uploadLocalData(ctx, &spec, st.StorageConfig())
+	if err == nil || !strings.Contains(err.Error(), "data: dataset "+train+" line 2: duplicate of line 1") ||
+		!strings.Contains(err.Error(), "allow_duplicates") || !strings.Contains(err.Error(), "nothing was uploaded") {
+		t.Fatalf("a file with duplicates: %v", err)
+	}
+
+	spec.AllowDuplicates = true
+	var buf strings.Builder
+	stdout = &buf
+	defer func() { stdout = os.Stdout }()
+	if err := uploadLocalData(ctx, &spec, st.StorageConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Data != "data/train.jsonl" || spec.TestData != "data/held-out.jsonl" {
+		t.Fatalf("spec now has data %q test_data %q", spec.Data, spec.TestData)
+	}
+	if out := buf.String(); !strings.Contains(out, "uploaded "+train+": 2 pairs") || !strings.Contains(out, storage.SHA256Hex([]byte(dup))) || !strings.Contains(out, "data: data/train.jsonl") {
+		t.Errorf("printed:\n%s", out)
+	}
+	store, err := storage.New(ctx, st.StorageConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := store.Get(ctx, "data/train.jsonl", storage.SHA256Hex([]byte(dup))); err != nil || string(b) != dup {
+		t.Fatalf("uploaded object: %q %v", b, err)
+	}
+
+	// Two local files of the same name would land on one key: refused before any upload.
+	other := filepath.Join(t.TempDir(), "train.jsonl")
+	if err := os.WriteFile(other, []byte(`{"text": "a"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec.Data, spec.TestData = train, other
+	if err := uploadLocalData(ctx, &spec, st.StorageConfig()); err == nil || !strings.Contains(err.Error(), "would both be uploaded to data/train.jsonl") {
+		t.Fatalf("same names: %v", err)
 	}
 }

@@ -130,6 +130,7 @@ func (r *runner) prepare(ctx workflow.Context) error {
 		Run: r.spec.Name, Data: r.spec.Data, Task: r.spec.Task, N: r.spec.N,
 		TestFrac: r.spec.TestFrac, Holdout: r.spec.Holdout, Seed: r.spec.Seed, Context: r.spec.runContext(),
 		Shards: r.spec.Shards, Spec: specJSON, Base: r.spec.Base,
+		TestData: r.spec.TestData, Dataset: r.spec.Options,
 	}
 	if r.spec.Base == "" {
 		in.Tokenizer = r.spec.BaseModel.Tokenizer
@@ -259,6 +260,7 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Run: s.Name, Round: round, Model: tr.Model, Opponent: opponent,
 		Train: r.c.Prepared.Train, Test: r.c.Prepared.Test, Shards: shards,
 		Task: s.Task, Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed, MaxEval: s.MaxEval,
+		Scorer: s.Scorer,
 	}
 	var ev activities.EvaluateOutput
 	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {

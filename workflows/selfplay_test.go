@@ -261,6 +261,10 @@ func TestValidate(t *testing.T) {
 		"context ":                        func(s *RunSpec) { s.Context = -1 },
 		"base_model.tokenizer.kind":       func(s *RunSpec) { s.BaseModel.Tokenizer.Kind = "wordpiece" },
 		"base_model.tokenizer.vocab_size": func(s *RunSpec) { s.BaseModel.Tokenizer = model.TokenizerSpec{Kind: "bpe", VocabSize: 100} },
+		"test_data":                       func(s *RunSpec) { s.TestData = "data/eval.jsonl" }, // with a task
+		"test_data ":                      func(s *RunSpec) { s.Task, s.Data, s.TestData = "", "data/a.jsonl", "data/a.jsonl" },
+		"scorer.regex":                    func(s *RunSpec) { s.Scorer.Regex = "([0-9]+" },
+		"scorer.regex/contains/contains_reference": func(s *RunSpec) { s.Scorer.Regex, s.Scorer.Contains = "x", "y" },
 	}
 	for field, mutate := range cases {
 		s := ok
@@ -295,6 +299,25 @@ func TestSpecWithBase(t *testing.T) {
 	require.NoError(t, p.Validate())
 	require.Equal(t, model.TokenizerSpec{Kind: "bpe", VocabSize: 512}, p.BaseModel.Tokenizer)
 	require.Equal(t, DefaultSpec().BaseModel.Shape, p.BaseModel.Shape)
+}
+
+// A user's data: allow_duplicates (dataset.Options, inline), test_data and the scorer are
+// spec fields; test_data replaces test_frac, so a file may not write both.
+func TestSpecUserData(t *testing.T) {
+	s, err := ParseSpec([]byte(`{"name":"a","rounds":1,"data":"data/d.jsonl","test_data":"data/e.parquet","allow_duplicates":true,"scorer":{"regex":"^[0-9]+$"}}`))
+	require.NoError(t, err)
+	require.NoError(t, s.Validate())
+	require.True(t, s.AllowDuplicates)
+	require.Equal(t, "data/e.parquet", s.TestData)
+	require.Equal(t, "^[0-9]+$", s.Scorer.Regex)
+	require.False(t, DefaultSpec().AllowDuplicates, "duplicates are an error by default")
+	s.TestFrac = 0 // unused with test_data: a Go caller may leave it zero
+	require.NoError(t, s.Validate())
+	_, err = ParseSpec([]byte(`{"name":"a","rounds":1,"data":"data/d.jsonl","test_data":"data/e.jsonl","test_frac":0.1}`))
+	require.ErrorContains(t, err, `"test_data" and "test_frac" are both set`)
+	s, err = ParseSpec([]byte(`{"name":"a","rounds":1,"data":"data/d.jsonl","scorer":{"regex":"(["}}`))
+	require.NoError(t, err)
+	require.ErrorContains(t, s.Validate(), "invalid spec: scorer.regex: \"([\" is not a regular expression")
 }
 
 func TestParseSpecRejectsUnknownFields(t *testing.T) {

@@ -64,7 +64,8 @@ func TestEndToEnd(t *testing.T) {
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), MetricsAddr: metricsAddr, Pprof: true,
+		// The worker dials its own client, so that the SDK's metrics reach /metrics.
+		done <- app.Run(wctx, app.Options{TemporalAddress: st.TemporalAddress(), Storage: st.StorageConfig(), MetricsAddr: metricsAddr, Pprof: true,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	}()
 	defer func() { stopWorker(); <-done }()
@@ -131,11 +132,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss", `space_s3_seconds_count{op="get"}`, `space_s3_bytes_total{op="put"}`} {
+	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss", `space_s3_seconds_count{op="get"}`, `space_s3_bytes_total{op="put"}`,
+		// the Temporal SDK's, on the same endpoint
+		"# TYPE temporal_request counter", `temporal_activity_execution_latency_count{activity_type="Train"`, `temporal_workflow_completed{`, "temporal_num_pollers{"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	var sdkNames []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE temporal_"); ok {
+			sdkNames = append(sdkNames, "temporal_"+name)
+		}
+	}
+	t.Logf("SDK metrics on /metrics: %s", strings.Join(sdkNames, ", "))
 
 	// The profile is gzipped protobuf; label keys and values are entries of its string table
 	// (field 6: tag 0x32, length, bytes), so an exact entry "activity" and one holding the run

@@ -25,9 +25,9 @@ type BestMemo struct {
 	Model  string  `json:"model_key"`
 }
 
-// rankMetric is the metric that ranks rounds first (better): the task's score when the
+// RankMetric is the metric that ranks rounds first (better): the task's score when the
 // round has one, else the held-out NLL.
-func rankMetric(m map[string]float64) (string, float64) {
+func RankMetric(m map[string]float64) (string, float64) {
 	if v, ok := m[eval.TaskScore]; ok {
 		return eval.TaskScore, v
 	}
@@ -54,7 +54,7 @@ func (r *runner) initVisibility(ctx workflow.Context) error {
 // running workflow) always, search attributes and memo when visible.
 func (r *runner) publishBest(ctx workflow.Context) error {
 	m := r.bestMetrics()
-	name, v := rankMetric(m)
+	name, v := RankMetric(m)
 	best := BestMemo{Round: r.c.BestRound, Metric: name, Value: v}
 	for _, rr := range r.c.Rounds {
 		if rr.Round == r.c.BestRound {

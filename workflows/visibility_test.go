@@ -62,10 +62,10 @@ func (s *selfPlaySuite) TestNoSearchAttributesWhenNotStartedWithThem() {
 }
 
 func (s *selfPlaySuite) TestRankMetric() {
-	name, v := rankMetric(map[string]float64{eval.TaskScore: 0.5, eval.NLL: 1.2})
+	name, v := RankMetric(map[string]float64{eval.TaskScore: 0.5, eval.NLL: 1.2})
 	s.Equal(eval.TaskScore, name)
 	s.Equal(0.5, v)
-	name, v = rankMetric(map[string]float64{eval.NLL: 1.2})
+	name, v = RankMetric(map[string]float64{eval.NLL: 1.2})
 	s.Equal(eval.NLL, name)
 	s.Equal(1.2, v)
 }

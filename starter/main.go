@@ -12,13 +12,19 @@
 //	space import   hf SRC --out KEY [--context N] [--json]  a transformers GPT-2 (folder or s3://PREFIX) as a space checkpoint
 //	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
 //	space generate --run RUN [--round N] | --model KEY | --hf DIR | --checkpoint F  [--prompt P] [--json]  stream completions
+//	space setup                                           register the search attributes on a namespace
+//	space --version                                       module version and commit
+//
+// `space CMD -h` prints the command's usage, an example and its flags, its own apart from
+// the connection's (help.go), and exits 0.
 //
 // Connection flags (every command but import): --temporal-address (TEMPORAL_ADDRESS, default
 // 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue
 // (SPACE_TASK_QUEUE, default "space"), and for TLS or Temporal Cloud --tls, --tls-ca,
-// --tls-cert, --tls-key, --tls-server-name, --api-key (TEMPORAL_TLS, TEMPORAL_TLS_CA, ...;
-// see internal/temporalclient). export and import read S3 from S3_ENDPOINT, S3_BUCKET,
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and --s3-endpoint, --s3-bucket).
+// --tls-cert, --tls-key, --tls-server-name, --api-key, --profile, --config-file (the Temporal
+// CLI's variables and config-file profiles; see internal/temporalclient). export and import
+// read S3 from S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and
+// --s3-endpoint, --s3-bucket).
 // See README.md in this folder for the --json shapes.
 package main
 

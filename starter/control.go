@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -106,7 +107,10 @@ func cmdList(ctx context.Context, args []string) error {
 		}
 		best := "-"
 		if r.Best != nil {
-			best = fmt.Sprintf("round %d, %s %.4g", r.Best.Round, r.Best.Metric, r.Best.Value)
+			best = fmt.Sprintf("round %d: %s %.4g", r.Best.Round, r.Best.Metric, r.Best.Value)
+			if nll, ok := r.Best.Metrics[eval.NLL]; ok && r.Best.Metric != eval.NLL {
+				best += fmt.Sprintf(", %s %.4g", eval.NLL, nll)
+			}
 		}
 		fmt.Fprintf(stdout, "%-24s %-14s %-8s %-8s %-19s %s\n", r.Run, status, dash(r.Method), dash(r.Task), r.Start.Local().Format(time.DateTime), best)
 	}

@@ -122,7 +122,7 @@ func (s snapshot) times() string {
 		return ""
 	}
 	out := "  elapsed " + round(time.Duration(s.ElapsedS*float64(time.Second)))
-	if s.LeftS > 0 {
+	if s.LeftS >= 0.5 { // "about 0s left" says nothing
 		out += ", about " + round(time.Duration(s.LeftS*float64(time.Second))) + " left"
 	}
 	return out

@@ -19,10 +19,11 @@ const MemoBest = "best"
 
 // BestMemo is the memo of the best round so far.
 type BestMemo struct {
-	Round  int     `json:"round"`
-	Metric string  `json:"metric"` // task_score on a task, else test_nll
-	Value  float64 `json:"value"`
-	Model  string  `json:"model_key"`
+	Round   int                `json:"round"`
+	Metric  string             `json:"metric"` // what ranks rounds: task_score on a task, else test_nll
+	Value   float64            `json:"value"`
+	Model   string             `json:"model_key"`
+	Metrics map[string]float64 `json:"metrics"` // all of the round's
 }
 
 // RankMetric is the metric that ranks rounds first (better): the task's score when the
@@ -55,7 +56,7 @@ func (r *runner) initVisibility(ctx workflow.Context) error {
 func (r *runner) publishBest(ctx workflow.Context) error {
 	m := r.bestMetrics()
 	name, v := RankMetric(m)
-	best := BestMemo{Round: r.c.BestRound, Metric: name, Value: v}
+	best := BestMemo{Round: r.c.BestRound, Metric: name, Value: v, Metrics: m}
 	for _, rr := range r.c.Rounds {
 		if rr.Round == r.c.BestRound {
 			best.Model = rr.ModelKey

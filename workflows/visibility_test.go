@@ -48,7 +48,7 @@ func (s *selfPlaySuite) TestSearchAttributesAndMemo() {
 
 	s.Require().Len(memos, 3)
 	m := memos[2][MemoBest].(BestMemo)
-	s.Equal(BestMemo{Round: res.BestRound, Metric: eval.NLL, Value: best, Model: res.Rounds[res.BestRound].ModelKey}, m)
+	s.Equal(BestMemo{Round: res.BestRound, Metric: eval.NLL, Value: best, Model: res.Rounds[res.BestRound].ModelKey, Metrics: res.Rounds[res.BestRound].Metrics}, m)
 }
 
 // A run started without the attributes (a namespace that lacks them, or an older starter)

@@ -46,20 +46,26 @@ func cmdSetup(ctx context.Context, args []string) error {
 // starts without (a workflow setting an unregistered attribute would fail) and a note says
 // how to register them.
 func startAttributes(ctx context.Context, c client.Client, ns string, spec workflows.RunSpec) temporal.SearchAttributes {
+	if !registered(ctx, c, ns, "the run starts without them") {
+		return temporal.SearchAttributes{}
+	}
+	return workflows.StartAttributes(spec)
+}
+
+// registered reports whether the namespace has space's search attributes, and when it
+// has not, prints a note saying what follows (then) and how to register them.
+func registered(ctx context.Context, c client.Client, ns, then string) bool {
 	missing, err := searchattr.Missing(ctx, c.OperatorService(), ns)
 	if err == nil && len(missing) == 0 {
-		return temporal.NewSearchAttributes(
-			searchattr.Method.ValueSet(string(spec.Method)),
-			searchattr.Task.ValueSet(spec.Task),
-			searchattr.Status.ValueSet(searchattr.StatusRunning))
+		return true
 	}
 	why := fmt.Sprintf("namespace %s lacks the search attributes %s", ns, strings.Join(missing, ", "))
 	if err != nil {
 		why = err.Error()
 	}
-	fmt.Fprintf(os.Stderr, "note: %s; the run starts without them (no method, task or best round in the Temporal UI, and `space list --method/--task/--status` will not find it). Register them once with `space setup`, or: %s\n",
-		why, searchattr.CreateCommand(ns))
-	return temporal.SearchAttributes{}
+	fmt.Fprintf(os.Stderr, "note: %s; %s (no method, task or best round in the Temporal UI, and `space list --method/--task/--status` will not find it). Register them once with `space setup`, or: %s\n",
+		why, then, searchattr.CreateCommand(ns))
+	return false
 }
 
 // runSummary is the one line the Temporal UI shows for a run (StaticSummary).

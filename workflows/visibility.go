@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/space-sft/space/eval"
@@ -12,6 +13,31 @@ import (
 // versionSearchAttributes marks histories in which SelfPlay sets its search attributes
 // and memo. Histories recorded before it replay without those commands.
 const versionSearchAttributes = "search-attributes"
+
+// versionScheduleSearchAttributes marks ScheduledFineTune histories whose firings start
+// their run with search attributes.
+const versionScheduleSearchAttributes = "schedule-search-attributes"
+
+// StartAttributes are the search attributes a run starts with (`space run` sets them when
+// the namespace has them registered): SelfPlay keeps them up to date only when SpaceMethod
+// is among them.
+func StartAttributes(spec RunSpec) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		searchattr.Method.ValueSet(string(spec.Method)),
+		searchattr.Task.ValueSet(spec.Task),
+		searchattr.Status.ValueSet(searchattr.StatusRunning))
+}
+
+// childAttributes are the search attributes a scheduled firing starts its run with: the
+// run's when the schedule's own workflow carries SpaceMethod (`space schedule create` sets
+// it when the namespace has the attributes), none otherwise.
+func childAttributes(ctx workflow.Context, spec RunSpec) temporal.SearchAttributes {
+	if workflow.GetVersion(ctx, versionScheduleSearchAttributes, workflow.DefaultVersion, 1) == workflow.DefaultVersion ||
+		!workflow.GetTypedSearchAttributes(ctx).ContainsKey(searchattr.Method) {
+		return temporal.SearchAttributes{}
+	}
+	return StartAttributes(spec)
+}
 
 // MemoBest is the memo field that holds the best round (a BestMemo), shown by the Temporal
 // UI and `space list`.

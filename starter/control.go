@@ -10,7 +10,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -107,10 +106,11 @@ func cmdList(ctx context.Context, args []string) error {
 		}
 		best := "-"
 		if r.Best != nil {
-			best = fmt.Sprintf("round %d: %s %.4g", r.Best.Round, r.Best.Metric, r.Best.Value)
-			if nll, ok := r.Best.Metrics[eval.NLL]; ok && r.Best.Metric != eval.NLL {
-				best += fmt.Sprintf(", %s %.4g", eval.NLL, nll)
+			m := r.Best.Metrics
+			if m == nil {
+				m = map[string]float64{r.Best.Metric: r.Best.Value}
 			}
+			best = describeBest(r.Best.Round, m)
 		}
 		fmt.Fprintf(stdout, "%-24s %-14s %-8s %-8s %-19s %s\n", r.Run, status, dash(r.Method), dash(r.Task), r.Start.Local().Format(time.DateTime), best)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -109,11 +110,21 @@ func (s snapshot) block() []string {
 	}
 	for _, r := range p.Results {
 		if r.Round == p.BestRound {
-			name, v := workflows.RankMetric(r.Metrics)
-			lines = append(lines, fmt.Sprintf("best round %d: %s %.4g  (%d of %d rounds done)", r.Round, name, v, len(p.Results)-1, p.Rounds))
+			lines = append(lines, fmt.Sprintf("best %s  (%d of %d rounds done)", describeBest(r.Round, r.Metrics), len(p.Results)-1, p.Rounds))
 		}
 	}
 	return lines
+}
+
+// describeBest is "round 2: task_score 0.42, test_nll 1.23": the ranking metric, and the
+// held-out NLL that breaks its ties.
+func describeBest(round int, m map[string]float64) string {
+	name, v := workflows.RankMetric(m)
+	out := fmt.Sprintf("round %d: %s %.4g", round, name, v)
+	if nll, ok := m[eval.NLL]; ok && name != eval.NLL {
+		out += fmt.Sprintf(", %s %.4g", eval.NLL, nll)
+	}
+	return out
 }
 
 // times is ", elapsed 1m23s, about 2m10s left" (what is known of it).

@@ -72,6 +72,9 @@ func TestTopLevelUsageAndVersion(t *testing.T) {
 			t.Errorf("space %s: exit %d\n%s", h, code, out)
 		}
 	}
+	if code, out := spaceOut(t, "help", "list"); code != 0 || !strings.Contains(out, "usage: space list") {
+		t.Errorf("space help list: exit %d\n%s", code, out)
+	}
 	if code, _ := spaceOut(t); code != 2 {
 		t.Errorf("space without a command: exit %d, want 2", code)
 	}

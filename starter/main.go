@@ -81,7 +81,13 @@ func space(args []string) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if len(args) > 1 { // `space help run` is `space run -h`
+			return space([]string{args[1], "-h"})
+		}
+		usage(stdout)
+		return 0
+	case "-h", "-help", "--help":
 		usage(stdout)
 		return 0
 	case "--version", "-version", "version":

@@ -28,7 +28,11 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-var update = flag.Bool("update", false, "rewrite workflows/testdata/selfplay_history.json from this run")
+// newestHistory is the history file -update writes; the older ones stay as they were
+// recorded, so that the replay test keeps proving that runs begun by older workers replay.
+const newestHistory = "selfplay_history_search_attributes.json"
+
+var update = flag.Bool("update", false, "rewrite workflows/testdata/"+newestHistory+" from this run")
 
 // TinySpec is a run small enough for a 2-core CI machine: a d16 one-layer model on 16
 // arithmetic problems, two rounds of two shards, a continue-as-new after every round.
@@ -87,7 +91,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 		profile <- b
 	}()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
+	// Started as `space run` starts a run: with its search attributes (the stack registers
+	// them), which it keeps up to date.
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue,
+		TypedSearchAttributes: workflows.StartAttributes(spec)}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +173,7 @@ func TestEndToEnd(t *testing.T) {
 
 	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test
 		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), run.GetRunID(),
-			filepath.Join("..", "..", "workflows", "testdata", "selfplay_history.json"))
+			filepath.Join("..", "..", "workflows", "testdata", newestHistory))
 	}
 }
 

@@ -68,8 +68,9 @@ test-short:
 
 space: $(BIN)/space $(BIN)/space-worker
 
+# The commit goes in by -ldflags too: with -buildvcs=false (GOFLAGS) Go records none.
 $(BIN)/space: FORCE
-	$(GO) build $(TAGS) -o $@ ./starter
+	$(GO) build $(TAGS) -ldflags "-X main.commit=$$(git rev-parse HEAD 2>/dev/null)" -o $@ ./starter
 
 $(BIN)/space-worker: FORCE
 	$(GO) build $(TAGS) -o $@ ./worker

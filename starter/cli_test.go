@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +86,7 @@ func TestCLI(t *testing.T) {
 	if err := json.Unmarshal(capture(t, cmdList, "--json"), &rows); err != nil || len(rows) != 1 || rows[0].Run != "cli" {
 		t.Errorf("list: %v %+v", err, rows)
 	}
+	testListFilters(t, spec)
 
 	dir := t.TempDir()
 	var ex exported
@@ -197,5 +200,58 @@ func testSignals(t *testing.T, spec string) {
 	}
 	if last.Status != "stopped" || len(last.Rounds) > 3 || last.ReportKey == "" {
 		t.Errorf("watch result after stop: %+v", last)
+	}
+}
+
+// testListFilters starts an SFT run beside the SPACE run "cli" and checks that `space list`
+// filtered on the method (a search attribute the run was started with and keeps up to date)
+// returns only the matching run, with its best round from the memo.
+func testListFilters(t *testing.T, spec string) {
+	t.Helper()
+	capture(t, cmdRun, "--spec", spec, "--name", "cli-sft", "--method", "sft", "--wait", "--json")
+	list := func(args ...string) []listed {
+		var rows []listed
+		if err := json.Unmarshal(capture(t, cmdList, append(args, "--json")...), &rows); err != nil {
+			t.Fatalf("list %v: %v", args, err)
+		}
+		return rows
+	}
+	names := func(rows []listed) []string {
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.Run)
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--method", "space"}, []string{"cli"}},
+		{[]string{"--method", "sft"}, []string{"cli-sft"}},
+		{[]string{"--task", "arith", "--status", "completed"}, []string{"cli", "cli-sft"}},
+		{[]string{"--query", "SpaceMethod = 'sft' AND SpaceBestRound >= 0"}, []string{"cli-sft"}},
+		{[]string{"--status", "running"}, nil},
+	} {
+		var got []string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			// visibility is updated after the run: wait for it to settle
+			if got = names(list(c.args...)); strings.Join(got, ",") == strings.Join(c.want, ",") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("space list %v: %v, want %v", c.args, got, c.want)
+		}
+	}
+	rows := list("--method", "space")
+	if len(rows) != 1 || rows[0].Method != "space" || rows[0].Task != "arith" || rows[0].Outcome != "completed" || rows[0].Best == nil || rows[0].Best.Model == "" {
+		t.Errorf("list row of cli: %+v", rows)
+	} else {
+		t.Logf("list --method space: %+v best %+v", rows[0], *rows[0].Best)
+	}
+	if out := string(capture(t, cmdList, "--method", "sft")); !strings.Contains(out, "cli-sft") || !strings.Contains(out, "round ") {
+		t.Errorf("list table:\n%s", out)
 	}
 }

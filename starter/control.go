@@ -43,13 +43,24 @@ type listed struct {
 	Status     string    `json:"status"`
 	Start      time.Time `json:"start"`
 	Close      time.Time `json:"close,omitzero"`
+	// From the search attributes and memo (runs started without them have none).
+	Method  string              `json:"method,omitempty"`
+	Task    string              `json:"task,omitempty"`
+	Outcome string              `json:"outcome,omitempty"` // SpaceStatus: running, completed, stopped, early_stopped
+	Best    *workflows.BestMemo `json:"best,omitempty"`
 }
 
 func cmdList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	cn := connFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	var filter listFilter
+	filter.flags(fs)
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	query, err := filter.visibilityQuery()
+	if err != nil {
 		return err
 	}
 	c, err := cn.dial()
@@ -61,10 +72,10 @@ func cmdList(ctx context.Context, args []string) error {
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: "WorkflowType = 'SelfPlay'", NextPageToken: token,
+			Query: query, NextPageToken: token,
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("list %s: %w", query, err)
 		}
 		for _, e := range resp.GetExecutions() {
 			// Continue-as-new leaves one closed execution per chunk of rounds; show the
@@ -77,6 +88,7 @@ func cmdList(ctx context.Context, args []string) error {
 			if e.GetCloseTime() != nil {
 				r.Close = e.GetCloseTime().AsTime()
 			}
+			r.fromAttributes(e.GetSearchAttributes(), e.GetMemo())
 			rows = append(rows, r)
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -86,8 +98,28 @@ func cmdList(ctx context.Context, args []string) error {
 	if *asJSON {
 		return printJSON(rows)
 	}
+	fmt.Fprintf(stdout, "%-24s %-14s %-8s %-8s %-19s %s\n", "RUN", "STATUS", "METHOD", "TASK", "STARTED", "BEST")
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-30s %-14s %s\n", r.Run, r.Status, r.Start.Local().Format(time.DateTime))
+		status := r.Status
+		if r.Outcome == workflows.StatusStopped || r.Outcome == workflows.StatusEarlyStopped {
+			status = r.Outcome
+		}
+		best := "-"
+		if r.Best != nil {
+			m := r.Best.Metrics
+			if m == nil {
+				m = map[string]float64{r.Best.Metric: r.Best.Value}
+			}
+			best = describeBest(r.Best.Round, m)
+		}
+		fmt.Fprintf(stdout, "%-24s %-14s %-8s %-8s %-19s %s\n", r.Run, status, dash(r.Method), dash(r.Task), r.Start.Local().Format(time.DateTime), best)
 	}
 	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -39,12 +39,6 @@ func cmdImport(ctx context.Context, args []string) error {
 	s3 := storage.ConfigFromEnv()
 	flags.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
 	flags.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
-	flags.Usage = func() {
-		fmt.Fprintln(flags.Output(), "usage: space import hf SRC --out KEY [--context N] [--dtype float32] [--json]\n\n"+
-			"SRC is a folder written by transformers' save_pretrained (config.json, model.safetensors or its\n"+
-			"shards, tokenizer files) or s3://PREFIX, a prefix in the bucket holding those files.")
-		flags.PrintDefaults()
-	}
 	pos, err := parse(flags, args)
 	if err != nil {
 		return err

@@ -12,13 +12,19 @@
 //	space import   hf SRC --out KEY [--context N] [--json]  a transformers GPT-2 (folder or s3://PREFIX) as a space checkpoint
 //	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
 //	space generate --run RUN [--round N] | --model KEY | --hf DIR | --checkpoint F  [--prompt P] [--json]  stream completions
+//	space setup                                           register the search attributes on a namespace
+//	space --version                                       module version and commit
+//
+// `space CMD -h` prints the command's usage, an example and its flags, its own apart from
+// the connection's (help.go), and exits 0.
 //
 // Connection flags (every command but import): --temporal-address (TEMPORAL_ADDRESS, default
 // 127.0.0.1:7233), --namespace (TEMPORAL_NAMESPACE, default "default"), --task-queue
 // (SPACE_TASK_QUEUE, default "space"), and for TLS or Temporal Cloud --tls, --tls-ca,
-// --tls-cert, --tls-key, --tls-server-name, --api-key (TEMPORAL_TLS, TEMPORAL_TLS_CA, ...;
-// see internal/temporalclient). export and import read S3 from S3_ENDPOINT, S3_BUCKET,
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and --s3-endpoint, --s3-bucket).
+// --tls-cert, --tls-key, --tls-server-name, --api-key, --profile, --config-file (the Temporal
+// CLI's variables and config-file profiles; see internal/temporalclient). export and import
+// read S3 from S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and
+// --s3-endpoint, --s3-bucket).
 // See README.md in this folder for the --json shapes.
 package main
 
@@ -31,7 +37,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 
 	"go.temporal.io/sdk/client"
@@ -60,44 +65,63 @@ var commands = map[string]command{
 	"compare":  {"compare SFT, SPIN and SPACE on a task (report to a local folder)", cmdCompare},
 	"data":     {"put FILE [KEY] | ls [PREFIX] | get KEY FILE: datasets in S3", cmdData},
 	"generate": {"sample completions from a run's round, an S3 key or a local model", cmdGenerate},
+	"setup":    {"register space's search attributes on a Temporal namespace (once per server)", cmdSetup},
 }
 
 // stdout is where results go; tests swap it.
 var stdout io.Writer = os.Stdout
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		os.Exit(2)
+func main() { os.Exit(space(os.Args[1:])) }
+
+// space runs the CLI and returns its exit status: 0, 1 for a failed command, 2 for a
+// command line that cannot be run (-h and --version are not errors).
+func space(args []string) int {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return 2
 	}
-	cmd, ok := commands[os.Args[1]]
+	switch args[0] {
+	case "help":
+		if len(args) > 1 { // `space help run` is `space run -h`
+			return space([]string{args[1], "-h"})
+		}
+		usage(stdout)
+		return 0
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, version())
+		return 0
+	}
+	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "space: unknown command %q\n\n", os.Args[1])
-		usage()
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "space: unknown command %q\n\n", args[0])
+		usage(os.Stderr)
+		return 2
+	}
+	if rest := args[1:]; helps[args[0]].sub && (len(rest) == 0 || wantsHelp(rest[:1])) {
+		// `space data -h`: the command's help; `space data put -h` adds the flags.
+		if len(rest) == 0 {
+			printCommandHelp(os.Stderr, args[0])
+			return 2
+		}
+		printCommandHelp(stdout, args[0])
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := cmd.run(ctx, os.Args[2:]); err != nil {
+	if err := cmd.run(ctx, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
+			if wantsHelp(args[1:]) {
+				return 0 // the usage is printed, and asking for it is no error
+			}
+			return 2
 		}
-		fmt.Fprintln(os.Stderr, "space "+os.Args[1]+":", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "space "+args[0]+":", err)
+		return 1
 	}
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: space COMMAND [flags] [args]\n\ncommands:")
-	var names []string
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(os.Stderr, "\nrun `space COMMAND -h` for a command's flags")
+	return 0
 }
 
 // conn holds the connection flags every command has.
@@ -124,6 +148,7 @@ func (c *conn) dial() (client.Client, error) {
 // parse parses flags and returns the positional arguments, allowing flags after them
 // (`space watch r1 --json`), which the flag package alone does not.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	setUsage(fs, args)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -69,6 +69,8 @@ func cmdRun(ctx context.Context, args []string) error {
 		// A second `space run` with the same name while the first is running is an error,
 		// not a silent attach; a finished name may be reused (its S3 objects are overwritten).
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes:    startAttributes(ctx, c, cn.temporal.Namespace, spec),
+		StaticSummary:            runSummary(spec),
 	}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", id, err)

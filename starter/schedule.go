@@ -11,7 +11,9 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
+	"github.com/space-sft/space/internal/searchattr"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -81,6 +83,12 @@ func cmdSchedule(ctx context.Context, args []string) error {
 		if prefix == "" || (every == 0) == (cron == "") {
 			return errors.New("set --prefix and exactly one of --every or --cron")
 		}
+		// SpaceMethod on the schedule's workflow tells it that its runs may carry the
+		// search attributes (workflows.ScheduledFineTune).
+		var attrs temporal.SearchAttributes
+		if registered(ctx, c, cn.temporal.Namespace, "the schedule's runs start without them") {
+			attrs = temporal.NewSearchAttributes(searchattr.Method.ValueSet(string(tmpl.Method)))
+		}
 		spec := client.ScheduleSpec{}
 		if every > 0 {
 			spec.Intervals = []client.ScheduleIntervalSpec{{Every: every}}
@@ -92,7 +100,8 @@ func cmdSchedule(ctx context.Context, args []string) error {
 			Spec: spec,
 			Action: &client.ScheduleWorkflowAction{
 				ID: workflows.ScheduleWorkflowID(name), Workflow: workflows.ScheduledFineTune, TaskQueue: cn.queue,
-				Args: []any{workflows.ScheduleSpec{Schedule: name, DataPrefix: prefix, Template: tmpl, Complete: true}},
+				TypedSearchAttributes: attrs,
+				Args:                  []any{workflows.ScheduleSpec{Schedule: name, DataPrefix: prefix, Template: tmpl, Complete: true}},
 			},
 			// A firing that finds the previous one still training is skipped, not queued:
 			// each firing continues from the last best model, so two at once make no sense.

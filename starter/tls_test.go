@@ -35,14 +35,22 @@ func TestCLIOverMTLS(t *testing.T) {
 	t.Setenv("TEMPORAL_TLS_CERT", pki.ClientCertFile)
 	t.Setenv("TEMPORAL_TLS_KEY", pki.ClientKey)
 	if err := cmdList(ctx, []string{"--json"}); err != nil {
-		t.Fatalf("environment: %v", err)
+		t.Fatalf("environment (older names): %v", err)
 	}
-	t.Setenv("TEMPORAL_TLS_CERT", "")
+	// The Temporal CLI's names.
+	for old, name := range map[string]string{"TEMPORAL_TLS_CA": "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CERT": "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH"} {
+		t.Setenv(name, os.Getenv(old))
+		t.Setenv(old, "")
+	}
+	if err := cmdList(ctx, []string{"--json"}); err != nil {
+		t.Fatalf("environment (the Temporal CLI's names): %v", err)
+	}
+	t.Setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", "")
 	err := cmdList(ctx, nil)
-	if err == nil || !strings.Contains(err.Error(), "--tls-cert (TEMPORAL_TLS_CERT)") || !strings.Contains(err.Error(), pki.ClientKey) {
+	if err == nil || !strings.Contains(err.Error(), "--tls-cert (TEMPORAL_TLS_CLIENT_CERT_PATH or TEMPORAL_TLS_CERT)") || !strings.Contains(err.Error(), pki.ClientKey) {
 		t.Fatalf("key without certificate: %v", err)
 	}
-	t.Setenv("TEMPORAL_TLS_KEY", "")
+	t.Setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", "")
 	if err := cmdList(ctx, nil); err == nil || !strings.Contains(err.Error(), "client certificate") {
 		t.Fatalf("no client certificate: %v", err)
 	}

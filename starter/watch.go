@@ -25,6 +25,12 @@ type snapshot struct {
 	Attempt  int32                 `json:"attempt,omitempty"`
 	Live     *activities.Heartbeat `json:"live,omitempty"` // its last heartbeat: step, total, loss
 	Failure  string                `json:"failure,omitempty"`
+	// Started is when the run began (its first workflow execution, before any
+	// continue-as-new); ElapsedS and LeftS are seconds since then and an estimate of the
+	// seconds left (watch: absent until it can be estimated).
+	Started  time.Time `json:"started,omitzero"`
+	ElapsedS float64   `json:"elapsed_s,omitempty"`
+	LeftS    float64   `json:"left_s,omitempty"`
 }
 
 func take(ctx context.Context, c client.Client, run string) (snapshot, error) {
@@ -33,7 +39,13 @@ func take(ctx context.Context, c client.Client, run string) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("run %s (workflow %s): %w", run, id, err)
 	}
-	s := snapshot{Run: run, Status: statusName(d.GetWorkflowExecutionInfo().GetStatus())}
+	info := d.GetWorkflowExecutionInfo()
+	s := snapshot{Run: run, Status: statusName(info.GetStatus()), Started: info.GetStartTime().AsTime()}
+	if first := info.GetFirstRunId(); first != "" && first != info.GetExecution().GetRunId() {
+		if fd, err := c.DescribeWorkflowExecution(ctx, id, first); err == nil {
+			s.Started = fd.GetWorkflowExecutionInfo().GetStartTime().AsTime()
+		}
+	}
 	for _, pa := range d.GetPendingActivities() {
 		if s.Live != nil {
 			break
@@ -122,23 +134,17 @@ func cmdWatch(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	last := ""
+	v := newView(stdout, *asJSON)
 	for {
 		s, err := take(ctx, c, run)
 		if err != nil {
 			return err
 		}
 		if s.Status != "Running" {
+			v.close()
 			return finish(ctx, c, run, *asJSON)
 		}
-		if l := s.line(); l != last {
-			last = l
-			if *asJSON {
-				_ = printJSON(s)
-			} else {
-				fmt.Fprintln(stdout, l)
-			}
-		}
+		v.show(s, time.Now())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -5,9 +5,11 @@
 //	       [--tls] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]
 //	       [--generate-queue Q] [--train-queue Q] [--metrics-addr ADDR] [--s3-endpoint URL] ...
 //
-// Every flag defaults to an environment variable (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-// TEMPORAL_TLS, TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_API_KEY,
-// SPACE_TASK_QUEUE, S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID, ...). TLS to Temporal is on
+// Every flag defaults to an environment variable (the Temporal CLI's TEMPORAL_ADDRESS,
+// TEMPORAL_NAMESPACE, TEMPORAL_TLS, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+// TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_API_KEY, and a profile
+// of its config file: TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE; SPACE_TASK_QUEUE, S3_ENDPOINT,
+// S3_BUCKET, AWS_ACCESS_KEY_ID, ...; see internal/temporalclient). TLS to Temporal is on
 // when any --tls-* setting or an API key is given; mTLS (Temporal Cloud) takes --tls-cert and
 // --tls-key. Keys are read from files or the environment and never logged (-h shows more).
 // SIGINT or SIGTERM stops it gracefully; a killed worker's activities are retried by another
@@ -56,7 +58,9 @@ named in its help. TLS to Temporal is on with --tls or any --tls-* flag or an AP
   mTLS (Temporal Cloud): --temporal-address NS.ACCT.tmprl.cloud:7233 --namespace NS.ACCT
                          --tls-cert client.pem --tls-key client.key
   API key:               TEMPORAL_API_KEY=... with the Cloud address and namespace
-Key files and the API key are never logged (paths are).
+  a Temporal CLI profile: --profile NAME (TEMPORAL_PROFILE; file: TEMPORAL_CONFIG_FILE)
+Key files and the API key are never logged (paths are). /metrics serves the worker's
+space_* series and the Temporal SDK's temporal_* ones.
 
 flags:
 `)

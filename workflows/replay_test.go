@@ -1,19 +1,32 @@
 package workflows
 
 import (
+	"path/filepath"
 	"testing"
 
 	"go.temporal.io/sdk/worker"
 )
 
-// TestReplaySelfPlayHistory replays a history recorded from a real run (the first run of
-// worker/app's TestEndToEnd: prepare, base, one round of two shards, continue-as-new). It
-// fails when a change to SelfPlay would break runs already in flight (non-determinism).
-// Regenerate with: go test ./worker/app -run TestEndToEnd -update
+// TestReplaySelfPlayHistory replays histories recorded from real runs (worker/app's
+// TestEndToEnd: prepare, base, rounds, continue-as-new). It fails when a change to SelfPlay
+// would break runs already in flight (non-determinism). Each file is a run recorded by the
+// code of its time and is kept as it is:
+//
+//   - selfplay_history.json: before the complete-spec and search-attributes versions;
+//   - selfplay_history_search_attributes.json: a run started with its search attributes,
+//     which it upserts (versions complete-spec and search-attributes at 1).
+//
+// The newest is rewritten with: go test ./worker/app -run TestEndToEnd -update
 func TestReplaySelfPlayHistory(t *testing.T) {
-	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflow(SelfPlay)
-	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/selfplay_history.json"); err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob("testdata/selfplay_history*.json")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("histories: %v %v", files, err)
+	}
+	for _, f := range files {
+		r := worker.NewWorkflowReplayer()
+		r.RegisterWorkflow(SelfPlay)
+		if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

@@ -52,8 +52,9 @@ func ScheduledFineTune(ctx workflow.Context, s ScheduleSpec) (RunResult, error) 
 		spec.Base = res.Best.Key // continue from the last firing's best model
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:         WorkflowID(spec.Name),
-		WorkflowRunTimeout: 0,
+		WorkflowID:            WorkflowID(spec.Name),
+		WorkflowRunTimeout:    0,
+		TypedSearchAttributes: childAttributes(ctx, spec),
 	})
 	var out RunResult
 	if err := workflow.ExecuteChildWorkflow(cctx, SelfPlay, spec, nil).Get(ctx, &out); err != nil {

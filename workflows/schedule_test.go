@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/internal/searchattr"
 	"github.com/space-sft/space/storage"
 )
 
@@ -43,4 +45,24 @@ func (s *selfPlaySuite) TestScheduledFineTune() {
 	s.Equal("data/2026-11-26.jsonl", recorded.Data)
 	best, _ := res.Best()
 	s.Equal(best.ModelKey, recorded.Model.Key)
+}
+
+// A schedule created on a namespace with the search attributes (its workflow carries
+// SpaceMethod) starts each firing's run with them, and the run keeps them up to date.
+func (s *selfPlaySuite) TestScheduledFineTuneSearchAttributes() {
+	var a *activities.Activities
+	s.env = s.NewTestWorkflowEnvironment()
+	s.env.RegisterWorkflow(SelfPlay)
+	s.env.OnActivity(a.ResolveSchedule, mock.Anything, mock.Anything).Return(activities.ResolveOutput{Data: "data/x.jsonl"}, nil)
+	s.env.OnActivity(a.RecordBest, mock.Anything, mock.Anything).Return(nil)
+	s.mockAll()
+	var upserts int
+	s.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(mock.Arguments) { upserts++ }).Return(nil)
+	s.env.OnUpsertMemo(mock.Anything).Return(nil)
+	s.Require().NoError(s.env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(searchattr.Method.ValueSet("space"))))
+	tmpl := DefaultSpec()
+	tmpl.Rounds = 1
+	s.env.ExecuteWorkflow(ScheduledFineTune, ScheduleSpec{Schedule: "nightly", DataPrefix: "data/", Template: tmpl, Complete: true})
+	s.result()
+	s.Equal(4, upserts, "the child run: start, base, round 1, end")
 }

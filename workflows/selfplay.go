@@ -47,6 +47,9 @@ func SelfPlay(ctx workflow.Context, spec RunSpec, carry *Carry) (RunResult, erro
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, r.progress); err != nil {
 		return RunResult{}, err
 	}
+	if err := r.initVisibility(ctx); err != nil {
+		return RunResult{}, err
+	}
 	return r.run(ctx)
 }
 
@@ -56,6 +59,8 @@ type runner struct {
 	c    *Carry
 	ctl  *control
 	prog Progress
+	// visible: this run sets its search attributes and memo (visibility.go).
+	visible bool
 }
 
 func (r *runner) progress() (Progress, error) {
@@ -168,7 +173,7 @@ func (r *runner) base(ctx workflow.Context) error {
 	}
 	r.c.Rounds = append(r.c.Rounds, res)
 	r.c.BestRound = 0
-	return nil
+	return r.publishBest(ctx)
 }
 
 // round runs one self-play round: synthetic data from the opponent, training from the
@@ -207,7 +212,7 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 	if better(res.Metrics, r.bestMetrics()) {
 		r.c.BestRound = round
 	}
-	return nil
+	return r.publishBest(ctx)
 }
 
 // generate fans the train prompts out over Shards parallel activities (prompt i goes to
@@ -295,6 +300,9 @@ func (r *runner) report(ctx workflow.Context, status string) (RunResult, error) 
 		return RunResult{}, StepError("report", err)
 	}
 	res.ReportKey = rep.Key
+	if err := r.publishStatus(ctx, status); err != nil {
+		return RunResult{}, err
+	}
 	if status == StatusCompleted || status == StatusEarlyStopped {
 		r.prog.Phase = PhaseDone
 	} else {

@@ -103,7 +103,8 @@ func run(dir, task string, rounds, n int, seed uint64, keep bool) error {
 
 	spec := Spec("demo", task, rounds, n, seed)
 	start := time.Now()
-	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
+	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue,
+		TypedSearchAttributes: workflows.StartAttributes(spec)}, workflows.SelfPlay, spec, nil) // the stack registers them
 	if err != nil {
 		return fmt.Errorf("start run: %w", err)
 	}

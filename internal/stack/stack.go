@@ -15,11 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/space-sft/space/internal/searchattr"
 	"github.com/space-sft/space/storage"
 )
 
@@ -163,6 +165,7 @@ func start(ctx context.Context, opts Options) (*Stack, error) {
 	if !opts.SkipTemporal {
 		args := []string{"server", "start-dev", "--ip", Host, "--port", strconv.Itoa(opts.TemporalPort),
 			"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn"}
+		args = append(args, searchattr.DevServerFlags()...) // a new database; Ensure below covers an old one
 		if opts.Headless {
 			args = append(args, "--headless")
 		} else {
@@ -344,9 +347,29 @@ func (s *Stack) StartTemporal(ctx context.Context) error {
 	if err := s.temporal.start(); err != nil {
 		return err
 	}
-	return s.wait(ctx, s.temporal, s.TemporalAddress(), func(ctx context.Context) error {
+	if err := s.wait(ctx, s.temporal, s.TemporalAddress(), func(ctx context.Context) error {
 		return CheckTemporal(ctx, s.TemporalAddress())
-	})
+	}); err != nil {
+		return err
+	}
+	return registerSearchAttributes(ctx, s.TemporalAddress())
+}
+
+// registerSearchAttributes registers space's search attributes (internal/searchattr) on the
+// "default" namespace when they are missing: `--search-attribute` registers them only when
+// the dev server creates its database.
+func registerSearchAttributes(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := searchattr.Ensure(ctx, operatorservice.NewOperatorServiceClient(conn), "default"); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	return nil
 }
 
 // StopTemporal stops the dev server (workflows stay in the database file).

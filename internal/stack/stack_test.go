@@ -11,6 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/operatorservice/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/space-sft/space/internal/searchattr"
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/storage"
@@ -71,6 +76,7 @@ func TestStack(t *testing.T) {
 	if err := stack.CheckTemporal(ctx, s.TemporalAddress()); err != nil {
 		t.Fatalf("temporal frontend: %v", err)
 	}
+	checkSearchAttributes(ctx, t, s.TemporalAddress())
 	cfg := s.StorageConfig()
 	cfg.MaxAttempts = 1
 	st, err := storage.New(ctx, cfg)
@@ -109,6 +115,7 @@ func TestStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("temporal stop %v, restart %v", t1.Sub(t0), time.Since(t1))
+	checkSearchAttributes(ctx, t, s.TemporalAddress()) // an existing database keeps them
 	if err := s.StopS3(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +133,19 @@ func TestStack(t *testing.T) {
 	var ue *storage.UnreachableError
 	if !errors.As(err, &ue) {
 		t.Errorf("after Stop: %v", err)
+	}
+}
+
+// checkSearchAttributes checks that space's search attributes are registered on "default".
+func checkSearchAttributes(ctx context.Context, t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	missing, err := searchattr.Missing(ctx, operatorservice.NewOperatorServiceClient(conn), "default")
+	if err != nil || len(missing) > 0 {
+		t.Fatalf("search attributes: missing %v, err %v", missing, err)
 	}
 }

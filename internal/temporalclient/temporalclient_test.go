@@ -25,9 +25,18 @@ const apiKey = "tmprl-api-key-do-not-log-0123456789"
 
 func clearEnv(t *testing.T) {
 	for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS", "TEMPORAL_TLS_CA",
-		"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY"} {
+		"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY",
+		"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+		"TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+		"TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "TEMPORAL_PROFILE"} {
 		t.Setenv(k, "")
 	}
+	// No profile file of the machine's user: an empty one.
+	empty := filepath.Join(t.TempDir(), "none.toml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", empty)
 }
 
 func parse(t *testing.T, args ...string) (*temporalclient.Config, string) {
@@ -171,13 +180,56 @@ func TestIntegrationMTLS(t *testing.T) {
 	}
 	t.Logf("mTLS connect + health + namespace in %v", time.Since(begin))
 
+	// The same through a profile of the Temporal CLI's config file, the PEM given inline.
+	caPEM, _ := os.ReadFile(pki.CAFile)
+	certPEM, _ := os.ReadFile(pki.ClientCertFile)
+	toml := fmt.Sprintf("[profile.proxy]\naddress = %q\n[profile.proxy.tls]\nserver_ca_cert_data = %q\nclient_cert_data = %q\nclient_key_data = %q\n",
+		addr, caPEM, certPEM, pki.ClientKeyPEM)
+	cfgFile := filepath.Join(t.TempDir(), "temporal.toml")
+	if err := os.WriteFile(cfgFile, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", cfgFile)
+	t.Setenv("TEMPORAL_PROFILE", "proxy")
+	prof := temporalclient.FromEnv()
+	if strings.Contains(prof.String(), "PRIVATE KEY") || strings.Contains(fmt.Sprintf("%#v", prof), "PRIVATE KEY") {
+		t.Fatalf("key data printed: %s", prof)
+	}
+	if pc, err := prof.Dial(client.Options{Logger: quiet{}}); err != nil {
+		t.Errorf("profile with inline PEM: %v", err)
+	} else {
+		pc.Close()
+	}
+	clearEnv(t)
+
+	// A name the certificate does not carry fails, unless host verification is off (the
+	// chain is still checked against the CA).
+	wrongName := good
+	wrongName.ServerName = "not-the-server.example"
+	if c, err := wrongName.Dial(client.Options{Logger: quiet{}}); err == nil {
+		c.Close()
+		t.Error("wrong server name: connected")
+	}
+	wrongName.DisableHostVerification = true
+	if c, err := wrongName.Dial(client.Options{Logger: quiet{}}); err != nil {
+		t.Errorf("--tls-disable-host-verification: %v", err)
+	} else {
+		c.Close()
+	}
+	otherCA := wrongName
+	otherCA.CAFile = pki.OtherCAFile
+	if c, err := otherCA.Dial(client.Options{Logger: quiet{}}); err == nil {
+		c.Close()
+		t.Error("host verification off, another CA: connected")
+	}
+
 	for _, tc := range []struct {
 		name string
 		c    temporalclient.Config
 		want string
 	}{
 		{"no client certificate", temporalclient.Config{Address: addr, CAFile: pki.CAFile}, "--tls-cert"},
-		{"wrong CA", temporalclient.Config{Address: addr, CAFile: pki.OtherCAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKey}, "--tls-ca (TEMPORAL_TLS_CA)"},
+		{"wrong CA", temporalclient.Config{Address: addr, CAFile: pki.OtherCAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKey}, "--tls-ca (TEMPORAL_TLS_SERVER_CA_CERT_PATH or TEMPORAL_TLS_CA)"},
 		{"system roots", temporalclient.Config{Address: addr, TLS: true}, "TEMPORAL_TLS_CA"},
 		{"plaintext", temporalclient.Config{Address: addr}, "--tls"},
 	} {

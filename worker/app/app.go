@@ -1,7 +1,9 @@
 // Package app sets up and runs a space worker: the Temporal client, the S3 store, the
 // activities and workflows, the Prometheus endpoint. The worker command is a thin main over
-// it, and tests and the demo start the same worker in-process. It registers the run's
-// workflows and activities and the compare wing's; it holds no step or workflow logic.
+// it, and tests and the demo start the same worker in-process. /metrics serves the worker's
+// space_* series, the Temporal SDK's temporal_* (internal/sdkmetrics) and Go's. It registers
+// the run's workflows and activities and the compare wing's; it holds no step or workflow
+// logic.
 package app
 
 import (
@@ -23,6 +25,7 @@ import (
 
 	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/compare"
+	"github.com/space-sft/space/internal/sdkmetrics"
 	"github.com/space-sft/space/internal/temporalclient"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/workflows"
@@ -61,7 +64,9 @@ type Options struct {
 	// activities). Default: the SDK's, "pid@host@".
 	Identity string
 	Log      *slog.Logger
-	Client   client.Client // optional: an existing client (not closed by Run)
+	// Client is optional: an existing client (not closed by Run). The SDK's metrics are on
+	// /metrics only for the client Run dials itself (client.Options.MetricsHandler).
+	Client client.Client
 }
 
 func (o *Options) defaults() {
@@ -122,13 +127,15 @@ func Run(ctx context.Context, o Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := activities.NewTelemetry(reg)
+	sdk := sdkmetrics.New() // the Temporal SDK's own metrics, on the same /metrics
+	reg.MustRegister(sdk)
 	store.SetObserver(metrics.S3)
 	acts := &activities.Activities{Store: store, Log: o.Log, Telemetry: metrics}
 
 	c := o.Client
 	if c == nil {
 		o.Log.Info("connecting to Temporal", "temporal", o.Temporal)
-		c, err = o.Temporal.Dial(client.Options{Identity: o.Identity, Logger: log.NewStructuredLogger(o.Log)})
+		c, err = o.Temporal.Dial(client.Options{Identity: o.Identity, Logger: log.NewStructuredLogger(o.Log), MetricsHandler: sdk.Handler()})
 		if err != nil {
 			return fmt.Errorf("connect to Temporal at %s (set TEMPORAL_ADDRESS or --temporal-address; `make up` starts a local one): %w", o.TemporalAddress, err)
 		}
@@ -141,7 +148,8 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("metrics listener %s: %w", o.MetricsAddr, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// ContinueOnError: a series that fails to collect is logged, the others still served.
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)}))
 		if o.Pprof {
 			mux.HandleFunc("/debug/pprof/", httppprof.Index) // also serves the named profiles
 			mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)

@@ -28,7 +28,11 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-var update = flag.Bool("update", false, "rewrite workflows/testdata/selfplay_history.json from this run")
+// newestHistory is the history file -update writes; the older ones stay as they were
+// recorded, so that the replay test keeps proving that runs begun by older workers replay.
+const newestHistory = "selfplay_history_search_attributes.json"
+
+var update = flag.Bool("update", false, "rewrite workflows/testdata/"+newestHistory+" from this run")
 
 // TinySpec is a run small enough for a 2-core CI machine: a d16 one-layer model on 16
 // arithmetic problems, two rounds of two shards, a continue-as-new after every round.
@@ -64,7 +68,8 @@ func TestEndToEnd(t *testing.T) {
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(wctx, app.Options{Client: c, Storage: st.StorageConfig(), MetricsAddr: metricsAddr, Pprof: true,
+		// The worker dials its own client, so that the SDK's metrics reach /metrics.
+		done <- app.Run(wctx, app.Options{TemporalAddress: st.TemporalAddress(), Storage: st.StorageConfig(), MetricsAddr: metricsAddr, Pprof: true,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	}()
 	defer func() { stopWorker(); <-done }()
@@ -86,7 +91,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 		profile <- b
 	}()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue}, workflows.SelfPlay, spec, nil)
+	// Started as `space run` starts a run: with its search attributes (the stack registers
+	// them), which it keeps up to date.
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(spec.Name), TaskQueue: app.DefaultTaskQueue,
+		TypedSearchAttributes: workflows.StartAttributes(spec)}, workflows.SelfPlay, spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +139,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss", `space_s3_seconds_count{op="get"}`, `space_s3_bytes_total{op="put"}`} {
+	for _, want := range []string{`space_activities_total{activity="train",outcome="ok"} 2`, "space_tokens_per_second", "space_train_loss", `space_s3_seconds_count{op="get"}`, `space_s3_bytes_total{op="put"}`,
+		// the Temporal SDK's, on the same endpoint
+		"# TYPE temporal_request counter", `temporal_activity_execution_latency_count{activity_type="Train"`, `temporal_workflow_completed{`, "temporal_num_pollers{"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	var sdkNames []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE temporal_"); ok {
+			sdkNames = append(sdkNames, "temporal_"+name)
+		}
+	}
+	t.Logf("SDK metrics on /metrics: %s", strings.Join(sdkNames, ", "))
 
 	// The profile is gzipped protobuf; label keys and values are entries of its string table
 	// (field 6: tag 0x32, length, bytes), so an exact entry "activity" and one holding the run
@@ -156,7 +173,7 @@ func TestEndToEnd(t *testing.T) {
 
 	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test
 		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), run.GetRunID(),
-			filepath.Join("..", "..", "workflows", "testdata", "selfplay_history.json"))
+			filepath.Join("..", "..", "workflows", "testdata", newestHistory))
 	}
 }
 

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/workflows"
+)
+
+func watchSnapshot(step int) snapshot {
+	return snapshot{
+		Run: "r1", Status: "Running", Started: time.Unix(1000, 0),
+		Progress: &workflows.Progress{Run: "r1", Round: 2, Rounds: 3, Phase: "train", BestRound: 1,
+			Results: []workflows.RoundResult{{Round: 0, Metrics: map[string]float64{"test_nll": 2}}, {Round: 1, Metrics: map[string]float64{"test_nll": 1.5}}}},
+		Activity: "Train", Attempt: 1,
+		Live: &activities.Heartbeat{Phase: "train", Round: 2, Step: step, Total: 10, Loss: 0.5},
+	}
+}
+
+func TestTimeLeft(t *testing.T) {
+	s := watchSnapshot(5)
+	// base and round 1 committed, round 2 half-way through training: (2 + 0.3 + 0.5*0.5) / 4
+	if f := done(s); math.Abs(f-2.55/4) > 1e-9 {
+		t.Errorf("done %v", f)
+	}
+	left, ok := timeLeft(s, 100*time.Second)
+	if want := 100 * (1 - 2.55/4) / (2.55 / 4); !ok || math.Abs(left.Seconds()-want) > 1e-6 {
+		t.Errorf("left %v %v, want %.2fs", left, ok, want)
+	}
+	early := snapshot{Progress: &workflows.Progress{Rounds: 3, Phase: "prepare"}}
+	if _, ok := timeLeft(early, time.Second); ok {
+		t.Error("an estimate before anything is done")
+	}
+}
+
+// Not a terminal: a line per change of state, with the times; the clock alone is no change.
+func TestWatchPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	v := newView(&buf, false)
+	t0 := time.Unix(1000, 0)
+	v.show(watchSnapshot(5), t0.Add(100*time.Second))
+	v.show(watchSnapshot(5), t0.Add(101*time.Second))
+	v.show(watchSnapshot(6), t0.Add(102*time.Second))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || strings.Contains(buf.String(), "\x1b[") {
+		t.Fatalf("want 2 plain lines, got %q", buf.String())
+	}
+	if !strings.Contains(lines[0], "round 2/3 train") || !strings.Contains(lines[0], "5/10") ||
+		!strings.Contains(lines[0], "elapsed 1m40s, about 57s left") {
+		t.Errorf("line %q", lines[0])
+	}
+}
+
+// A terminal: the block is redrawn in place (cursor up over the previous one, lines cleared).
+func TestWatchRedrawsInPlace(t *testing.T) {
+	var buf bytes.Buffer
+	v := newView(&buf, false)
+	v.terminal = true
+	t0 := time.Unix(1000, 0)
+	v.show(watchSnapshot(5), t0.Add(100*time.Second))
+	first := buf.String()
+	if strings.Contains(first, "\x1b[3A") || strings.Count(first, "\n") != 3 {
+		t.Fatalf("first block %q", first)
+	}
+	for _, want := range []string{"run r1  Running  elapsed 1m40s, about 57s left", "round 2/3  train", "loss 0.5000", "best round 1: test_nll 1.5  (1 of 3 rounds done)"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("block lacks %q:\n%s", want, first)
+		}
+	}
+	buf.Reset()
+	v.show(watchSnapshot(5), t0.Add(101*time.Second))
+	if second := buf.String(); !strings.HasPrefix(second, "\x1b[3A\r\x1b[2K") || !strings.Contains(second, "elapsed 1m41s") {
+		t.Errorf("second draw %q", second)
+	}
+}

@@ -1,5 +1,7 @@
-// Package report renders what people read about a run: the markdown summary (report.md)
-// and the PNG plots of the metrics per round. It turns numbers into text and pictures; it
+// Package report renders what people read about a run: the markdown summary (report.md),
+// the PNG plots of the metrics per round, and one self-contained HTML page (report.html:
+// inline SVG plots of the metrics per round and of the training per step, and per round the
+// prompts with their real, synthetic and greedy responses). It turns numbers into text and pictures; it
 // computes no metric (eval does) and knows nothing of Temporal or S3 (the Report activity
 // stores what it renders).
 package report
@@ -24,6 +26,12 @@ type Round struct {
 	ModelKey    string
 	ModelSHA256 string
 	Metrics     map[string]float64
+
+	// What the HTML shows besides the metrics (each may be empty).
+	Train        []TrainStep // the round's training log, one entry per optimizer step
+	TaskMetric   string      // what the task score of Samples measures, e.g. "accuracy"
+	Samples      []Sample    // greedy outputs on held-out prompts
+	TrainSamples []Sample    // train prompts with the opponent's synthetic responses
 }
 
 // Figure is one PNG of the report: a file name (without .png), a title and its image.

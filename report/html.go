@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"math"
 	"strconv"
 )
 
@@ -37,7 +38,7 @@ func HTML(run, method, status string, best int, rounds []Round) ([]byte, error) 
 		row := htmlRound{Round: r, IsBest: r.Round == best, Opponent: r.Round - 1}
 		for _, n := range page.Names {
 			cell := ""
-			if v, ok := r.Metrics[n]; ok {
+			if v, ok := r.Metrics[n]; ok && finite(v) {
 				cell = strconv.FormatFloat(v, 'g', 4, 64)
 			}
 			row.Cells = append(row.Cells, cell)
@@ -94,8 +95,13 @@ func (p *htmlPage) trainingPlots(method string, rounds []Round) {
 			base.series = []series{s}
 			continue
 		}
-		m := mark{x: float64(offset), label: fmt.Sprintf("round %d", r.Round)}
+		m := mark{x: float64(offset) + 0.5, label: fmt.Sprintf("round %d", r.Round)}
 		loss.marks, rw.marks = append(loss.marks, m), append(rw.marks, m)
+		if offset > 0 { // a gap: each round's line starts anew
+			for _, s := range []*series{&ls, &real, &synth} {
+				s.xs, s.ys = append(s.xs, math.NaN()), append(s.ys, math.NaN())
+			}
+		}
 		for _, st := range r.Train {
 			x := float64(offset + st.Step)
 			ls.xs, ls.ys = append(ls.xs, x), append(ls.ys, st.Loss)
@@ -145,7 +151,12 @@ func (p *htmlPage) add(to *[]htmlPlot, title string, c chart) {
 }
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num": func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) },
+	"num": func(v float64) string {
+		if !finite(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>

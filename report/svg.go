@@ -100,12 +100,12 @@ func (c chart) svg() (string, bool) {
 		step := max(1, (len(s.xs)+maxPoints-1)/maxPoints)
 		pen := "M"
 		for k := 0; k < len(s.xs); k++ {
-			if k%step != 0 && k != len(s.xs)-1 {
-				continue
-			}
 			x, y := s.xs[k], s.ys[k]
 			if !finite(x) || !finite(y) {
 				pen = "M" // a gap
+				continue
+			}
+			if k%step != 0 && k != len(s.xs)-1 && pen == "L" { // thinned, but never a line's first point
 				continue
 			}
 			fmt.Fprintf(&d, "%s%.1f %.1f", pen, px(x), py(y))

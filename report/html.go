@@ -74,12 +74,12 @@ func HTML(run, method, status string, best int, rounds []Round) ([]byte, error) 
 }
 
 // trainingPlots draws the per-step loss of the base's SFT, and the loss and rewards of the
-// rounds one after the other (x is the step counted across rounds; a dashed line starts
-// each round).
+// rounds one after the other (x is the step counted across rounds; a dashed line marks each
+// round's first step).
 func (p *htmlPage) trainingPlots(method string, rounds []Round) {
-	base := chart{id: "plot-base-loss", xLabel: "step"}
-	loss := chart{id: "plot-train-loss", xLabel: "step (rounds one after the other)"}
-	rw := chart{id: "plot-train-rewards", xLabel: "step (rounds one after the other)"}
+	base := chart{id: "plot-base-loss", xLabel: "step", intX: true}
+	loss := chart{id: "plot-train-loss", xLabel: "step (rounds one after the other)", intX: true}
+	rw := chart{id: "plot-train-rewards", xLabel: "step (rounds one after the other)", intX: true}
 	ls := series{name: "loss"}
 	real, synth := series{name: "reward_real"}, series{name: "reward_synth"}
 	offset := 0
@@ -95,7 +95,7 @@ func (p *htmlPage) trainingPlots(method string, rounds []Round) {
 			base.series = []series{s}
 			continue
 		}
-		m := mark{x: float64(offset) + 0.5, label: fmt.Sprintf("round %d", r.Round)}
+		m := mark{x: float64(offset + 1), label: fmt.Sprintf("round %d", r.Round)}
 		loss.marks, rw.marks = append(loss.marks, m), append(rw.marks, m)
 		if offset > 0 { // a gap: each round's line starts anew
 			for _, s := range []*series{&ls, &real, &synth} {

@@ -62,6 +62,15 @@ func (c chart) svg() (string, bool) {
 	xlo, xhi = widen(xlo, xhi)
 	ylo, yhi = widen(ylo, yhi)
 	yt := ticks(ylo, yhi, 5, false)
+	if len(yt) > 1 { // the y axis runs from a tick to a tick
+		step := yt[1] - yt[0]
+		if yt[0] > ylo+step*1e-9 {
+			yt = append([]float64{yt[0] - step}, yt...)
+		}
+		if last := yt[len(yt)-1]; last < yhi-step*1e-9 {
+			yt = append(yt, last+step)
+		}
+	}
 	ylo, yhi = min(ylo, yt[0]), max(yhi, yt[len(yt)-1])
 	xt := ticks(xlo, xhi, 8, c.intX)
 	pw, ph := float64(chartW-padL-padR), float64(chartH-padTop-padBottom)
@@ -86,10 +95,17 @@ func (c chart) svg() (string, bool) {
 	fmt.Fprintf(&b, `<path d="M%d %dV%dH%d" fill="none" stroke="#666"/>`, padL, padTop, chartH-padBottom, chartW-padR)
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="12" fill="#222">%s</text>`, padL+pw/2, chartH-8, html.EscapeString(c.xLabel))
 	for _, m := range c.marks {
+		if m.x < xlo || m.x > xhi {
+			continue
+		}
 		x := px(m.x)
 		fmt.Fprintf(&b, `<line class="mark" x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#888" stroke-dasharray="4 3"/>`, x, x, padTop, chartH-padBottom)
-		if m.label != "" {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" fill="#555">%s</text>`, x+3, padTop+10, html.EscapeString(m.label))
+		if m.label != "" { // right of the line, or left of it near the right edge
+			tx, anchor := x+3, "start"
+			if x > padL+0.85*pw {
+				tx, anchor = x-3, "end"
+			}
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#555">%s</text>`, tx, padTop+10, anchor, html.EscapeString(m.label))
 		}
 	}
 	// lines, then the legend above the plot area

@@ -171,7 +171,7 @@ func TestHTMLInBrowser(t *testing.T) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	want := []string{"plot-task_score", "plot-test_nll", "plot-rewards", "plot-disc_accuracy", "plot-train_loss",
-		"plot-base-loss", "plot-train-loss", "plot-train-rewards"}
+		"plot-exact_match", "plot-base-loss", "plot-train-loss", "plot-train-rewards"}
 	seen := map[string]bool{}
 	for _, bx := range boxes {
 		seen[bx.ID] = true

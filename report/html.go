@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -49,7 +50,21 @@ func HTML(run, method, status string, best int, rounds []Round) ([]byte, error) 
 			page.BestRound = &b
 		}
 	}
+	// The report's figures, then one plot for each other metric (e.g. kl, or a scorer's), so
+	// that whatever was measured is drawn.
+	plots := slices.Clone(figures)
+	drawn := map[string]bool{}
 	for _, f := range figures {
+		for _, m := range f.metrics {
+			drawn[m] = true
+		}
+	}
+	for _, n := range page.Names {
+		if !drawn[n] {
+			plots = append(plots, figure{n, n + " per round", []string{n}})
+		}
+	}
+	for _, f := range plots {
 		c := chart{id: "plot-" + f.name, xLabel: "round", dots: true, intX: true}
 		for _, name := range f.metrics {
 			s := series{name: name}
@@ -178,6 +193,7 @@ figure.plot { margin: 0; border: 1px solid #ddd; padding: 6px; }
 figure.plot figcaption { font-size: 13px; font-weight: 600; max-width: 640px; margin-bottom: 4px; }
 code { font-size: 12px; }
 .muted { color: #666; }
+.wide { overflow-x: auto; }
 </style>
 </head>
 <body>
@@ -193,10 +209,10 @@ code { font-size: 12px; }
 
 <section id="metrics">
 <h2>Metrics per round</h2>
-<table>
+<div class="wide"><table>
 <tr><th>round</th>{{range .Names}}<th>{{.}}</th>{{end}}<th>model sha256</th></tr>
 {{range .Rounds}}<tr{{if .IsBest}} class="best"{{end}}><td>{{.Round.Round}}{{if .IsBest}} (best){{end}}</td>{{range .Cells}}<td class="num">{{.}}</td>{{end}}<td><code title="{{.ModelKey}}">{{printf "%.12s" .ModelSHA256}}</code></td></tr>
-{{end}}</table>
+{{end}}</table></div>
 <div class="plots">
 {{range .RoundPlots}}<figure class="plot" id="fig-{{.ID}}"><figcaption>{{.Title}}</figcaption>{{.SVG}}</figure>
 {{end}}</div>

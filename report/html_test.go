@@ -19,6 +19,7 @@ func sampleRounds() []Round {
 			ModelSHA256: strings.Repeat(string(rune('a'+r)), 64),
 			Metrics: map[string]float64{
 				eval.NLL: 1.1 - 0.05*float64(r), eval.TaskScore: 0.2 + 0.1*float64(r), eval.TrainLoss: 0.9 - 0.1*float64(r),
+				"exact_match": 0.1 * float64(r),
 			},
 			TaskMetric: "accuracy",
 		}
@@ -54,7 +55,7 @@ func TestHTMLContents(t *testing.T) {
 	for _, want := range []string{
 		"<h2>Best round: 2</h2>", `class="best"`, "runs/t/rounds/002/model.safetensors",
 		`id="plot-task_score"`, `id="plot-test_nll"`, `id="plot-rewards"`, `id="plot-disc_accuracy"`, `id="plot-train_loss"`,
-		`id="plot-base-loss"`, `id="plot-train-loss"`, `id="plot-train-rewards"`,
+		`id="plot-base-loss"`, `id="plot-train-loss"`, `id="plot-train-rewards"`, `id="plot-exact_match"`,
 		`<details id="round-2" open>`, "synthetic responses (opponent)", "Quito", "Lima &amp; co",
 		"&lt;script&gt;console.error(&#34;not escaped&#34;)&lt;/script&gt;",
 	} {

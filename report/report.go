@@ -40,12 +40,15 @@ type Figure struct {
 	PNG         []byte
 }
 
-// plotted lists the metrics drawn as PNGs, grouped by figure; a figure is drawn only when
-// at least one of its metrics was measured.
-var figures = []struct {
+// figure is a plot of some metrics against the round.
+type figure struct {
 	name, title string
 	metrics     []string
-}{
+}
+
+// figures lists the metrics drawn as PNGs, grouped by figure; a figure is drawn only when
+// at least one of its metrics was measured. The HTML draws them too, and every other metric.
+var figures = []figure{
 	{"task_score", "Task metric on held-out prompts (greedy)", []string{eval.TaskScore}},
 	{"test_nll", "Held-out NLL per token", []string{eval.NLL}},
 	{"rewards", "Mean reward r = log p_theta - log p_opponent", []string{eval.RewardReal, eval.RewardSynth, eval.Margin}},
@@ -59,6 +62,7 @@ var figures = []struct {
 func Run(run, method, status string, best int, rounds []Round) (string, []Figure, error) {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Run %s\n\nMethod: %s. Status: %s. Best round: %d (round 0 is the base model).\n\n", run, method, status, best)
+	md.WriteString("[report.html](report.html), beside this file, adds the training loss and rewards per step and each round's samples.\n\n")
 	ms := make([]map[string]float64, len(rounds))
 	for i, r := range rounds {
 		ms[i] = r.Metrics

@@ -50,33 +50,37 @@ func (a *Activities) report(ctx context.Context, in ReportInput) (storage.Ref, e
 }
 
 // roundDetails reads what the HTML shows of a committed round from the objects its manifest
-// lists (each verified against its sha256): the training log and the samples in
+// lists (each read by its listed sha256, never by listing a prefix): the training log and the samples in
 // metrics.json. A round committed before these were kept simply shows less.
 func (a *Activities) roundDetails(ctx context.Context, run string, r RoundResult, out *report.Round) error {
 	if r.ManifestKey == "" {
 		return nil
 	}
+	a.log().Debug("s3 read manifest", "key", r.ManifestKey)
 	m, err := storage.ReadManifest(ctx, a.Store, r.ManifestKey, "")
 	if err != nil {
 		return fmt.Errorf("report: round %d manifest: %w", r.Round, err)
 	}
-	if b, err := a.Store.GetListed(ctx, m, storage.TrainLogKey(run, r.Round)); err == nil {
-		if out.Train, err = trainLog(b); err != nil {
-			return Invalid(fmt.Sprintf("report: round %d training log %s: %v", r.Round, storage.TrainLogKey(run, r.Round), err))
+	if obj, ok := m.Lookup(storage.TrainLogKey(run, r.Round)); ok {
+		b, err := a.read(ctx, obj.Ref())
+		if err != nil {
+			return err
 		}
-	} else if !storage.IsNotFound(err) {
-		return err
+		if out.Train, err = trainLog(b); err != nil {
+			return Invalid(fmt.Sprintf("report: round %d training log %s: %v", r.Round, obj.Key, err))
+		}
 	}
-	b, err := a.Store.GetListed(ctx, m, storage.MetricsKey(run, r.Round))
-	if storage.IsNotFound(err) {
+	obj, ok := m.Lookup(storage.MetricsKey(run, r.Round))
+	if !ok {
 		return nil
 	}
+	b, err := a.read(ctx, obj.Ref())
 	if err != nil {
 		return err
 	}
 	var f MetricsFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return Invalid(fmt.Sprintf("report: round %d metrics %s: %v", r.Round, storage.MetricsKey(run, r.Round), err))
+		return Invalid(fmt.Sprintf("report: round %d metrics %s: %v", r.Round, obj.Key, err))
 	}
 	out.TaskMetric = f.TaskMetric
 	conv := func(ss []Sample) []report.Sample {

@@ -459,8 +459,7 @@ func (f *stFile) model() (*GPT, error) {
 
 // Save writes a trainer checkpoint: the weights, the optimizer's moments and step count,
 // the step, the history of the steps done (History, as JSON) and fingerprints of the data
-// and TrainConfig. The data order needs no RNG
-// state: it is a function of (Seed, step).
+// and TrainConfig. The data order needs no RNG state: it is a function of (Seed, step).
 func (t *Trainer) Save(w io.Writer) error {
 	meta, err := modelMeta(t.m, "trainer")
 	if err != nil {

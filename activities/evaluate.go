@@ -24,8 +24,9 @@ type MetricsFile struct {
 	TrainSamples []Sample `json:"train_samples,omitempty"`
 }
 
-// samples is how many greedy outputs a metrics file keeps, of held-out and of train prompts.
-const samples = 8
+// samples is how many greedy outputs a metrics file keeps, of held-out and of train prompts;
+// a train prompt keeps at most synthShown of its mu synthetic responses.
+const samples, synthShown = 8, 4
 
 // Sample is one greedy output on a held-out (or, in TrainSamples, a train) prompt.
 type Sample struct {
@@ -33,7 +34,7 @@ type Sample struct {
 	Output    string   `json:"output"`
 	Real      string   `json:"real"`
 	Score     float64  `json:"score,omitempty"`
-	Synthetic []string `json:"synthetic,omitempty"` // the opponent's responses (TrainSamples)
+	Synthetic []string `json:"synthetic,omitempty"` // the opponent's first responses (TrainSamples)
 }
 
 // Evaluate scores a round's model: greedy decoding of held-out prompts (task metric,
@@ -189,7 +190,7 @@ func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT
 		return fmt.Errorf("greedy decode of train prompts: %w", err)
 	}
 	for i, o := range outs {
-		f.TrainSamples = append(f.TrainSamples, Sample{Prompt: pairs[i].Prompt, Real: pairs[i].Response, Output: m.Tok.Decode(o), Synthetic: items[i].Text})
+		f.TrainSamples = append(f.TrainSamples, Sample{Prompt: pairs[i].Prompt, Real: pairs[i].Response, Output: m.Tok.Decode(o), Synthetic: items[i].Text[:min(synthShown, len(items[i].Text))]})
 	}
 	return nil
 }

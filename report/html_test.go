@@ -93,6 +93,16 @@ func TestHTMLWithoutDetails(t *testing.T) {
 	}
 }
 
+func TestSinglePointIsADot(t *testing.T) {
+	svg, ok := chart{id: "one", series: []series{{name: "loss", xs: []float64{1}, ys: []float64{2}}}}.svg()
+	if !ok || !strings.Contains(svg, "<circle") {
+		t.Errorf("a one-step log draws no dot:\n%s", svg)
+	}
+	if _, ok := (chart{id: "none", series: []series{{name: "x", xs: []float64{1}, ys: []float64{math.NaN()}}}}).svg(); ok {
+		t.Error("a chart with no finite value was drawn")
+	}
+}
+
 func TestTicks(t *testing.T) {
 	for _, c := range []struct {
 		lo, hi float64

@@ -115,6 +115,13 @@ func (c chart) svg() (string, bool) {
 		var d strings.Builder
 		step := max(1, (len(s.xs)+maxPoints-1)/maxPoints)
 		pen := "M"
+		points := 0
+		for k := range s.xs {
+			if finite(s.xs[k]) && finite(s.ys[k]) {
+				points++
+			}
+		}
+		dots := c.dots || points == 1 // a single value is a dot, not a line of no length
 		for k := 0; k < len(s.xs); k++ {
 			x, y := s.xs[k], s.ys[k]
 			if !finite(x) || !finite(y) {
@@ -126,7 +133,7 @@ func (c chart) svg() (string, bool) {
 			}
 			fmt.Fprintf(&d, "%s%.1f %.1f", pen, px(x), py(y))
 			pen = "L"
-			if c.dots {
+			if dots {
 				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>`, px(x), py(y), col)
 			}
 		}

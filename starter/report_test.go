@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/space-sft/space/internal/browsertest"
 )
 
 // testReport (part of TestCLI, on its completed run "cli") downloads the run's report: the
 // HTML page with the per-step training plots and, for the SPACE round, the train prompts
-// with the synthetic responses the opponent wrote; report.md beside it.
+// with the synthetic responses the opponent wrote; report.md beside it. The page is opened in
+// headless Chromium.
 func testReport(t *testing.T, res runOutput) {
 	dir := filepath.Join(t.TempDir(), "rep")
 	var rep reported
@@ -39,6 +42,13 @@ func testReport(t *testing.T, res runOutput) {
 			t.Errorf("report.html lacks %q", want)
 		}
 	}
+	// The real run's page in headless Chromium: no console error, every plot drawn.
+	br := browsertest.Start(t)
+	if got := br.Open(t, rep.HTML); len(got) > 0 {
+		t.Errorf("report.html of run cli in the browser:\n%s", strings.Join(got, "\n"))
+	}
+	br.CheckPlots(t, []string{"plot-test_nll", "plot-rewards", "plot-base-loss", "plot-train-loss", "plot-train-rewards"})
+
 	if out := string(capture(t, cmdReport, "cli", "--out", dir)); !strings.Contains(out, "open file://"+filepath.ToSlash(rep.HTML)) {
 		t.Errorf("report printed:\n%s", out)
 	}

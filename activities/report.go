@@ -35,7 +35,7 @@ func (a *Activities) report(ctx context.Context, in ReportInput) (storage.Ref, e
 		return storage.Ref{}, err
 	}
 	for _, f := range figs {
-		if _, err := a.put(ctx, storage.ReportKey(in.Run, f.Name+".png"), f.PNG); err != nil {
+		if _, err := a.putTyped(ctx, storage.ReportKey(in.Run, f.Name+".png"), f.PNG, "image/png"); err != nil {
 			return storage.Ref{}, err
 		}
 	}
@@ -43,10 +43,10 @@ func (a *Activities) report(ctx context.Context, in ReportInput) (storage.Ref, e
 	if err != nil {
 		return storage.Ref{}, err
 	}
-	if _, err := a.put(ctx, storage.ReportKey(in.Run, "report.html"), page); err != nil {
+	if _, err := a.putTyped(ctx, storage.ReportKey(in.Run, "report.html"), page, "text/html; charset=utf-8"); err != nil {
 		return storage.Ref{}, err
 	}
-	return a.put(ctx, storage.ReportKey(in.Run, "report.md"), []byte(md))
+	return a.putTyped(ctx, storage.ReportKey(in.Run, "report.md"), []byte(md), "text/markdown; charset=utf-8")
 }
 
 // roundDetails reads what the HTML shows of a committed round from the objects its manifest

@@ -8,7 +8,8 @@ import (
 	"github.com/space-sft/space/storage"
 )
 
-// CommitRound writes the round's manifest, last: it lists the model, metrics and shards
+// CommitRound writes the round's manifest, last: it lists the model, metrics, shards and
+// training log
 // with their sizes and sha256s, after checking that each stored object still has the sha256
 // the workflow was given. A manifest's existence therefore means a complete round.
 func (a *Activities) CommitRound(ctx context.Context, in CommitInput) (out storage.Ref, err error) {
@@ -28,7 +29,11 @@ func (a *Activities) commit(ctx context.Context, in CommitInput) (storage.Ref, e
 	for k, v := range in.Values {
 		m.Meta["metric."+k] = strconv.FormatFloat(v, 'g', -1, 64)
 	}
-	for _, c := range append([]storage.Ref{in.Model, in.Metrics}, in.Shards...) {
+	refs := append([]storage.Ref{in.Model, in.Metrics}, in.Shards...)
+	if in.TrainLog.Key != "" {
+		refs = append(refs, in.TrainLog)
+	}
+	for _, c := range refs {
 		obj, err := a.Store.Stat(ctx, c.Key)
 		if err != nil {
 			return storage.Ref{}, fmt.Errorf("commit round %d: %w", in.Round, err)

@@ -19,14 +19,22 @@ type MetricsFile struct {
 	TaskMetric string             `json:"task_metric,omitempty"` // what task_score measures, e.g. "accuracy"
 	Values     map[string]float64 `json:"values"`
 	Samples    []Sample           `json:"samples"` // a few greedy outputs, for people
+	// TrainSamples are the first train prompts of a self-play round, for people: the real
+	// response, the synthetic ones the opponent wrote and this round's greedy output.
+	TrainSamples []Sample `json:"train_samples,omitempty"`
 }
 
-// Sample is one greedy output on a held-out prompt.
+// samples is how many greedy outputs a metrics file keeps, of held-out and of train prompts;
+// a train prompt keeps at most synthShown of its mu synthetic responses.
+const samples, synthShown = 8, 4
+
+// Sample is one greedy output on a held-out (or, in TrainSamples, a train) prompt.
 type Sample struct {
-	Prompt string  `json:"prompt"`
-	Output string  `json:"output"`
-	Real   string  `json:"real"`
-	Score  float64 `json:"score,omitempty"`
+	Prompt    string   `json:"prompt"`
+	Output    string   `json:"output"`
+	Real      string   `json:"real"`
+	Score     float64  `json:"score,omitempty"`
+	Synthetic []string `json:"synthetic,omitempty"` // the opponent's first responses (TrainSamples)
 }
 
 // Evaluate scores a round's model: greedy decoding of held-out prompts (the task's metric,
@@ -116,7 +124,7 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 		if scorer != nil && scorer(text, test[i].Response) {
 			pass++
 		}
-		if i < 8 {
+		if i < samples {
 			f.Samples = append(f.Samples, Sample{Prompt: test[i].Prompt, Output: text, Real: test[i].Response, Score: sc})
 		}
 	}
@@ -136,7 +144,7 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	}
 
 	if len(in.Shards) > 0 {
-		if err := a.rewards(ctx, in, m, f.Values); err != nil {
+		if err := a.rewards(ctx, in, m, &f); err != nil {
 			return EvaluateOutput{}, err
 		}
 	}
@@ -157,8 +165,10 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 }
 
 // rewards scores the round's own training data (real pairs and synthetic shards) with the
-// trained model; eval.Rewards turns the log-probs into the reward metrics.
-func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT, v map[string]float64) error {
+// trained model; eval.Rewards turns the log-probs into the reward metrics. It also keeps, in
+// f.TrainSamples, the first train prompts with their real and synthetic responses and the
+// model's greedy output.
+func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT, f *MetricsFile) error {
 	pairs, err := a.loadPairs(ctx, in.Train)
 	if err != nil {
 		return err
@@ -187,7 +197,20 @@ func (a *Activities) rewards(ctx context.Context, in EvaluateInput, m *model.GPT
 		ex[i] = eval.SelfPlayExample{LogpReal: lp[i], RefReal: it.RefReal, Gen: it.Gen, RefGen: it.RefGen, LogpGen: lp[k : k+len(it.Gen)]}
 		k += len(it.Gen)
 	}
-	eval.Rewards(ex, in.Mu, v)
+	eval.Rewards(ex, in.Mu, f.Values)
+
+	n := min(samples, len(pairs))
+	prompts := make([][]int, n)
+	for i := range prompts {
+		prompts[i] = seqs[i].Prompt
+	}
+	outs, err := m.Greedy(prompts, min(in.Sampling.MaxNewTokens, m.Config.Context-maxLen(prompts)))
+	if err != nil {
+		return fmt.Errorf("greedy decode of train prompts: %w", err)
+	}
+	for i, o := range outs {
+		f.TrainSamples = append(f.TrainSamples, Sample{Prompt: pairs[i].Prompt, Real: pairs[i].Response, Output: m.Tok.Decode(o), Synthetic: items[i].Text[:min(synthShown, len(items[i].Text))]})
+	}
 	return nil
 }
 

@@ -53,6 +53,15 @@ func (a *Activities) put(ctx context.Context, key string, data []byte) (storage.
 	return obj.Ref(), nil
 }
 
+// putTyped is put with a content type (report pages and images open in a browser).
+func (a *Activities) putTyped(ctx context.Context, key string, data []byte, contentType string) (storage.Ref, error) {
+	obj, err := a.Store.PutTyped(ctx, key, data, contentType)
+	if err != nil {
+		return storage.Ref{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return obj.Ref(), nil
+}
+
 // putJSON stores v as JSON under key and returns its reference.
 func (a *Activities) putJSON(ctx context.Context, key string, v any) (storage.Ref, error) {
 	obj, err := a.Store.PutJSON(ctx, key, v)

@@ -1,7 +1,9 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -105,6 +107,9 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 		}
 	}
 	var err2 error
+	if out.Log, err2 = a.saveTrainLog(ctx, storage.TrainLogKey(j.run, j.round), tr.History()); err2 != nil {
+		return TrainOutput{}, err2
+	}
 	if out.Model, err2 = a.saveModel(ctx, j.finalKey, tr.Model()); err2 != nil {
 		return TrainOutput{}, err2
 	}
@@ -112,6 +117,20 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 	out.Seconds = time.Since(start).Seconds()
 	a.log().Info("trained", "run", j.run, "phase", j.phase, "round", j.round, "steps", out.Steps, "loss", out.FinalLoss, "seconds", out.Seconds)
 	return out, nil
+}
+
+// saveTrainLog writes the training history, one JSON line per step. The trainer carries the
+// history through its checkpoints, so a resumed round writes the same bytes as an
+// uninterrupted one.
+func (a *Activities) saveTrainLog(ctx context.Context, key string, hist []model.StepInfo) (storage.Ref, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, h := range hist {
+		if err := enc.Encode(h); err != nil {
+			return storage.Ref{}, fmt.Errorf("training log step %d: %w", h.Step, err)
+		}
+	}
+	return a.put(ctx, key, b.Bytes())
 }
 
 // saveTrainer writes a trainer checkpoint, then the round's trainer manifest listing it

@@ -135,6 +135,9 @@ type TrainOutput struct {
 	Tokens      int         `json:"tokens"`
 	Seconds     float64     `json:"seconds"`
 	ResumedFrom int         `json:"resumed_from,omitempty"`
+	// Log is the training history, one JSON line per step (model.StepInfo):
+	// runs/{run}/rounds/{r}/train/log.jsonl. Empty for a given base (nothing was trained).
+	Log storage.Ref `json:"log,omitzero"`
 }
 
 // EvaluateInput scores the model of a round. Round 0 evaluates the base model.
@@ -181,9 +184,12 @@ type CommitInput struct {
 	Metrics  storage.Ref        `json:"metrics"`
 	Values   map[string]float64 `json:"values"` // metrics inline, train_loss included
 	Shards   []storage.Ref      `json:"shards,omitempty"`
+	TrainLog storage.Ref        `json:"train_log,omitzero"` // TrainOutput.Log, when there is one
 }
 
-// ReportInput is the whole run's summary, rendered to report.md and plots.
+// ReportInput is the whole run's summary, rendered to report.md, plots and report.html. The
+// Report activity reads each round's manifest (ManifestKey) for the objects the HTML shows:
+// the training log, the greedy samples in metrics.json and the synthetic shards.
 type ReportInput struct {
 	Run       string        `json:"run"`
 	Method    string        `json:"method"`

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/space-sft/space/e2e/harness"
+	"github.com/space-sft/space/storage"
 )
 
 var resumedRe = regexp.MustCompile(`resuming round (\d+) from step (\d+)`)
@@ -59,5 +60,11 @@ func TestKillDuringTrain(t *testing.T) {
 	sameModels(t, got, want)
 	for _, r := range got.Rounds {
 		t.Logf("round %d model sha256 %s (uninterrupted %s)", r.Round, short(r.ModelSHA256), short(want.Rounds[r.Round].ModelSHA256))
+		// The training history continues across the kill: the same log, byte for byte.
+		a, errA := e.Store.Stat(ctx, storage.TrainLogKey(spec.Name, r.Round))
+		b, errB := e.Store.Stat(ctx, storage.TrainLogKey(ref.Name, r.Round))
+		if errA != nil || errB != nil || a.SHA256 != b.SHA256 {
+			t.Errorf("round %d training log: sha256 %s (%v), uninterrupted %s (%v)", r.Round, short(a.SHA256), errA, short(b.SHA256), errB)
+		}
 	}
 }

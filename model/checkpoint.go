@@ -458,8 +458,8 @@ func (f *stFile) model() (*GPT, error) {
 }
 
 // Save writes a trainer checkpoint: the weights, the optimizer's moments and step count,
-// the step, and fingerprints of the data and TrainConfig. The data order needs no RNG
-// state: it is a function of (Seed, step).
+// the step, the history of the steps done (History, as JSON) and fingerprints of the data
+// and TrainConfig. The data order needs no RNG state: it is a function of (Seed, step).
 func (t *Trainer) Save(w io.Writer) error {
 	meta, err := modelMeta(t.m, "trainer")
 	if err != nil {
@@ -476,6 +476,11 @@ func (t *Trainer) Save(w io.Writer) error {
 	meta["data_sha256"] = t.fp.Data
 	meta["train_config_sha256"] = t.fp.Config
 	meta["rng"] = "stateless: epoch e visits examples in the order of PCG(seed, e).Perm"
+	hj, err := json.Marshal(t.hist) // floats in their shortest exact form: a resume reads them back bit for bit
+	if err != nil {
+		return err
+	}
+	meta["history"] = string(hj)
 	ts := paramTensors(t.m)
 	for i, p := range t.m.Params {
 		ts = append(ts, namedTensor{name: "opt.m." + p.Name, shape: []int{len(t.opt.m[i])}, f64: t.opt.m[i]})
@@ -517,6 +522,14 @@ func ResumeTrainer(r io.Reader, data []Example, tc TrainConfig) (*Trainer, error
 	}
 	if t.step, err = strconv.Atoi(f.meta["step"]); err != nil || t.step < 0 || t.step > t.total {
 		return nil, fmt.Errorf("model: checkpoint step %q is invalid for %d total steps", f.meta["step"], t.total)
+	}
+	if h, ok := f.meta["history"]; ok { // absent from checkpoints written before histories were kept
+		if err := json.Unmarshal([]byte(h), &t.hist); err != nil {
+			return nil, fmt.Errorf("model: checkpoint history: %v", err)
+		}
+		if len(t.hist) != t.step {
+			return nil, fmt.Errorf("model: checkpoint history has %d steps, its step is %d", len(t.hist), t.step)
+		}
 	}
 	if t.opt.t, err = strconv.Atoi(f.meta["optimizer_t"]); err != nil {
 		return nil, fmt.Errorf("model: checkpoint optimizer_t %q: %v", f.meta["optimizer_t"], err)

@@ -82,7 +82,8 @@
 // is the permutation drawn from PCG(TrainConfig.Seed, e), so the batch of a step depends
 // only on the step number. The same seeds and binary give bit-identical weights, and a
 // trainer resumed from a checkpoint continues bit-identically to an uninterrupted run
-// (checkpoints hold weights, optimizer moments, step and fingerprints of the data and
+// (checkpoints hold weights, optimizer moments, step, the per-step history (Trainer.History:
+// loss, gradient norm, learning rate, rewards) and fingerprints of the data and
 // configuration). Saving the same state twice gives byte-identical files.
 //
 // Precision: float32 by default; float64 (Config.DType) is used for gradient checks.

@@ -44,13 +44,23 @@ func (tc TrainConfig) Validate() error {
 	return tc.OptimConfig.Validate()
 }
 
-// StepInfo reports one optimizer step.
+// StepInfo reports one optimizer step. A Trainer keeps every step's StepInfo (History) and
+// saves them in its checkpoints, so a resumed training has the same history as one that was
+// never interrupted.
+//
+// The rewards are those of the step's forward pass (before its update), averaged over the
+// batch's examples: r(u) = log p_theta(u|x) - log p_opponent(u|x), of the real response
+// (RewardReal) and of the mean over its mu synthetic ones (RewardSynth), as eval measures them
+// on a whole round. They are zero for sft, which has no opponent.
 type StepInfo struct {
-	Step, Total int     // Step is the number of steps done after this one
-	Loss        float64 // mean loss over the batch's examples
-	GradNorm    float64 // global gradient norm before clipping
-	LR          float64
-	Tokens      int // tokens (prompt+response, all sequences) processed
+	Step        int     `json:"step"`      // the number of steps done after this one
+	Total       int     `json:"total"`     // TotalSteps
+	Loss        float64 `json:"loss"`      // mean loss over the batch's examples
+	GradNorm    float64 `json:"grad_norm"` // global gradient norm before clipping
+	LR          float64 `json:"lr"`
+	Tokens      int     `json:"tokens"` // tokens (prompt+response, all sequences) processed
+	RewardReal  float64 `json:"reward_real"`
+	RewardSynth float64 `json:"reward_synth"`
 }
 
 // NonFiniteError reports a NaN or Inf; the step's update was not applied.
@@ -82,6 +92,7 @@ type Trainer struct {
 	T     int
 	fp    fingerprints
 	acc   [][]float64
+	hist  []StepInfo // one per step done (saved in trainer checkpoints)
 }
 
 type fingerprints struct {
@@ -161,6 +172,11 @@ func (t *Trainer) StepCount() int { return t.step }
 // TotalSteps is Epochs * ceil(N / BatchSize).
 func (t *Trainer) TotalSteps() int { return t.total }
 
+// History is the StepInfo of every step done, in order, the steps before a resume included
+// (a checkpoint written before histories were saved resumes with an empty one). The slice is
+// the trainer's: do not modify it.
+func (t *Trainer) History() []StepInfo { return t.hist }
+
 // Model is the model being trained (updated in place).
 func (t *Trainer) Model() *GPT { return t.m }
 
@@ -188,6 +204,8 @@ func (t *Trainer) Step() (StepInfo, error) {
 	}
 	inv := 1 / float64(len(idx))
 	info.Loss *= inv
+	info.RewardReal *= inv
+	info.RewardSynth *= inv
 	for _, a := range t.acc {
 		parallelChunks(len(a), func(lo, hi int) {
 			for j := lo; j < hi; j++ {
@@ -202,6 +220,7 @@ func (t *Trainer) Step() (StepInfo, error) {
 	info.LR = Schedule(t.tc.LR, t.tc.WarmupFrac, t.step, t.total)
 	t.opt.update(t.m, t.acc, info.LR)
 	t.step++
+	t.hist = append(t.hist, info)
 	return info, nil
 }
 
@@ -247,6 +266,14 @@ func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
 				return &NonFiniteError{Step: t.step, Term: "loss"}
 			}
 			info.Loss += t.ls.last[e]
+			if mu > 0 {
+				info.RewardReal += t.ls.lastLP[r] - t.ls.ref[r]
+				var synth float64
+				for j := 0; j < mu; j++ {
+					synth += t.ls.lastLP[r+1+j] - t.ls.ref[r+1+j]
+				}
+				info.RewardSynth += synth / float64(mu)
+			}
 		}
 		for i, gn := range t.n.grads {
 			addFloats(t.acc[i], gn.Value(), lo == 0)

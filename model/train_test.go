@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -99,6 +100,15 @@ func TestResumeExact(t *testing.T) {
 		}
 		if bytes.Equal(want, saveBytes(t, func(w *bytes.Buffer) error { return m.Save(w) })) {
 			t.Fatal("training did not change the weights")
+		}
+		// the per-step history continues across the resume, equal to the uninterrupted one
+		if !reflect.DeepEqual(res.History(), full.History()) || len(full.History()) != 6 {
+			t.Fatalf("%s: resumed history %+v\nwant %+v", opt, res.History(), full.History())
+		}
+		for _, h := range full.History() {
+			if h.RewardReal == 0 || h.RewardSynth == 0 || h.RewardReal == h.RewardSynth {
+				t.Fatalf("step %d: rewards not measured: %+v", h.Step, h)
+			}
 		}
 
 		// a different data set or config is refused with a clear error

@@ -1,5 +1,7 @@
-// Package report renders what people read about a run: the markdown summary (report.md)
-// and the PNG plots of the metrics per round. It turns numbers into text and pictures; it
+// Package report renders what people read about a run: the markdown summary (report.md),
+// the PNG plots of the metrics per round, and one self-contained HTML page (report.html:
+// inline SVG plots of the metrics per round and of the training per step, and per round the
+// prompts with their real, synthetic and greedy responses). It turns numbers into text and pictures; it
 // computes no metric (eval does) and knows nothing of Temporal or S3 (the Report activity
 // stores what it renders).
 package report
@@ -24,6 +26,12 @@ type Round struct {
 	ModelKey    string
 	ModelSHA256 string
 	Metrics     map[string]float64
+
+	// What the HTML shows besides the metrics (each may be empty).
+	Train        []TrainStep // the round's training log, one entry per optimizer step
+	TaskMetric   string      // what the task score of Samples measures, e.g. "accuracy"
+	Samples      []Sample    // greedy outputs on held-out prompts
+	TrainSamples []Sample    // train prompts with the opponent's synthetic responses
 }
 
 // Figure is one PNG of the report: a file name (without .png), a title and its image.
@@ -32,12 +40,15 @@ type Figure struct {
 	PNG         []byte
 }
 
-// plotted lists the metrics drawn as PNGs, grouped by figure; a figure is drawn only when
-// at least one of its metrics was measured.
-var figures = []struct {
+// figure is a plot of some metrics against the round.
+type figure struct {
 	name, title string
 	metrics     []string
-}{
+}
+
+// figures lists the metrics drawn as PNGs, grouped by figure; a figure is drawn only when
+// at least one of its metrics was measured. The HTML draws them too, and every other metric.
+var figures = []figure{
 	{"task_score", "Task metric on held-out prompts (greedy)", []string{eval.TaskScore}},
 	{"test_nll", "Held-out NLL per token", []string{eval.NLL}},
 	{"rewards", "Mean reward r = log p_theta - log p_opponent", []string{eval.RewardReal, eval.RewardSynth, eval.Margin}},
@@ -51,6 +62,7 @@ var figures = []struct {
 func Run(run, method, status string, best int, rounds []Round) (string, []Figure, error) {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Run %s\n\nMethod: %s. Status: %s. Best round: %d (round 0 is the base model).\n\n", run, method, status, best)
+	md.WriteString("[report.html](report.html), beside this file, adds the training loss and rewards per step and each round's samples.\n\n")
 	ms := make([]map[string]float64, len(rounds))
 	for i, r := range rounds {
 		ms[i] = r.Metrics

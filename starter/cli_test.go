@@ -105,6 +105,7 @@ func TestCLI(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	testReport(t, res)
 	testSignals(t, spec)
 	testSchedule(t, ctx, c, spec)
 

@@ -9,6 +9,7 @@
 //	space schedule create|list|delete|trigger ...         periodic fine-tuning on new data
 //	space data     put FILE [KEY] | ls [PREFIX] | get KEY FILE  datasets in the bucket (put checks FILE first)
 //	space export   RUN [--round N] | --model KEY  --out DIR [--format hf|space] [--json]   checkpoint + tokenizer, sha256 verified
+//	space report   RUN [--out DIR] [--json]                 the run's report.html (open in a browser), report.md and plots
 //	space import   hf SRC --out KEY [--context N] [--json]  a transformers GPT-2 (folder or s3://PREFIX) as a space checkpoint
 //	space compare  --task markov|arith [--quick] [--out DIR] SFT vs SPIN vs SPACE, report to DIR
 //	space generate --run RUN [--round N] | --model KEY | --hf DIR | --checkpoint F  [--prompt P] [--json]  stream completions
@@ -66,6 +67,7 @@ var commands = map[string]command{
 	"data":     {"put FILE [KEY] | ls [PREFIX] | get KEY FILE: datasets in S3", cmdData},
 	"generate": {"sample completions from a run's round, an S3 key or a local model", cmdGenerate},
 	"setup":    {"register space's search attributes on a Temporal namespace (once per server)", cmdSetup},
+	"report":   {"download a run's report (report.html to open in a browser, report.md, plots)", cmdReport},
 }
 
 // stdout is where results go; tests swap it.

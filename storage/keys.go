@@ -16,10 +16,11 @@ import (
 //	runs/{run}/base/model.safetensors
 //	runs/{run}/rounds/{r:03d}/synthetic/shard-{k:03d}.json
 //	runs/{run}/rounds/{r:03d}/train/step-{s:07d}.safetensors
+//	runs/{run}/rounds/{r:03d}/train/log.jsonl    one JSON line per training step (round 0: the base's)
 //	runs/{run}/rounds/{r:03d}/model.safetensors
 //	runs/{run}/rounds/{r:03d}/metrics.json
 //	runs/{run}/rounds/{r:03d}/manifest.json  written last; lists keys + sha256
-//	runs/{run}/report/{name}                 report.md, *.png
+//	runs/{run}/report/{name}                 report.md, report.html, *.png
 //	schedules/{schedule}/spec.json
 //
 // The functions below do not validate their arguments (they stay usable in expressions):
@@ -65,6 +66,10 @@ func TrainCkptKey(run string, round, step int) string {
 // TrainManifestKey: "runs/{run}/rounds/{r:03d}/train/manifest.json", the trainer checkpoints
 // of the round, rewritten after each one is saved; a resume reads only what it lists.
 func TrainManifestKey(run string, round int) string { return TrainPrefix(run, round) + "manifest.json" }
+
+// TrainLogKey: "runs/{run}/rounds/{r:03d}/train/log.jsonl", the round's training history,
+// one JSON line per optimizer step (model.StepInfo), written with the round's model.
+func TrainLogKey(run string, round int) string { return TrainPrefix(run, round) + "log.jsonl" }
 
 // RoundModelKey: the final model of round r, the opponent of round r+1.
 func RoundModelKey(run string, round int) string {

@@ -15,6 +15,7 @@ func TestKeyLayout(t *testing.T) {
 		{BaseModelKey(run), "runs/r1/base/model.safetensors"},
 		{ShardKey(run, 2, 7), "runs/r1/rounds/002/synthetic/shard-007.json"},
 		{TrainCkptKey(run, 1, 42), "runs/r1/rounds/001/train/step-0000042.safetensors"},
+		{TrainLogKey(run, 1), "runs/r1/rounds/001/train/log.jsonl"},
 		{RoundModelKey(run, 0), "runs/r1/rounds/000/model.safetensors"},
 		{MetricsKey(run, 3), "runs/r1/rounds/003/metrics.json"},
 		{RoundManifestKey(run, 3), "runs/r1/rounds/003/manifest.json"},

@@ -178,6 +178,12 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) (Object, error
 	return s.put(ctx, key, data, "application/octet-stream")
 }
 
+// PutTyped is Put with a content type (e.g. "text/html; charset=utf-8"), so that a page or
+// an image served from the bucket opens in a browser rather than downloads.
+func (s *Store) PutTyped(ctx context.Context, key string, data []byte, contentType string) (Object, error) {
+	return s.put(ctx, key, data, contentType)
+}
+
 func (s *Store) put(ctx context.Context, key string, data []byte, contentType string) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err

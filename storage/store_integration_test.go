@@ -115,6 +115,24 @@ func TestIntegrationRoundTrip(t *testing.T) {
 
 // A 40 MiB object goes up in one PutObject below the multipart threshold (default 256 MiB)
 // and in 8 MiB parts above it (threshold lowered to 16 MiB); both read back verified.
+// PutTyped stores the content type with the object (a report page opens in a browser).
+func TestIntegrationPutTyped(t *testing.T) {
+	stk := stacktest.StartS3(t)
+	st := newStore(t, stk.StorageConfig())
+	ctx := testCtx(t)
+	key := storage.ReportKey("ct", "report.html")
+	if _, err := st.PutTyped(ctx, key, []byte("<!DOCTYPE html><p>hi</p>"), "text/html; charset=utf-8"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(st.Bucket()), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := aws.ToString(head.ContentType); ct != "text/html; charset=utf-8" {
+		t.Errorf("content type %q", ct)
+	}
+}
+
 func TestIntegrationPut40MB(t *testing.T) {
 	stk := stacktest.StartS3(t)
 	data := make([]byte, 40<<20)

@@ -281,7 +281,7 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 	}
 	cin := activities.CommitInput{
 		Run: s.Name, Round: round, Method: string(s.Method), Model: tr.Model, Opponent: opponent,
-		Metrics: ev.File, Values: metrics, Shards: shards,
+		Metrics: ev.File, Values: metrics, Shards: shards, TrainLog: tr.Log,
 	}
 	var manifest storage.Ref
 	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/space-sft/space/internal/stack"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/report"
+	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/worker/app"
 	"github.com/space-sft/space/workflows"
 )
@@ -139,6 +140,8 @@ func run(dir, task string, rounds, n int, seed uint64, keep bool) error {
 		filepath.Join(st.S3Dir(), st.Bucket(), "runs", spec.Name))
 	if res.ReportKey != "" {
 		fmt.Printf("report:    %s\n", filepath.Join(st.S3Dir(), st.Bucket(), res.ReportKey))
+		page, _ := filepath.Abs(filepath.Join(st.S3Dir(), st.Bucket(), storage.ReportKey(spec.Name, "report.html")))
+		fmt.Printf("           file://%s (open it in a browser)\n", filepath.ToSlash(page))
 	}
 	if keep {
 		fmt.Printf("\nthe stack stays up (web UI %s); Ctrl-C stops it\n", st.UIAddress())

@@ -126,7 +126,10 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := store.GetListed(ctx, m, res.Rounds[2].ModelKey); err != nil {
 		t.Fatalf("round 2 model not in its manifest: %v", err)
 	}
-	for _, k := range []string{storage.ReportKey("e2e", "report.md"), storage.ReportKey("e2e", "test_nll.png"), storage.ShardKey("e2e", 2, 1)} {
+	if _, err := store.GetListed(ctx, m, storage.TrainLogKey("e2e", 2)); err != nil {
+		t.Errorf("round 2 training log not in its manifest: %v", err)
+	}
+	for _, k := range []string{storage.ReportKey("e2e", "report.md"), storage.ReportKey("e2e", "report.html"), storage.ReportKey("e2e", "test_nll.png"), storage.ShardKey("e2e", 2, 1)} {
 		if ok, err := store.Exists(ctx, k); !ok || err != nil {
 			t.Errorf("%s missing (%v)", k, err)
 		}

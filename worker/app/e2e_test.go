@@ -75,21 +75,29 @@ func TestEndToEnd(t *testing.T) {
 	defer func() { stopWorker(); <-done }()
 
 	spec := tinySpec("e2e")
-	// A 2 s CPU profile from --pprof while the run starts (Prepare, then the base model
-	// trains): its samples carry the activity's pprof labels.
-	profile := make(chan []byte, 1)
+	// CPU profiles from --pprof, one second after another for as long as the run lasts (on a
+	// loaded machine its activities may start late): their samples carry the activities'
+	// pprof labels.
+	profile := make(chan [][]byte, 1)
+	runDone := make(chan struct{})
 	go func() {
-		var b []byte
-		for try := 0; try < 50; try++ { // the listener may not be up yet
-			resp, err := http.Get("http://" + metricsAddr + "/debug/pprof/profile?seconds=2")
-			if err == nil {
-				b, _ = io.ReadAll(resp.Body)
-				resp.Body.Close()
-				break
+		var bs [][]byte
+		for {
+			select {
+			case <-runDone:
+				profile <- bs
+				return
+			default:
 			}
-			time.Sleep(100 * time.Millisecond)
+			resp, err := http.Get("http://" + metricsAddr + "/debug/pprof/profile?seconds=1")
+			if err != nil { // the listener may not be up yet
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			bs = append(bs, b)
 		}
-		profile <- b
 	}()
 	// Started as `space run` starts a run: with its search attributes (the stack registers
 	// them), which it keeps up to date.
@@ -99,7 +107,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res workflows.RunResult
-	if err := run.Get(ctx, &res); err != nil {
+	err = run.Get(ctx, &res)
+	close(runDone)
+	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if res.Status != workflows.StatusCompleted || len(res.Rounds) != 3 {
@@ -161,17 +171,21 @@ func TestEndToEnd(t *testing.T) {
 	// (field 6: tag 0x32, length, bytes), so an exact entry "activity" and one holding the run
 	// name can only come from the labels (function names hold such words only inside longer
 	// entries).
-	zr, err := gzip.NewReader(bytes.NewReader(<-profile))
-	if err != nil {
-		t.Fatalf("/debug/pprof/profile: %v", err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	entry := func(v string) []byte { return append([]byte{0x32, byte(len(v))}, v...) }
-	if !bytes.Contains(raw, entry("activity")) || !bytes.Contains(raw, entry(spec.Name)) {
-		t.Errorf("CPU profile of the first 2 s has no label activity and no label value %q (%d bytes)", spec.Name, len(raw))
+	profiles, labelled := <-profile, false
+	for _, p := range profiles {
+		zr, err := gzip.NewReader(bytes.NewReader(p))
+		if err != nil {
+			t.Fatalf("/debug/pprof/profile: %v", err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labelled = labelled || (bytes.Contains(raw, entry("activity")) && bytes.Contains(raw, entry(spec.Name)))
+	}
+	if !labelled {
+		t.Errorf("none of the %d one-second CPU profiles taken during the run has the label activity with the value %q", len(profiles), spec.Name)
 	}
 
 	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test

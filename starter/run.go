@@ -141,7 +141,7 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 	})
 	str("scorer-regex", "score each greedy output by this regular expression (scorer.regex; metric scorer_pass)", func(s *workflows.RunSpec) *string { return &s.Scorer.Regex })
 	str("scorer-contains", "score each greedy output by whether it contains this text (scorer.contains)", func(s *workflows.RunSpec) *string { return &s.Scorer.Contains })
-	str("base", "S3 key of a base checkpoint", func(s *workflows.RunSpec) *string { return &s.Base })
+	str("base", "S3 key of a base checkpoint to fine-tune (e.g. written by space import hf): its shape and tokenizer are the run's", func(s *workflows.RunSpec) *string { return &s.Base })
 	num("mu", "SPACE noise ratio (synthetic responses per prompt)", func(s *workflows.RunSpec) *int { return &s.Mu })
 	real("beta", "scale of the reward (0 = the method's default: spin 0.1, space 1)", func(s *workflows.RunSpec) *float64 { return &s.Beta })
 	real("lr", "learning rate of the rounds", func(s *workflows.RunSpec) *float64 { return &s.LR })

@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/space-sft/space/e2e/harness"
+	"github.com/space-sft/space/workflows"
+)
+
+var (
+	netE2E   = flag.Bool("e2e.net", false, "run TestNetChaos, the network fault test (make chaos-net)")
+	netTable = flag.String("net.table", "", "also write the network fault table (markdown) to this file")
+)
+
+// netFault is one fault of the network between the worker and a server, injected through
+// toxiproxy when the target activity runs, held for a while, then healed.
+type netFault struct {
+	name   string // what the table says
+	target string // activity type aimed at
+	round  int
+	hold   time.Duration                   // how long the network stays broken
+	inject func(s3, tmp *harness.NetProxy) // adds the toxics
+	extra  time.Duration                   // what this fault may cost beyond the chaos bound (a timeout that must fire)
+
+	injected, landed bool
+	at               time.Duration
+	phase            string
+	lost             time.Duration
+	how              string
+	bound            time.Duration
+}
+
+// TestNetChaos puts a fault-injecting TCP proxy (toxiproxy, in-process, on loopback) between
+// the worker process and the S3 gateway and between the worker and Temporal, and breaks
+// the links in the ways a network does while a SPACE run trains: latency, a bandwidth cap,
+// connections cut in the middle of checkpoint uploads and downloads, reads that stall
+// without closing, and a partition longer than the heartbeat timeout. Every round's model
+// must equal an undisturbed run's, byte for byte, and every fault must cost at most the
+// chaos bound (checkpoint interval + heartbeat timeout + retry backoff + slack) plus the
+// timeout that the fault must make fire, counted from the moment the network is healed.
+// Run by make chaos-net (-args -e2e.net); about 5 minutes.
+func TestNetChaos(t *testing.T) {
+	if !*netE2E {
+		t.Skip("the network fault test runs with make chaos-net (-args -e2e.net)")
+	}
+	const rounds, epochs = 4, 2
+	e := harness.NewEnv(t)
+	ctx, cancel := timeout(t, 25*time.Minute)
+	defer cancel()
+	s3p := harness.NewNetProxy(t, "s3", e.Stack.S3Endpoint())
+	tp := harness.NewNetProxy(t, "temporal", e.Stack.TemporalAddress())
+	w := e.NewWorker("net", "--log-level", "debug")
+	w.Env = []string{"S3_ENDPOINT=" + s3p.URL(), "TEMPORAL_ADDRESS=" + tp.Addr()}
+	w.Start()
+
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb := 3 * time.Second
+	plan := []netFault{
+		{name: "latency 100±50 ms, S3 and Temporal, both ways", target: "Generate", round: 1, hold: 4 * time.Second,
+			inject: func(s3, tmp *harness.NetProxy) {
+				for _, p := range []*harness.NetProxy{s3, tmp} {
+					must(p.Both("latency", map[string]any{"latency": 100, "jitter": 50}))
+				}
+			}},
+		{name: "bandwidth 64 KB/s to and from S3", target: "Train", round: 1, hold: 6 * time.Second,
+			inject: func(s3, _ *harness.NetProxy) { must(s3.Both("bandwidth", map[string]any{"rate": 64})) }},
+		{name: "S3 connections cut after 128 KB each way (mid-checkpoint)", target: "Train", round: 2, hold: 5 * time.Second,
+			inject: func(s3, _ *harness.NetProxy) { must(s3.Both("limit_data", map[string]any{"bytes": 128 << 10})) }},
+		{name: "S3 replies stall, connections stay open", target: "Train", round: 3, hold: 2 * hb,
+			inject: func(s3, _ *harness.NetProxy) {
+				_, err := s3.Toxic("timeout", "downstream", map[string]any{"timeout": 0})
+				must(err)
+			}},
+		{name: "partition from S3 and Temporal (black hole)", target: "Train", round: 4, hold: 2*hb + 2*time.Second,
+			inject: func(s3, tmp *harness.NetProxy) {
+				for _, p := range []*harness.NetProxy{s3, tmp} {
+					must(p.Both("timeout", map[string]any{"timeout": 0}))
+				}
+			}},
+	}
+
+	ref := smallSpec("net-ref", rounds, epochs)
+	ref.N, ref.Mu, ref.MaxEval, ref.Generation.MaxNewTokens = 128, 2, 0, 40
+	ref.BaseModel.DModel = 64
+	e.StartRun(ctx, ref)
+	want := runToEnd(ctx, t, e, ref, w)
+	dur := map[string]float64{}
+	for _, a := range e.ActivityTimes(ctx, workflows.WorkflowID(ref.Name)) {
+		dur[a.Type] = max(dur[a.Type], a.Seconds)
+	}
+	stepSec := dur["Train"] / float64(epochs*((ref.N+ref.BatchSize-1)/ref.BatchSize))
+	ckpt := time.Duration(float64(ref.CheckpointEvery) * stepSec * float64(time.Second))
+	t.Logf("undisturbed activity seconds: %v; checkpoint interval %.2fs", dur, ckpt.Seconds())
+
+	spec := ref
+	spec.Name = "net"
+	t0 := time.Now()
+	e.StartRun(ctx, spec)
+	done := make(chan struct{})
+	var got workflows.RunResult
+	var runErr error
+	go func() { defer close(done); got, runErr = waitRun(ctx, e, spec.Name) }()
+	finished := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	rng := newRand(*chaosSeed)
+	for i := range plan {
+		f := &plan[i]
+		aimAt := fault{kind: f.name, target: f.target, round: f.round}
+		p, ok := aim(ctx, t, e, spec.Name, &aimAt, rng, dur, finished)
+		if !ok {
+			continue
+		}
+		f.injected = true
+		f.at = time.Since(t0)
+		f.phase = fmt.Sprintf("%s r%d step %d/%d attempt %d", p.Type, p.Progress.Round, p.Progress.Step, p.Progress.Total, p.Attempt)
+		f.inject(s3p, tp)
+		time.Sleep(f.hold)
+		s3p.Clear()
+		tp.Clear()
+		from := time.Now()
+		f.lost, f.how, f.landed = recovery(ctx, e, spec.Name, p, from, finished)
+		f.bound = ckpt + hb + backoff(p.Attempt+1) + chaosSlack + f.extra
+		t.Logf("fault %d: %s during %s at %.1fs for %.0fs: recovered %.1fs after healing (%s)", i+1, f.name, f.phase, f.at.Seconds(), f.hold.Seconds(), f.lost.Seconds(), f.how)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	if runErr != nil || got.Status != workflows.StatusCompleted {
+		t.Logf("worker log:\n%s", tail(w.Log(), 8000))
+		t.Fatalf("run under network faults: %v (result %+v)", runErr, got)
+	}
+	retries := 0
+	for _, a := range e.ActivityTimes(ctx, workflows.WorkflowID(spec.Name)) {
+		if a.Attempt > 1 {
+			retries++
+		}
+	}
+	table := netTableMarkdown(plan, got, want, retries, time.Since(t0))
+	t.Logf("network fault table:\n%s", table)
+	if *netTable != "" {
+		if err := os.WriteFile(*netTable, []byte(table), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	sameModels(t, got, want)
+	for _, f := range plan {
+		switch {
+		case !f.injected:
+			t.Errorf("%s: never injected (the run went past %s round %d)", f.name, f.target, f.round)
+		case f.how == "timed out":
+			t.Errorf("%s during %s: no progress after healing", f.name, f.phase)
+		case f.lost > f.bound:
+			t.Errorf("%s during %s lost %.1fs after healing, more than the bound %.1fs", f.name, f.phase, f.lost.Seconds(), f.bound.Seconds())
+		}
+	}
+}
+
+func netTableMarkdown(plan []netFault, got, want workflows.RunResult, retries int, total time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Network fault run (make chaos-net), seed %d, %d rounds, %.0f s in all, %d activity retries in the history.\n\n", *chaosSeed, len(got.Rounds)-1, total.Seconds(), retries)
+	b.WriteString("| # | fault | at (s) | phase hit | held (s) | seconds lost after healing | bound (s) | recovery |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for i, f := range plan {
+		if !f.injected {
+			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed) | - | - | - | - |\n", i+1, f.name, f.target, f.round)
+			continue
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(), f.lost.Seconds(), f.bound.Seconds(), f.how)
+	}
+	b.WriteString("\n| round | model sha256 (faults) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
+	for i := range got.Rounds {
+		w := ""
+		if i < len(want.Rounds) {
+			w = want.Rounds[i].ModelSHA256
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %v |\n", got.Rounds[i].Round, short(got.Rounds[i].ModelSHA256), short(w), got.Rounds[i].ModelSHA256 == w)
+	}
+	return b.String()
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7e7)) }

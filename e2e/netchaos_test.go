@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/space-sft/space/e2e/harness"
+	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -27,8 +28,15 @@ type netFault struct {
 	hold   time.Duration                   // how long the network stays broken
 	inject func(s3, tmp *harness.NetProxy) // adds the toxics
 	extra  time.Duration                   // what this fault may cost beyond the chaos bound (a timeout that must fire)
+	// mustFail: the hit activity must fail while the fault is held, with this in the message
+	// (a timeout that must fire); "" = no requirement.
+	mustFail string
 
 	injected, landed bool
+	hit              harness.Pending
+	failedAfter      time.Duration // from injection to the hit activity's first failure (0: none while held)
+	failure          string
+	outcome          harness.ActivityOutcome
 	at               time.Duration
 	phase            string
 	lost             time.Duration
@@ -49,14 +57,17 @@ func TestNetChaos(t *testing.T) {
 	if !*netE2E {
 		t.Skip("the network fault test runs with make chaos-net (-args -e2e.net)")
 	}
-	const rounds, epochs = 4, 2
+	const rounds, epochs = 5, 2
 	e := harness.NewEnv(t)
 	ctx, cancel := timeout(t, 25*time.Minute)
 	defer cancel()
 	s3p := harness.NewNetProxy(t, "s3", e.Stack.S3Endpoint())
 	tp := harness.NewNetProxy(t, "temporal", e.Stack.TemporalAddress())
 	w := e.NewWorker("net", "--log-level", "debug")
-	w.Env = []string{"S3_ENDPOINT=" + s3p.URL(), "TEMPORAL_ADDRESS=" + tp.Addr()}
+	// A short S3 read timeout, so that a stalled reply fails (and is retried) well inside a
+	// fault of a few seconds; the product's default is a minute.
+	const readTimeout = 2 * time.Second
+	w.Env = []string{"S3_ENDPOINT=" + s3p.URL(), "TEMPORAL_ADDRESS=" + tp.Addr(), "S3_READ_TIMEOUT=" + readTimeout.String()}
 	w.Start()
 
 	must := func(err error) {
@@ -66,22 +77,24 @@ func TestNetChaos(t *testing.T) {
 	}
 	hb := 3 * time.Second
 	plan := []netFault{
-		{name: "latency 100±50 ms, S3 and Temporal, both ways", target: "Generate", round: 1, hold: 4 * time.Second,
+		{name: "latency 100±50 ms, S3 and Temporal, both ways", target: "Train", round: 1, hold: 4 * time.Second,
 			inject: func(s3, tmp *harness.NetProxy) {
 				for _, p := range []*harness.NetProxy{s3, tmp} {
 					must(p.Both("latency", map[string]any{"latency": 100, "jitter": 50}))
 				}
 			}},
-		{name: "bandwidth 64 KB/s to and from S3", target: "Train", round: 1, hold: 6 * time.Second,
+		{name: "Temporal connections reset as they carry data", target: "Generate", round: 2, hold: 3 * time.Second,
+			inject: func(_, tmp *harness.NetProxy) { must(tmp.Both("reset_peer", map[string]any{"timeout": 0})) }},
+		{name: "bandwidth 64 KB/s to and from S3", target: "Train", round: 2, hold: 6 * time.Second,
 			inject: func(s3, _ *harness.NetProxy) { must(s3.Both("bandwidth", map[string]any{"rate": 64})) }},
-		{name: "S3 connections cut after 128 KB each way (mid-checkpoint)", target: "Train", round: 2, hold: 5 * time.Second,
+		{name: "S3 connections cut after 128 KB each way (mid-checkpoint)", target: "Train", round: 3, hold: 5 * time.Second,
 			inject: func(s3, _ *harness.NetProxy) { must(s3.Both("limit_data", map[string]any{"bytes": 128 << 10})) }},
-		{name: "S3 replies stall, connections stay open", target: "Train", round: 3, hold: 2 * hb,
+		{name: "S3 replies stall, connections stay open", target: "Train", round: 4, hold: 5 * readTimeout,
 			inject: func(s3, _ *harness.NetProxy) {
-				_, err := s3.Toxic("timeout", "downstream", map[string]any{"timeout": 0})
+				_, err := s3.Toxic("stall", "downstream", nil)
 				must(err)
-			}},
-		{name: "partition from S3 and Temporal (black hole)", target: "Train", round: 4, hold: 2*hb + 2*time.Second,
+			}, mustFail: "read on body reach timeout limit"},
+		{name: "partition from S3 and Temporal (black hole)", target: "Train", round: 5, hold: 2*hb + 2*time.Second,
 			inject: func(s3, tmp *harness.NetProxy) {
 				for _, p := range []*harness.NetProxy{s3, tmp} {
 					must(p.Both("timeout", map[string]any{"timeout": 0}))
@@ -100,7 +113,13 @@ func TestNetChaos(t *testing.T) {
 	}
 	stepSec := dur["Train"] / float64(epochs*((ref.N+ref.BatchSize-1)/ref.BatchSize))
 	ckpt := time.Duration(float64(ref.CheckpointEvery) * stepSec * float64(time.Second))
-	t.Logf("undisturbed activity seconds: %v; checkpoint interval %.2fs", dur, ckpt.Seconds())
+	var ckptBytes int64
+	if objs, err := e.Store.List(ctx, storage.TrainPrefix(ref.Name, 1)); err == nil {
+		for _, o := range objs {
+			ckptBytes = max(ckptBytes, o.Size)
+		}
+	}
+	t.Logf("undisturbed activity seconds: %v; checkpoint interval %.2fs; trainer checkpoint %d bytes", dur, ckpt.Seconds(), ckptBytes)
 
 	spec := ref
 	spec.Name = "net"
@@ -129,13 +148,32 @@ func TestNetChaos(t *testing.T) {
 		f.injected = true
 		f.at = time.Since(t0)
 		f.phase = fmt.Sprintf("%s r%d step %d/%d attempt %d", p.Type, p.Progress.Round, p.Progress.Step, p.Progress.Total, p.Attempt)
+		f.hit = p
 		f.inject(s3p, tp)
-		time.Sleep(f.hold)
+		// While the network is broken: the first failure of the hit activity (an attempt
+		// failed or timed out), as the server reports it. cur is the activity as it heals.
+		var cur *harness.Pending
+		for start := time.Now(); time.Since(start) < f.hold; time.Sleep(100 * time.Millisecond) {
+			cur = nil
+			for _, q := range e.PendingActivities(ctx, spec.Name) {
+				if q.RunID == p.RunID && q.ActivityID == p.ActivityID {
+					cur = &q
+				}
+			}
+			if cur != nil && f.failedAfter == 0 && (cur.Attempt > p.Attempt || cur.LastFailure != p.LastFailure) {
+				f.failedAfter, f.failure = time.Since(start), cur.LastFailure
+			}
+		}
 		s3p.Clear()
 		tp.Clear()
 		from := time.Now()
-		f.lost, f.how, f.landed = recovery(ctx, e, spec.Name, p, from, finished)
 		f.bound = ckpt + hb + backoff(p.Attempt+1) + chaosSlack + f.extra
+		if cur == nil {
+			f.how, f.landed = "completed during the fault", true
+		} else {
+			f.lost, f.how, f.landed = recovery(ctx, e, spec.Name, *cur, from, finished)
+			f.bound = ckpt + hb + backoff(cur.Attempt+1) + chaosSlack + f.extra
+		}
 		t.Logf("fault %d: %s during %s at %.1fs for %.0fs: recovered %.1fs after healing (%s)", i+1, f.name, f.phase, f.at.Seconds(), f.hold.Seconds(), f.lost.Seconds(), f.how)
 	}
 	select {
@@ -152,7 +190,17 @@ func TestNetChaos(t *testing.T) {
 			retries++
 		}
 	}
-	table := netTableMarkdown(plan, got, want, retries, time.Since(t0))
+	for i := range plan {
+		if f := &plan[i]; f.injected {
+			f.outcome, _ = e.Outcome(ctx, workflows.WorkflowID(spec.Name), f.hit.RunID, f.hit.ActivityID)
+		}
+	}
+	if *netTable != "" { // the worker's log beside the table, to read what each fault did
+		if err := os.WriteFile(*netTable+".worker.log", []byte(w.Log()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	table := netTableMarkdown(plan, got, want, dur, retries, time.Since(t0))
 	t.Logf("network fault table:\n%s", table)
 	if *netTable != "" {
 		if err := os.WriteFile(*netTable, []byte(table), 0o644); err != nil {
@@ -166,23 +214,31 @@ func TestNetChaos(t *testing.T) {
 			t.Errorf("%s: never injected (the run went past %s round %d)", f.name, f.target, f.round)
 		case f.how == "timed out":
 			t.Errorf("%s during %s: no progress after healing", f.name, f.phase)
+		case f.mustFail != "" && !strings.Contains(f.failure, f.mustFail):
+			t.Errorf("%s during %s: the activity did not fail with %q while the fault was held (first failure after %.1fs: %q)",
+				f.name, f.phase, f.mustFail, f.failedAfter.Seconds(), f.failure)
 		case f.lost > f.bound:
 			t.Errorf("%s during %s lost %.1fs after healing, more than the bound %.1fs", f.name, f.phase, f.lost.Seconds(), f.bound.Seconds())
 		}
 	}
 }
 
-func netTableMarkdown(plan []netFault, got, want workflows.RunResult, retries int, total time.Duration) string {
+func netTableMarkdown(plan []netFault, got, want workflows.RunResult, dur map[string]float64, retries int, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Network fault run (make chaos-net), seed %d, %d rounds, %.0f s in all, %d activity retries in the history.\n\n", *chaosSeed, len(got.Rounds)-1, total.Seconds(), retries)
-	b.WriteString("| # | fault | at (s) | phase hit | held (s) | seconds lost after healing | bound (s) | recovery |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| # | fault | at (s) | phase hit | held (s) | activity took (s) | undisturbed (s) | attempts | first failure while held | seconds lost after healing | bound (s) | recovery |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, f := range plan {
 		if !f.injected {
-			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed) | - | - | - | - |\n", i+1, f.name, f.target, f.round)
+			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed) | - | - | - | - | - | - | - | - |\n", i+1, f.name, f.target, f.round)
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(), f.lost.Seconds(), f.bound.Seconds(), f.how)
+		failure := "none"
+		if f.failedAfter > 0 {
+			failure = fmt.Sprintf("after %.1fs: %s", f.failedAfter.Seconds(), shortFailure(f.failure))
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %d | %s | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(),
+			f.outcome.Seconds, dur[f.hit.Type], f.outcome.Attempt, failure, f.lost.Seconds(), f.bound.Seconds(), f.how)
 	}
 	b.WriteString("\n| round | model sha256 (faults) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
 	for i := range got.Rounds {
@@ -196,3 +252,21 @@ func netTableMarkdown(plan []netFault, got, want workflows.RunResult, retries in
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7e7)) }
+
+// shortFailure keeps what a table row needs of a failure message: the first cause (SDK error
+// chains repeat themselves), without the random port of the proxy, at most 110 characters.
+func shortFailure(msg string) string {
+	if msg == "" {
+		return "(attempt retried)"
+	}
+	if i := strings.Index(msg, ": storage: "); i > 0 { // "load X: storage: ...: storage: ..." once is enough
+		if j := strings.Index(msg[i+2:], ": storage: "); j > 0 {
+			msg = msg[:i+2+j]
+		}
+	}
+	msg = strings.ReplaceAll(msg, "|", "/")
+	if len(msg) > 110 {
+		msg = msg[:110] + "..."
+	}
+	return msg
+}

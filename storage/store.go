@@ -83,7 +83,9 @@ func New(ctx context.Context, c Config) (*Store, error) {
 		config.WithRegion(c.Region),
 		// A custom http.Client breaks AWS_CA_BUNDLE ("unable to add custom RootCAs"):
 		// the buildable client is the one the SDK can add CAs to.
-		config.WithHTTPClient(awshttp.NewBuildableClient()),
+		// The read timeout turns a reply that stalls without closing into an error the SDK
+		// retries, instead of an activity blocked for good.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(c.readTimeout())),
 		// We verify our own SHA-256 on read; the SDK's optional CRC checksums are only
 		// requested where S3 requires them, which keeps older gateways happy.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -248,16 +250,61 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, er
 	}
 	data := buf.Bytes()
 	got := SHA256Hex(data)
-	if meta := strings.ToLower(out.Metadata[metaSHA]); meta != "" && meta != got {
-		return nil, &IntegrityError{Key: key, Want: meta, Got: got, Source: "metadata"}
+	meta := strings.ToLower(out.Metadata[metaSHA])
+	var ie *IntegrityError
+	if meta != "" && meta != got {
+		ie = &IntegrityError{Key: key, Want: meta, Got: got, Source: "metadata"}
+	} else if want := strings.ToLower(wantSHA); want != "" && want != got {
+		ie = &IntegrityError{Key: key, Want: want, Got: got, Source: "caller"}
+		if meta != "" { // the bytes arrived as stored: the store holds another object than expected
+			return nil, ie
+		}
 	}
-	if want := strings.ToLower(wantSHA); want != "" && want != got {
-		return nil, &IntegrityError{Key: key, Want: want, Got: got, Source: "caller"}
+	if ie != nil {
+		// Read again: bytes changed on the way are read right the second time.
+		again, err := s.recheck(ctx, ie, meta, wantSHA, true)
+		if !ie.InTransit {
+			return nil, err
+		}
+		data = again
 	}
 	if s.observe != nil {
 		s.observe("get", int64(len(data)), time.Since(start))
 	}
 	return data, nil
+}
+
+// recheck follows a failed integrity check: it reads the object again, hashing it, and
+// returns ie marked InTransit when the stored bytes are what they should be (they hash to
+// the metadata's SHA-256 and to wantSHA, where given): the first read was changed or cut
+// on the way, and a retry will succeed. When the second read gives the same wrong bytes, or
+// other wrong bytes, or fails, ie is returned as it is: the stored object is not known to
+// be intact.
+// With keep, the second read's bytes are returned too, for Get to use.
+func (s *Store) recheck(ctx context.Context, ie *IntegrityError, meta, wantSHA string, keep bool) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &ie.Key})
+	if err != nil {
+		return nil, ie
+	}
+	defer out.Body.Close()
+	h := newCountingHash()
+	var buf bytes.Buffer
+	var w io.Writer = h
+	if keep {
+		w = io.MultiWriter(h, &buf)
+	}
+	if _, err := io.Copy(w, out.Body); err != nil {
+		return nil, ie
+	}
+	got := h.hex()
+	if m := strings.ToLower(out.Metadata[metaSHA]); m != meta || (meta != "" && got != meta) {
+		return nil, ie
+	}
+	if want := strings.ToLower(wantSHA); (want != "" && got != want) || (want == "" && meta == "") {
+		return nil, ie
+	}
+	ie.InTransit = true
+	return buf.Bytes(), ie
 }
 
 // Open returns a stream of the object's bytes, for reading a part of it (a checkpoint's

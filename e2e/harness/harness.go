@@ -428,3 +428,59 @@ func (e *Env) ActivityTimes(ctx context.Context, workflowID string) []ActivityTi
 	}
 	return out
 }
+
+// ActivityOutcome is how one activity of one workflow run ended, from its history: retried
+// attempts leave no events of their own, but the started event of the last one carries the
+// attempt number and the previous attempt's failure.
+type ActivityOutcome struct {
+	Type        string
+	Attempt     int32
+	Seconds     float64 // scheduled to closed, every attempt and backoff included
+	Completed   bool
+	LastFailure string // the failure of the attempt before the last ("" when the first succeeded)
+}
+
+// Outcome returns how activity activityID of workflow run runID ended (ok false while it
+// has not closed).
+func (e *Env) Outcome(ctx context.Context, workflowID, runID, activityID string) (ActivityOutcome, bool) {
+	e.T.Helper()
+	var out ActivityOutcome
+	var sched *historypb.HistoryEvent
+	var startedID int64
+	for _, ev := range e.History(ctx, workflowID, runID) {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityId() == activityID {
+			sched = ev
+			out.Type = a.GetActivityType().GetName()
+			continue
+		}
+		if sched == nil {
+			continue
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			startedID = ev.GetEventId()
+			out.Attempt = a.GetAttempt()
+			if f := a.GetLastFailure(); f != nil {
+				out.LastFailure = f.GetMessage()
+				if c := f.GetCause(); c != nil {
+					out.LastFailure += ": " + c.GetMessage()
+				}
+			}
+			continue
+		}
+		closed := false
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			closed, out.Completed = true, true
+		}
+		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			closed = true
+		}
+		if a := ev.GetActivityTaskTimedOutEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			closed = true
+		}
+		if closed && startedID != 0 {
+			out.Seconds = ev.GetEventTime().AsTime().Sub(sched.GetEventTime().AsTime()).Seconds()
+			return out, true
+		}
+	}
+	return out, false
+}

@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
 // NetProxy is a fault-injecting TCP proxy (Shopify's toxiproxy, run in-process) between a
 // worker and one server. Point the worker at Addr instead of the server and add toxics
-// (latency, bandwidth, limit_data, timeout, reset_peer) to break the link in the ways a real
+// (latency, bandwidth, limit_data, timeout, reset_peer, and stall, below) to break the link in the ways a real
 // network does; Clear heals it. It listens on 127.0.0.1 only.
 type NetProxy struct {
 	Name  string
@@ -27,6 +28,9 @@ type NetProxy struct {
 
 // proxyServer is toxiproxy's registry of proxies; its HTTP API is never started.
 var proxyServer = sync.OnceValue(func() *toxiproxy.ApiServer {
+	// The toxics log through zerolog's global logger, at trace level: keep the test's output clean.
+	zerolog.SetGlobalLevel(zerolog.WarnLevel)
+	toxics.Register("stall", new(stallToxic))
 	return toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 })
 
@@ -53,7 +57,7 @@ func (n *NetProxy) URL() string { return "http://" + n.Addr() }
 
 // Toxic adds a toxic of the given type (see toxiproxy's README: "latency" {latency, jitter}
 // in ms, "bandwidth" {rate} in KB/s, "limit_data" {bytes}, "timeout" {timeout} in ms (0:
-// drop everything and never close), "reset_peer" {timeout} in ms) on stream "upstream"
+// drop everything), "reset_peer" {timeout} in ms, "stall" {}) on stream "upstream"
 // (worker to server) or "downstream" (server to worker), to every connection, new and
 // open. It returns the toxic's name, for Remove.
 func (n *NetProxy) Toxic(typ, stream string, attrs map[string]any) (string, error) {
@@ -82,4 +86,26 @@ func (n *NetProxy) Both(typ string, attrs map[string]any) error {
 // connections carry data again (what a stalling toxic dropped stays lost).
 func (n *NetProxy) Clear() {
 	n.proxy.Toxics.ResetToxics(context.Background())
+}
+
+// stallToxic swallows everything that comes down the stream and never closes it, not even
+// when the far end does: a reply that stalls without closing, as behind a dead NAT entry or
+// a half-open connection. toxiproxy's own "timeout" toxic closes the connection as soon as
+// the server closes its side, which the worker sees as EOF at once; here only the worker's
+// own read timeout can end the wait. What it swallowed is lost when the toxic is removed, so
+// the connections it held stay useless: only new ones work again.
+type stallToxic struct{}
+
+func (stallToxic) Pipe(stub *toxics.ToxicStub) {
+	for {
+		select {
+		case <-stub.Interrupt:
+			return
+		case c := <-stub.Input:
+			if c == nil { // the server closed its side: keep the worker waiting
+				<-stub.Interrupt
+				return
+			}
+		}
+	}
 }

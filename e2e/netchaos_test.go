@@ -25,13 +25,15 @@ type netFault struct {
 	name   string // what the table says
 	target string // activity type aimed at
 	round  int
-	hold   time.Duration                   // how long the network stays broken
-	inject func(s3, tmp *harness.NetProxy) // adds the toxics
-	extra  time.Duration                   // what this fault may cost beyond the chaos bound (a timeout that must fire)
+	hold   time.Duration // how long the network stays broken
+	inject func(l links) // breaks the links
+	extra  time.Duration // what this fault may cost beyond the chaos bound (a timeout that must fire)
 	// mustFail: the hit activity must fail while the fault is held, with this in the message
 	// (a timeout that must fire); "" = no requirement.
 	mustFail string
 
+	http             bool // the fault is in S3's HTTP answers: some requests must have been hit
+	hitRequests      int  // S3 requests failed or corrupted by the HTTP proxy
 	injected, landed bool
 	hit              harness.Pending
 	failedAfter      time.Duration // from injection to the hit activity's first failure (0: none while held)
@@ -42,6 +44,13 @@ type netFault struct {
 	lost             time.Duration
 	how              string
 	bound            time.Duration
+}
+
+// links are what a fault can break: TCP between the worker and S3 and between the worker and
+// Temporal (toxiproxy), and S3's HTTP answers (a reverse proxy behind the S3 link).
+type links struct {
+	s3, temporal *harness.NetProxy
+	http         *harness.S3Faults
 }
 
 // TestNetChaos puts a fault-injecting TCP proxy (toxiproxy, in-process, on loopback) between
@@ -57,11 +66,12 @@ func TestNetChaos(t *testing.T) {
 	if !*netE2E {
 		t.Skip("the network fault test runs with make chaos-net (-args -e2e.net)")
 	}
-	const rounds, epochs = 5, 2
+	const rounds, epochs = 8, 2
 	e := harness.NewEnv(t)
 	ctx, cancel := timeout(t, 25*time.Minute)
 	defer cancel()
-	s3p := harness.NewNetProxy(t, "s3", e.Stack.S3Endpoint())
+	httpf := harness.NewS3Faults(t, e.Stack.S3Endpoint())
+	s3p := harness.NewNetProxy(t, "s3", httpf.URL())
 	tp := harness.NewNetProxy(t, "temporal", e.Stack.TemporalAddress())
 	w := e.NewWorker("net", "--log-level", "debug")
 	// A short S3 read timeout, so that a stalled reply fails (and is retried) well inside a
@@ -78,28 +88,34 @@ func TestNetChaos(t *testing.T) {
 	hb := 3 * time.Second
 	plan := []netFault{
 		{name: "latency 100±50 ms, S3 and Temporal, both ways", target: "Train", round: 1, hold: 4 * time.Second,
-			inject: func(s3, tmp *harness.NetProxy) {
-				for _, p := range []*harness.NetProxy{s3, tmp} {
+			inject: func(l links) {
+				for _, p := range []*harness.NetProxy{l.s3, l.temporal} {
 					must(p.Both("latency", map[string]any{"latency": 100, "jitter": 50}))
 				}
 			}},
 		{name: "Temporal connections reset as they carry data", target: "Generate", round: 2, hold: 3 * time.Second,
-			inject: func(_, tmp *harness.NetProxy) { must(tmp.Both("reset_peer", map[string]any{"timeout": 0})) }},
+			inject: func(l links) { must(l.temporal.Both("reset_peer", map[string]any{"timeout": 0})) }},
 		{name: "bandwidth 64 KB/s to and from S3", target: "Train", round: 2, hold: 6 * time.Second,
-			inject: func(s3, _ *harness.NetProxy) { must(s3.Both("bandwidth", map[string]any{"rate": 64})) }},
+			inject: func(l links) { must(l.s3.Both("bandwidth", map[string]any{"rate": 64})) }},
 		{name: "S3 connections cut after 128 KB each way (mid-checkpoint)", target: "Train", round: 3, hold: 5 * time.Second,
-			inject: func(s3, _ *harness.NetProxy) { must(s3.Both("limit_data", map[string]any{"bytes": 128 << 10})) }},
+			inject: func(l links) { must(l.s3.Both("limit_data", map[string]any{"bytes": 128 << 10})) }},
 		{name: "S3 replies stall, connections stay open", target: "Train", round: 4, hold: 5 * readTimeout,
-			inject: func(s3, _ *harness.NetProxy) {
-				_, err := s3.Toxic("stall", "downstream", nil)
+			inject: func(l links) {
+				_, err := l.s3.Toxic("stall", "downstream", nil)
 				must(err)
-			}, mustFail: "read on body reach timeout limit"},
+			}, mustFail: "connection stalled (S3_READ_TIMEOUT)"},
 		{name: "partition from S3 and Temporal (black hole)", target: "Train", round: 5, hold: 2*hb + 2*time.Second,
-			inject: func(s3, tmp *harness.NetProxy) {
-				for _, p := range []*harness.NetProxy{s3, tmp} {
+			inject: func(l links) {
+				for _, p := range []*harness.NetProxy{l.s3, l.temporal} {
 					must(p.Both("timeout", map[string]any{"timeout": 0}))
 				}
 			}},
+		{name: "S3 answers 503 SlowDown to every request", target: "Train", round: 6, hold: 4 * time.Second,
+			inject: func(l links) { l.http.Fail(503, "SlowDown") }, http: true},
+		{name: "S3 answers 500 InternalError to every request", target: "Train", round: 7, hold: 4 * time.Second,
+			inject: func(l links) { l.http.Fail(500, "InternalError") }, http: true},
+		{name: "first read of each object corrupted on the way (stored intact)", target: "Evaluate", round: 7, hold: 4 * time.Second,
+			inject: func(l links) { l.http.Corrupt() }, http: true},
 	}
 
 	ref := smallSpec("net-ref", rounds, epochs)
@@ -149,7 +165,7 @@ func TestNetChaos(t *testing.T) {
 		f.at = time.Since(t0)
 		f.phase = fmt.Sprintf("%s r%d step %d/%d attempt %d", p.Type, p.Progress.Round, p.Progress.Step, p.Progress.Total, p.Attempt)
 		f.hit = p
-		f.inject(s3p, tp)
+		f.inject(links{s3: s3p, temporal: tp, http: httpf})
 		// While the network is broken: the first failure of the hit activity (an attempt
 		// failed or timed out), as the server reports it. cur is the activity as it heals.
 		var cur *harness.Pending
@@ -166,6 +182,7 @@ func TestNetChaos(t *testing.T) {
 		}
 		s3p.Clear()
 		tp.Clear()
+		f.hitRequests = httpf.Heal()
 		from := time.Now()
 		f.bound = ckpt + hb + backoff(p.Attempt+1) + chaosSlack + f.extra
 		if cur == nil {
@@ -214,6 +231,8 @@ func TestNetChaos(t *testing.T) {
 			t.Errorf("%s: never injected (the run went past %s round %d)", f.name, f.target, f.round)
 		case f.how == "timed out":
 			t.Errorf("%s during %s: no progress after healing", f.name, f.phase)
+		case f.http && f.hitRequests == 0:
+			t.Errorf("%s during %s: no S3 request was hit", f.name, f.phase)
 		case f.mustFail != "" && !strings.Contains(f.failure, f.mustFail):
 			t.Errorf("%s during %s: the activity did not fail with %q while the fault was held (first failure after %.1fs: %q)",
 				f.name, f.phase, f.mustFail, f.failedAfter.Seconds(), f.failure)
@@ -226,19 +245,23 @@ func TestNetChaos(t *testing.T) {
 func netTableMarkdown(plan []netFault, got, want workflows.RunResult, dur map[string]float64, retries int, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Network fault run (make chaos-net), seed %d, %d rounds, %.0f s in all, %d activity retries in the history.\n\n", *chaosSeed, len(got.Rounds)-1, total.Seconds(), retries)
-	b.WriteString("| # | fault | at (s) | phase hit | held (s) | activity took (s) | undisturbed (s) | attempts | first failure while held | seconds lost after healing | bound (s) | recovery |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| # | fault | at (s) | phase hit | held (s) | activity took (s) | undisturbed (s) | attempts | S3 requests hit | first failure while held | seconds lost after healing | bound (s) | recovery |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, f := range plan {
 		if !f.injected {
-			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed) | - | - | - | - | - | - | - | - |\n", i+1, f.name, f.target, f.round)
+			fmt.Fprintf(&b, "| %d | %s | - | %s round %d (missed) | - | - | - | - | - | - | - | - | - |\n", i+1, f.name, f.target, f.round)
 			continue
 		}
 		failure := "none"
 		if f.failedAfter > 0 {
 			failure = fmt.Sprintf("after %.1fs: %s", f.failedAfter.Seconds(), shortFailure(f.failure))
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %d | %s | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(),
-			f.outcome.Seconds, dur[f.hit.Type], f.outcome.Attempt, failure, f.lost.Seconds(), f.bound.Seconds(), f.how)
+		hit := "-"
+		if f.http {
+			hit = fmt.Sprint(f.hitRequests)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %d | %s | %s | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(),
+			f.outcome.Seconds, dur[f.hit.Type], f.outcome.Attempt, hit, failure, f.lost.Seconds(), f.bound.Seconds(), f.how)
 	}
 	b.WriteString("\n| round | model sha256 (faults) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
 	for i := range got.Rounds {
@@ -253,20 +276,22 @@ func netTableMarkdown(plan []netFault, got, want workflows.RunResult, dur map[st
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7e7)) }
 
-// shortFailure keeps what a table row needs of a failure message: the first cause (SDK error
-// chains repeat themselves), without the random port of the proxy, at most 110 characters.
+// shortFailure keeps what a table row needs of a failure message: what failed (up to the
+// first ": storage: ") and how (the end of the SDK's error chain), without table pipes.
 func shortFailure(msg string) string {
 	if msg == "" {
 		return "(attempt retried)"
 	}
-	if i := strings.Index(msg, ": storage: "); i > 0 { // "load X: storage: ...: storage: ..." once is enough
-		if j := strings.Index(msg[i+2:], ": storage: "); j > 0 {
-			msg = msg[:i+2+j]
-		}
-	}
 	msg = strings.ReplaceAll(msg, "|", "/")
-	if len(msg) > 110 {
-		msg = msg[:110] + "..."
+	if len(msg) <= 120 {
+		return msg
 	}
-	return msg
+	head := msg
+	if i := strings.Index(msg, ": storage: "); i > 0 {
+		head = msg[:i]
+	}
+	if len(head) > 70 {
+		head = head[:70]
+	}
+	return head + " ... " + strings.TrimRight(msg[len(msg)-50:], ")")
 }

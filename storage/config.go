@@ -44,9 +44,9 @@ type Config struct {
 	// Activities have Temporal's retries on top, so tests set 1 to fail fast.
 	MaxAttempts int
 
-	// ReadTimeout: a request whose connection delivers no byte for this long fails with a
-	// timeout and is retried (0 = DefaultReadTimeout, negative = none). It resets on every
-	// byte, so a slow transfer that progresses is not cut.
+	// ReadTimeout: a request whose connection carries no byte, either way, for this long
+	// fails with an *IdleTimeoutError and is retried (0 = DefaultReadTimeout, negative =
+	// none). It resets on every byte, so a slow transfer that progresses is not cut.
 	ReadTimeout time.Duration
 
 	// MultipartThreshold: objects larger than this many bytes are uploaded in parts

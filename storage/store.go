@@ -83,9 +83,11 @@ func New(ctx context.Context, c Config) (*Store, error) {
 		config.WithRegion(c.Region),
 		// A custom http.Client breaks AWS_CA_BUNDLE ("unable to add custom RootCAs"):
 		// the buildable client is the one the SDK can add CAs to.
-		// The read timeout turns a reply that stalls without closing into an error the SDK
-		// retries, instead of an activity blocked for good.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(c.readTimeout())),
+		// The idle timeout (idle.go) turns a reply that stalls without closing into an error
+		// the SDK retries, instead of an activity blocked for good; the SDK's own read
+		// timeout is off (0), since it would cut long uploads.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(0).
+			WithTransportOptions(withIdleTimeout(c.readTimeout()))),
 		// We verify our own SHA-256 on read; the SDK's optional CRC checksums are only
 		// requested where S3 requires them, which keeps older gateways happy.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),

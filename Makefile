@@ -136,10 +136,11 @@ chaos: tools
 
 # Network faults: e2e's TestNetChaos puts toxiproxy (in-process, loopback) between the worker
 # and S3 and between the worker and Temporal, and injects latency, a bandwidth cap, connections
-# cut mid-transfer, stalled reads and a partition; its table goes to $(DATA)/chaos-net.md.
+# cut mid-transfer, stalled reads, a partition, S3 503/500 answers and corrupted reads; and
+# TestHungWorker (SIGSTOP, takeover, SIGCONT). The fault table goes to $(DATA)/chaos-net.md.
 #   make chaos-net [CHAOS_SEED=n]
 .PHONY: chaos-net
 chaos-net: tools
 	@mkdir -p $(DATA)
-	$(GO) test $(TAGS) ./e2e -run '^TestNetChaos$$' -count=1 -v -timeout 30m \
+	$(GO) test $(TAGS) ./e2e -run '^(TestNetChaos|TestHungWorker)$$' -count=1 -v -timeout 30m \
 		-args -e2e.net -chaos.seed $(CHAOS_SEED) -net.table $(abspath $(DATA))/chaos-net.md

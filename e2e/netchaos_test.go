@@ -212,6 +212,18 @@ func TestNetChaos(t *testing.T) {
 			f.outcome, _ = e.Outcome(ctx, workflows.WorkflowID(spec.Name), f.hit.RunID, f.hit.ActivityID)
 		}
 	}
+	// Corrupted reads: Get reads again at once (silently); GetStream has fed the bytes to the
+	// decoder, so its activity fails as "in transit" and is retried.
+	inTransit := strings.Count(w.Log(), "integrity check failed in transit")
+	for i := range plan {
+		if f := &plan[i]; f.injected && strings.Contains(f.name, "corrupted") {
+			f.how = fmt.Sprintf("%d corrupted reads caught by the sha256 check: %d failed an activity as in transit (retried), %d read again at once",
+				f.hitRequests, inTransit, f.hitRequests-inTransit)
+		}
+	}
+	if strings.Contains(w.Log(), "integrity check failed:") {
+		t.Error("an integrity failure was taken for a corrupt stored object (see the worker log)")
+	}
 	if *netTable != "" { // the worker's log beside the table, to read what each fault did
 		if err := os.WriteFile(*netTable+".worker.log", []byte(w.Log()), 0o644); err != nil {
 			t.Error(err)

@@ -196,6 +196,10 @@ func (s *Store) classify(op, key string, err error) error {
 	if tlsErr := tlsCause(err); tlsErr != nil {
 		return &TLSError{Op: op, Key: key, Endpoint: s.endpointName(), Err: tlsErr}
 	}
+	var idle *IdleTimeoutError
+	if errors.As(err, &idle) { // the endpoint answered, then stalled: not "is it running?"
+		return fmt.Errorf("storage: %s %s at %s: %w", op, key, s.endpointName(), idle)
+	}
 	if status == 0 && isNetworkError(err) {
 		return &UnreachableError{Op: op, Key: key, Endpoint: s.endpointName(), Err: rootCause(err)}
 	}

@@ -71,7 +71,12 @@ func TestHungWorker(t *testing.T) {
 	}
 
 	// The late writes of the resumed worker, against the new attempt's.
-	late := savedCheckpoints(a.LogSince()[strings.LastIndex(a.LogSince(), "SIGCONT"):], spec.Name)
+	alog := a.Log()
+	i := strings.LastIndex(alog, "--- harness: resume ")
+	if i < 0 {
+		t.Fatal("no resume in the hung worker's log")
+	}
+	late := savedCheckpoints(alog[i:], spec.Name)
 	fresh := savedCheckpoints(b.Log(), spec.Name)
 	same := 0
 	for key, sha := range late {

@@ -487,12 +487,13 @@ func (e *Env) Outcome(ctx context.Context, workflowID, runID, activityID string)
 
 // Pause sends SIGSTOP: the process hangs as a machine that stalls does (swapping, a frozen
 // VM), without dying: no heartbeat, no progress, its connections left open.
-func (w *Worker) Pause() { w.signalOnly(syscall.SIGSTOP) }
+func (w *Worker) Pause() { w.signalOnly(syscall.SIGSTOP, "pause") }
 
 // Resume sends SIGCONT to a paused worker: it goes on from where it was stopped.
-func (w *Worker) Resume() { w.signalOnly(syscall.SIGCONT) }
+func (w *Worker) Resume() { w.signalOnly(syscall.SIGCONT, "resume") }
 
-func (w *Worker) signalOnly(sig syscall.Signal) {
+// signalOnly sends sig and notes it in the log as "--- harness: <word> <identity> (SIG...)".
+func (w *Worker) signalOnly(sig syscall.Signal, word string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cmd == nil {
@@ -501,7 +502,7 @@ func (w *Worker) signalOnly(sig syscall.Signal) {
 	pid := w.cmd.Process.Pid
 	_ = syscall.Kill(pid, sig)
 	if f, err := os.OpenFile(w.LogPath, os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-		fmt.Fprintf(f, "--- harness: %s %s (pid %d) %s\n", sig, w.Identity, pid, time.Now().Format(time.RFC3339Nano))
+		fmt.Fprintf(f, "--- harness: %s %s (%s, pid %d) %s\n", word, w.Identity, sig, pid, time.Now().Format(time.RFC3339Nano))
 		f.Close()
 	}
 }

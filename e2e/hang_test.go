@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ func TestHungWorker(t *testing.T) {
 	ref := smallSpec("hung-ref", 1, 4) // 128 steps in round 1
 	ref.N, ref.Mu, ref.MaxEval, ref.Generation.MaxNewTokens = 128, 2, 0, 40
 	ref.BaseModel.DModel = 64
+	ref.CheckpointEvery = 1 // every step the resumed worker takes before it learns it lost the attempt writes
 	e.StartRun(ctx, ref)
 	want := runToEnd(ctx, t, e, ref, a)
 
@@ -88,6 +90,15 @@ func TestHungWorker(t *testing.T) {
 		}
 	}
 	t.Logf("after SIGCONT the hung worker wrote %d trainer checkpoints, %d of them under keys the new attempt also wrote (same bytes)", len(late), same)
+	for _, line := range strings.Split(alog[i:], "\n") {
+		if strings.Contains(line, `msg="Activity error."`) || strings.Contains(line, "resuming round") {
+			t.Logf("hung worker after SIGCONT: %s", tail(line[strings.Index(line, "msg="):], 220))
+		}
+	}
+	if *netTable != "" { // both logs beside the table, to read what the resumed worker did
+		_ = os.WriteFile(*netTable+".hung-a.log", []byte(alog), 0o644)
+		_ = os.WriteFile(*netTable+".hung-b.log", []byte(b.Log()), 0o644)
+	}
 	if len(fresh) == 0 {
 		t.Error("the new attempt saved no trainer checkpoint")
 	}

@@ -231,8 +231,10 @@ func (s *Store) putHashed(ctx context.Context, obj Object, data []byte, contentT
 
 // Get returns the object's bytes after checking their SHA-256 against the object's
 // x-amz-meta-sha256 (when present: objects uploaded by other tools may lack it) and against
-// wantSHA (when not empty). A mismatch is an *IntegrityError; a missing object a
-// *NotFoundError.
+// wantSHA (when not empty). After a mismatch the object is read again: when the second read
+// is right, the first one's bytes were changed on the way and the second one's are returned;
+// otherwise the mismatch is an *IntegrityError (the stored object is wrong). A missing object
+// is a *NotFoundError.
 func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
@@ -282,6 +284,7 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, er
 // on the way, and a retry will succeed. When the second read gives the same wrong bytes, or
 // other wrong bytes, or fails, ie is returned as it is: the stored object is not known to
 // be intact.
+//
 // With keep, the second read's bytes are returned too, for Get to use.
 func (s *Store) recheck(ctx context.Context, ie *IntegrityError, meta, wantSHA string, keep bool) ([]byte, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &ie.Key})

@@ -105,7 +105,8 @@ func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer)
 // GetStream streams the object at key into read (e.g. model.Load) while hashing it, then
 // checks the SHA-256 of all its bytes against the object's metadata and against wantSHA (when
 // not empty), and its size against wantSize (when > 0). A mismatch is an *IntegrityError and
-// whatever read built must be discarded. The bytes read lives only in what read keeps.
+// whatever read built must be discarded; the object is then read again (hashed only), and
+// when the stored bytes are right the error is marked InTransit (retry: not permanent). The bytes read lives only in what read keeps.
 func (s *Store) GetStream(ctx context.Context, key, wantSHA string, wantSize int64, read func(io.Reader) error) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err

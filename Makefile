@@ -11,6 +11,8 @@
 #                    kill -9 and resume, exported and sampled, on the local stack (about 15 min);
 #                    table in .data/gpt2small/results.md
 #   make chaos       long e2e chaos test (kill -9, Temporal/S3 restarts); table in .data/chaos.md
+#   make chaos-net   e2e network faults through toxiproxy (latency, bandwidth, cuts, stalls, partition);
+#                    table in .data/chaos-net.md
 #   make gpt2tok     regenerate model/testdata/gpt2tok (GPT-2 tokenizer vectors; needs node and npm)
 #   make fmt vet clean
 #
@@ -131,3 +133,14 @@ chaos: tools
 	@mkdir -p $(DATA)
 	$(GO) test $(TAGS) ./e2e -run '^TestChaos$$' -count=1 -v -timeout 30m \
 		-args -chaos.long -chaos.seed $(CHAOS_SEED) -chaos.table $(abspath $(DATA))/chaos.md
+
+# Network faults: e2e's TestNetChaos puts toxiproxy (in-process, loopback) between the worker
+# and S3 and between the worker and Temporal, and injects latency, a bandwidth cap, connections
+# cut mid-transfer, stalled reads, a partition, S3 503/500 answers and corrupted reads; and
+# TestHungWorker (SIGSTOP, takeover, SIGCONT). The fault table goes to $(DATA)/chaos-net.md.
+#   make chaos-net [CHAOS_SEED=n]
+.PHONY: chaos-net
+chaos-net: tools
+	@mkdir -p $(DATA)
+	$(GO) test $(TAGS) ./e2e -run '^(TestNetChaos|TestHungWorker)$$' -count=1 -v -timeout 30m \
+		-args -e2e.net -chaos.seed $(CHAOS_SEED) -net.table $(abspath $(DATA))/chaos-net.md

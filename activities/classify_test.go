@@ -23,6 +23,7 @@ func TestClassify(t *testing.T) {
 		{&model.InputError{Field: "sequence", Problem: "too long", Fix: "shorten"}, ErrInvalidInput, "too long"},
 		{&dataset.Error{Name: "d.jsonl", Line: 3, Problem: "bad", Fix: "fix"}, ErrInvalidInput, "3"},
 		{fmt.Errorf("load: %w", &storage.IntegrityError{Key: "k", Want: "a", Got: "b"}), ErrIntegrity, "k"},
+		{fmt.Errorf("load: %w", &storage.IntegrityError{Key: "k", Want: "a", Got: "b", Source: "metadata", InTransit: true}), "", "in transit"},
 		{&storage.NotFoundError{Key: "runs/x/base/model.safetensors"}, ErrInvalidInput, "not found"},
 		{errors.New("connection reset"), "", "reset"},
 	}

@@ -20,7 +20,8 @@ const (
 // Classify marks errors that a retry cannot fix as non-retryable, at the activity boundary:
 // bad input (model.InputError, dataset.Error, a missing object), a NaN or Inf in training,
 // and storage integrity or other permanent errors. Everything else (a network blip, a
-// killed worker) is returned as is and retried by Temporal.
+// killed worker, bytes changed in transit from an object that a second read found intact:
+// storage.IntegrityError.InTransit) is returned as is and retried by Temporal.
 func Classify(err error) error {
 	if err == nil {
 		return nil
@@ -37,6 +38,8 @@ func Classify(err error) error {
 		return err // already decided
 	case errors.As(err, &nf):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNonFinite, err)
+	case errors.As(err, &ie) && ie.InTransit:
+		return err // the stored object is intact: the next attempt reads it again
 	case errors.As(err, &ie):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrIntegrity, err)
 	case errors.As(err, &in), errors.As(err, &de), storage.IsPermanent(err):

@@ -147,7 +147,7 @@ func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trai
 	if _, err := storage.WriteManifest(ctx, a.Store, storage.TrainManifestKey(j.run, j.round), listed); err != nil {
 		return fmt.Errorf("write trainer manifest: %w", err)
 	}
-	a.log().Info("saved trainer checkpoint", "run", j.run, "round", j.round, "step", tr.StepCount(), "key", key)
+	a.log().Info("saved trainer checkpoint", "run", j.run, "round", j.round, "step", tr.StepCount(), "key", key, "sha256", obj.SHA256)
 	return nil
 }
 

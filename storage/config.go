@@ -8,12 +8,20 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults used by ConfigFromEnv.
 const (
 	DefaultRegion = "us-east-1"
 	DefaultBucket = "space"
+
+	// DefaultReadTimeout is how long a connection to S3 may stay silent (no byte of a reply)
+	// before the request fails and the SDK retries it on a new connection. Without one, a
+	// reply that stalls without closing (a dead peer behind a NAT, a half-open connection)
+	// blocks the activity until its start-to-close timeout, heartbeating all the while.
+	// A minute is far longer than any pause of a working gateway.
+	DefaultReadTimeout = time.Minute
 )
 
 // Config says where the bucket is and how to reach it. The zero value plus Bucket talks to
@@ -36,9 +44,25 @@ type Config struct {
 	// Activities have Temporal's retries on top, so tests set 1 to fail fast.
 	MaxAttempts int
 
+	// ReadTimeout: a request whose connection carries no byte, either way, for this long
+	// fails with an *IdleTimeoutError and is retried (0 = DefaultReadTimeout, negative =
+	// none). It resets on every byte, so a slow transfer that progresses is not cut.
+	ReadTimeout time.Duration
+
 	// MultipartThreshold: objects larger than this many bytes are uploaded in parts
 	// (0 = DefaultMultipartThreshold).
 	MultipartThreshold int64
+}
+
+// readTimeout is ReadTimeout with its default applied (0: none).
+func (c Config) readTimeout() time.Duration {
+	switch {
+	case c.ReadTimeout == 0:
+		return DefaultReadTimeout
+	case c.ReadTimeout < 0:
+		return 0
+	}
+	return c.ReadTimeout
 }
 
 // UnsignedPayload reports whether uploads are sent with the SigV4 payload hash
@@ -78,6 +102,7 @@ func (c Config) UnsignedPayload() bool {
 //	AWS_SESSION_TOKEN                 optional session token
 //	S3_PATH_STYLE                     true/false (default true when S3_ENDPOINT is set)
 //	S3_CA_BUNDLE, else AWS_CA_BUNDLE  PEM file of extra root CAs
+//	S3_READ_TIMEOUT                   Go duration, e.g. 30s (default DefaultReadTimeout)
 func ConfigFromEnv() Config {
 	c := Config{
 		Endpoint:     strings.TrimSpace(os.Getenv("S3_ENDPOINT")),
@@ -92,6 +117,11 @@ func ConfigFromEnv() Config {
 	if v := os.Getenv("S3_PATH_STYLE"); v != "" {
 		if b, err := strconv.ParseBool(v); err == nil {
 			c.PathStyle = b
+		}
+	}
+	if v := os.Getenv("S3_READ_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.ReadTimeout = d
 		}
 	}
 	return c

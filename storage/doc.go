@@ -23,9 +23,16 @@
 // attempt's leftover) is ignored.
 //
 // Configuration comes from the environment (ConfigFromEnv): S3_ENDPOINT, S3_REGION or
-// AWS_REGION, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, S3_PATH_STYLE and
-// S3_CA_BUNDLE or AWS_CA_BUNDLE. `make up` starts a local versitygw and writes these to
-// .data/stack.env.
+// AWS_REGION, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, S3_PATH_STYLE,
+// S3_CA_BUNDLE or AWS_CA_BUNDLE, and S3_READ_TIMEOUT. `make up` starts a local versitygw and
+// writes these to .data/stack.env.
+//
+// Faults on the way: a connection that carries no byte for Config.ReadTimeout (a minute by
+// default) fails with an *IdleTimeoutError, which the SDK and then Temporal retry. A read
+// whose bytes fail the SHA-256 check is read once more: when the second read hashes right the
+// bytes were changed in transit (Get returns the good bytes; GetStream, whose reader has
+// consumed the bad ones, returns an *IntegrityError with InTransit set, which is not
+// permanent), and otherwise the stored object itself is wrong (a permanent *IntegrityError).
 //
 // It knows aws-sdk-go-v2 only: nothing of Temporal, the model or the workflows.
 package storage

@@ -29,16 +29,26 @@ func (e *NotFoundError) Error() string {
 
 // IntegrityError: the bytes read do not hash to the SHA-256 that was stored with the object
 // (Want from its metadata) or that the caller expected (Want from a manifest).
+//
+// InTransit is set when a second read found the stored object intact (its bytes hash to the
+// SHA-256 in its metadata and to what the caller expected): the bytes changed on the way, a
+// retry will read them right, and the error is not permanent. Without it the stored object
+// itself is wrong (corrupted on disk, or overwritten), which no retry can fix.
 type IntegrityError struct {
 	Key       string
 	Want, Got string // hex SHA-256
-	Source    string // "metadata" or "caller": where Want came from
+	Source    string // "metadata", "caller", "size" or "commit": where Want came from
+	InTransit bool
 }
 
 func (e *IntegrityError) Error() string {
 	src := e.Source
 	if src == "" {
 		src = "expected"
+	}
+	if e.InTransit {
+		return fmt.Sprintf("storage: %s: integrity check failed in transit: the bytes read hash to %s, %s says %s, "+
+			"and a second read found the stored object intact (retry)", e.Key, e.Got, src, e.Want)
 	}
 	return fmt.Sprintf("storage: %s: integrity check failed: sha256 is %s, %s says %s (object corrupted or overwritten)",
 		e.Key, e.Got, src, e.Want)
@@ -139,6 +149,9 @@ func IsPermanent(err error) bool {
 		ke *KeyError
 		te *TLSError
 	)
+	if errors.As(err, &ie) && ie.InTransit {
+		return false
+	}
 	return errors.As(err, &ie) || errors.As(err, &nf) || errors.As(err, &ae) ||
 		errors.As(err, &be) || errors.As(err, &ke) || errors.As(err, &te)
 }
@@ -182,6 +195,10 @@ func (s *Store) classify(op, key string, err error) error {
 	}
 	if tlsErr := tlsCause(err); tlsErr != nil {
 		return &TLSError{Op: op, Key: key, Endpoint: s.endpointName(), Err: tlsErr}
+	}
+	var idle *IdleTimeoutError
+	if errors.As(err, &idle) { // the endpoint answered, then stalled: not "is it running?"
+		return fmt.Errorf("storage: %s %s at %s: %w", op, key, s.endpointName(), idle)
 	}
 	if status == 0 && isNetworkError(err) {
 		return &UnreachableError{Op: op, Key: key, Endpoint: s.endpointName(), Err: rootCause(err)}

@@ -83,7 +83,11 @@ func New(ctx context.Context, c Config) (*Store, error) {
 		config.WithRegion(c.Region),
 		// A custom http.Client breaks AWS_CA_BUNDLE ("unable to add custom RootCAs"):
 		// the buildable client is the one the SDK can add CAs to.
-		config.WithHTTPClient(awshttp.NewBuildableClient()),
+		// The idle timeout (idle.go) turns a reply that stalls without closing into an error
+		// the SDK retries, instead of an activity blocked for good; the SDK's own read
+		// timeout is off (0), since it would cut long uploads.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(0).
+			WithTransportOptions(withIdleTimeout(c.readTimeout()))),
 		// We verify our own SHA-256 on read; the SDK's optional CRC checksums are only
 		// requested where S3 requires them, which keeps older gateways happy.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -227,8 +231,10 @@ func (s *Store) putHashed(ctx context.Context, obj Object, data []byte, contentT
 
 // Get returns the object's bytes after checking their SHA-256 against the object's
 // x-amz-meta-sha256 (when present: objects uploaded by other tools may lack it) and against
-// wantSHA (when not empty). A mismatch is an *IntegrityError; a missing object a
-// *NotFoundError.
+// wantSHA (when not empty). After a mismatch the object is read again: when the second read
+// is right, the first one's bytes were changed on the way and the second one's are returned;
+// otherwise the mismatch is an *IntegrityError (the stored object is wrong). A missing object
+// is a *NotFoundError.
 func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
@@ -248,16 +254,62 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA string) ([]byte, er
 	}
 	data := buf.Bytes()
 	got := SHA256Hex(data)
-	if meta := strings.ToLower(out.Metadata[metaSHA]); meta != "" && meta != got {
-		return nil, &IntegrityError{Key: key, Want: meta, Got: got, Source: "metadata"}
+	meta := strings.ToLower(out.Metadata[metaSHA])
+	var ie *IntegrityError
+	if meta != "" && meta != got {
+		ie = &IntegrityError{Key: key, Want: meta, Got: got, Source: "metadata"}
+	} else if want := strings.ToLower(wantSHA); want != "" && want != got {
+		ie = &IntegrityError{Key: key, Want: want, Got: got, Source: "caller"}
+		if meta != "" { // the bytes arrived as stored: the store holds another object than expected
+			return nil, ie
+		}
 	}
-	if want := strings.ToLower(wantSHA); want != "" && want != got {
-		return nil, &IntegrityError{Key: key, Want: want, Got: got, Source: "caller"}
+	if ie != nil {
+		// Read again: bytes changed on the way are read right the second time.
+		again, err := s.recheck(ctx, ie, meta, wantSHA, true)
+		if !ie.InTransit {
+			return nil, err
+		}
+		data = again
 	}
 	if s.observe != nil {
 		s.observe("get", int64(len(data)), time.Since(start))
 	}
 	return data, nil
+}
+
+// recheck follows a failed integrity check: it reads the object again, hashing it, and
+// returns ie marked InTransit when the stored bytes are what they should be (they hash to
+// the metadata's SHA-256 and to wantSHA, where given): the first read was changed or cut
+// on the way, and a retry will succeed. When the second read gives the same wrong bytes, or
+// other wrong bytes, or fails, ie is returned as it is: the stored object is not known to
+// be intact.
+//
+// With keep, the second read's bytes are returned too, for Get to use.
+func (s *Store) recheck(ctx context.Context, ie *IntegrityError, meta, wantSHA string, keep bool) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &ie.Key})
+	if err != nil {
+		return nil, ie
+	}
+	defer out.Body.Close()
+	h := newCountingHash()
+	var buf bytes.Buffer
+	var w io.Writer = h
+	if keep {
+		w = io.MultiWriter(h, &buf)
+	}
+	if _, err := io.Copy(w, out.Body); err != nil {
+		return nil, ie
+	}
+	got := h.hex()
+	if m := strings.ToLower(out.Metadata[metaSHA]); m != meta || (meta != "" && got != meta) {
+		return nil, ie
+	}
+	if want := strings.ToLower(wantSHA); (want != "" && got != want) || (want == "" && meta == "") {
+		return nil, ie
+	}
+	ie.InTransit = true
+	return buf.Bytes(), ie
 }
 
 // Open returns a stream of the object's bytes, for reading a part of it (a checkpoint's

@@ -8,9 +8,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -347,5 +353,95 @@ func TestIntegrationGatewayDown(t *testing.T) {
 	}
 	if got, err := st.Get(ctx, key, ""); err != nil || string(got) != "x" {
 		t.Errorf("after restart: %q %v", got, err)
+	}
+}
+
+// corruptingProxy is a reverse proxy to the gateway that flips one byte in the body of the
+// next n GET replies: bytes changed on the way, while the stored object stays intact.
+func corruptingProxy(t *testing.T, endpoint string, n *atomic.Int32) string {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.Request.Method != http.MethodGet || r.StatusCode != http.StatusOK || r.Request.URL.RawQuery == "list-type=2" || n.Add(-1) < 0 {
+			return nil
+		}
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		if len(body) > 0 {
+			body[len(body)/2] ^= 0x55
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestIntegrationIntegrityInTransit: a read whose bytes change on the way is caught by the
+// sha256 check and read again; Get returns the right bytes, GetStream an IntegrityError
+// marked InTransit (not permanent: the activity is retried). An object corrupt in the store
+// stays a permanent IntegrityError (TestIntegrationIntegrity).
+func TestIntegrationIntegrityInTransit(t *testing.T) {
+	stk := stacktest.StartS3(t)
+	direct := newStore(t, stk.StorageConfig())
+	ctx := testCtx(t)
+	key := storage.TrainCkptKey("transit", 0, 2)
+	data := bytes.Repeat([]byte("weights "), 4096)
+	obj, err := direct.Put(ctx, key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var corrupt atomic.Int32
+	cfg := stk.StorageConfig()
+	cfg.Endpoint = corruptingProxy(t, cfg.Endpoint, &corrupt)
+	st := newStore(t, cfg)
+
+	// Get: the first reply is corrupted, the second read is right and returned.
+	for _, want := range []string{"", obj.SHA256} {
+		corrupt.Store(1)
+		got, err := st.Get(ctx, key, want)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("Get(want %q) through one corrupted reply: %d bytes, %v", want, len(got), err)
+		}
+	}
+	// GetStream: the reader has consumed the bad bytes; the error says to retry.
+	corrupt.Store(1)
+	_, err = st.GetStream(ctx, key, obj.SHA256, obj.Size, func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err })
+	var ie *storage.IntegrityError
+	if !errors.As(err, &ie) || !ie.InTransit || storage.IsPermanent(err) || !strings.Contains(err.Error(), "in transit") {
+		t.Errorf("GetStream through a corrupted reply: %T %v (want a retryable IntegrityError in transit)", err, err)
+	}
+	if _, err := st.GetStream(ctx, key, obj.SHA256, obj.Size, func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }); err != nil {
+		t.Errorf("GetStream retried: %v", err)
+	}
+	// Every reply corrupted: the second read is wrong too; nothing says the stored object is
+	// intact, so the error stays permanent.
+	corrupt.Store(1000)
+	if _, err := st.Get(ctx, key, ""); !errors.As(err, &ie) || ie.InTransit || !storage.IsPermanent(err) {
+		t.Errorf("Get with every reply corrupted: %T %v (want a permanent IntegrityError)", err, err)
+	}
+
+	// Corrupt in the store (its sha256 metadata intact): permanent, also after the re-read.
+	corrupt.Store(0)
+	path := filepath.Join(stk.S3Dir(), stk.Bucket(), filepath.FromSlash(key))
+	bad := bytes.Clone(data)
+	bad[7] ^= 0xff
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, key, ""); !errors.As(err, &ie) || ie.InTransit || !storage.IsPermanent(err) {
+		t.Errorf("object corrupt in the store: %T %v (want a permanent IntegrityError)", err, err)
+	}
+	_, err = st.GetStream(ctx, key, obj.SHA256, obj.Size, func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err })
+	if !errors.As(err, &ie) || ie.InTransit || !storage.IsPermanent(err) {
+		t.Errorf("GetStream of an object corrupt in the store: %T %v (want a permanent IntegrityError)", err, err)
 	}
 }

@@ -105,7 +105,8 @@ func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer)
 // GetStream streams the object at key into read (e.g. model.Load) while hashing it, then
 // checks the SHA-256 of all its bytes against the object's metadata and against wantSHA (when
 // not empty), and its size against wantSize (when > 0). A mismatch is an *IntegrityError and
-// whatever read built must be discarded. The bytes read lives only in what read keeps.
+// whatever read built must be discarded; the object is then read again (hashed only), and
+// when the stored bytes are right the error is marked InTransit (retry: not permanent). The bytes read lives only in what read keeps.
 func (s *Store) GetStream(ctx context.Context, key, wantSHA string, wantSize int64, read func(io.Reader) error) (Object, error) {
 	if err := ValidateKey(key); err != nil {
 		return Object{}, err
@@ -126,11 +127,18 @@ func (s *Store) GetStream(ctx context.Context, key, wantSHA string, wantSize int
 		return Object{}, s.classify("get", key, err)
 	}
 	obj := Object{Key: key, SHA256: ch.hex(), Size: ch.n}
-	if meta := strings.ToLower(out.Metadata[metaSHA]); meta != "" && meta != obj.SHA256 {
-		return Object{}, &IntegrityError{Key: key, Want: meta, Got: obj.SHA256, Source: "metadata"}
+	meta := strings.ToLower(out.Metadata[metaSHA])
+	if meta != "" && meta != obj.SHA256 {
+		_, err := s.recheck(ctx, &IntegrityError{Key: key, Want: meta, Got: obj.SHA256, Source: "metadata"}, meta, wantSHA, false)
+		return Object{}, err
 	}
 	if want := strings.ToLower(wantSHA); want != "" && want != obj.SHA256 {
-		return Object{}, &IntegrityError{Key: key, Want: want, Got: obj.SHA256, Source: "caller"}
+		ie := &IntegrityError{Key: key, Want: want, Got: obj.SHA256, Source: "caller"}
+		if meta != "" { // the bytes arrived as stored: the store holds another object than expected
+			return Object{}, ie
+		}
+		_, err := s.recheck(ctx, ie, meta, wantSHA, false)
+		return Object{}, err
 	}
 	if wantSize > 0 && wantSize != obj.Size {
 		return Object{}, &IntegrityError{Key: key, Want: wantSHA, Got: obj.SHA256, Source: "size"}

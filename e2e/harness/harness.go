@@ -428,3 +428,81 @@ func (e *Env) ActivityTimes(ctx context.Context, workflowID string) []ActivityTi
 	}
 	return out
 }
+
+// ActivityOutcome is how one activity of one workflow run ended, from its history: retried
+// attempts leave no events of their own, but the started event of the last one carries the
+// attempt number and the previous attempt's failure.
+type ActivityOutcome struct {
+	Type        string
+	Attempt     int32
+	Seconds     float64 // scheduled to closed, every attempt and backoff included
+	Completed   bool
+	LastFailure string // the failure of the attempt before the last ("" when the first succeeded)
+}
+
+// Outcome returns how activity activityID of workflow run runID ended (ok false while it
+// has not closed).
+func (e *Env) Outcome(ctx context.Context, workflowID, runID, activityID string) (ActivityOutcome, bool) {
+	e.T.Helper()
+	var out ActivityOutcome
+	var sched *historypb.HistoryEvent
+	var startedID int64
+	for _, ev := range e.History(ctx, workflowID, runID) {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityId() == activityID {
+			sched = ev
+			out.Type = a.GetActivityType().GetName()
+			continue
+		}
+		if sched == nil {
+			continue
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			startedID = ev.GetEventId()
+			out.Attempt = a.GetAttempt()
+			if f := a.GetLastFailure(); f != nil {
+				out.LastFailure = f.GetMessage()
+				if c := f.GetCause(); c != nil {
+					out.LastFailure += ": " + c.GetMessage()
+				}
+			}
+			continue
+		}
+		closed := false
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			closed, out.Completed = true, true
+		}
+		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			closed = true
+		}
+		if a := ev.GetActivityTaskTimedOutEventAttributes(); a != nil && a.GetScheduledEventId() == sched.GetEventId() {
+			closed = true
+		}
+		if closed && startedID != 0 {
+			out.Seconds = ev.GetEventTime().AsTime().Sub(sched.GetEventTime().AsTime()).Seconds()
+			return out, true
+		}
+	}
+	return out, false
+}
+
+// Pause sends SIGSTOP: the process hangs as a machine that stalls does (swapping, a frozen
+// VM), without dying: no heartbeat, no progress, its connections left open.
+func (w *Worker) Pause() { w.signalOnly(syscall.SIGSTOP, "pause") }
+
+// Resume sends SIGCONT to a paused worker: it goes on from where it was stopped.
+func (w *Worker) Resume() { w.signalOnly(syscall.SIGCONT, "resume") }
+
+// signalOnly sends sig and notes it in the log as "--- harness: <word> <identity> (SIG...)".
+func (w *Worker) signalOnly(sig syscall.Signal, word string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cmd == nil {
+		return
+	}
+	pid := w.cmd.Process.Pid
+	_ = syscall.Kill(pid, sig)
+	if f, err := os.OpenFile(w.LogPath, os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		fmt.Fprintf(f, "--- harness: %s %s (%s, pid %d) %s\n", word, w.Identity, sig, pid, time.Now().Format(time.RFC3339Nano))
+		f.Close()
+	}
+}

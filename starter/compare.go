@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/space-sft/space/compare"
-	"github.com/space-sft/space/storage"
 )
 
 // cmdCompare starts a Compare workflow (SFT on n and 4n, SPIN, SPACE mu 1 and 3, from one
@@ -26,9 +25,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	out := fs.String("out", "out/compare", "local folder for the report (OUT/NAME/)")
 	noWait := fs.Bool("no-wait", false, "start the comparison and return")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	s3 := storage.ConfigFromEnv()
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
-	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
+	s3 := s3Flags(fs, "")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,5 +63,5 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if *asJSON {
 		return printJSON(res)
 	}
-	return compare.Fetch(ctx, s3, spec.Name, *out, time.Since(start), res, stdout)
+	return compare.Fetch(ctx, *s3, spec.Name, *out, time.Since(start), res, stdout)
 }

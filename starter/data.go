@@ -25,9 +25,7 @@ func cmdData(ctx context.Context, args []string) error {
 		return fmt.Errorf("want a subcommand: put FILE [KEY], ls [PREFIX] or get KEY FILE")
 	}
 	fs := flag.NewFlagSet("data "+args[0], flag.ContinueOnError)
-	s3 := storage.ConfigFromEnv()
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
-	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
+	s3 := s3Flags(fs, "")
 	var opt dataset.Options
 	if args[0] == "put" {
 		fs.BoolVar(&opt.AllowDuplicates, "allow-duplicates", false, `accept duplicate pairs (a run then needs "allow_duplicates": true)`)
@@ -36,7 +34,7 @@ func cmdData(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store := func() (*storage.Store, error) { return storage.New(ctx, s3) }
+	store := func() (*storage.Store, error) { return storage.New(ctx, *s3) }
 	switch args[0] {
 	case "put":
 		if len(pos) < 1 || len(pos) > 2 {

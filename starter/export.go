@@ -42,14 +42,7 @@ func cmdExport(ctx context.Context, args []string) error {
 		"and the same tokenizer files")
 	out := fs.String("out", "", "output folder (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	s3 := storage.ConfigFromEnv()
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
-	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: space export RUN [--round N] --out DIR [--format hf|space] [--json]\n"+
-			"       space export --model KEY --out DIR [--format hf|space] [--json]")
-		fs.PrintDefaults()
-	}
+	s3 := s3Flags(fs, "")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -74,7 +67,7 @@ func cmdExport(ctx context.Context, args []string) error {
 		}
 		res.Round = round
 	}
-	store, err := storage.New(ctx, s3)
+	store, err := storage.New(ctx, *s3)
 	if err != nil {
 		return err
 	}

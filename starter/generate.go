@@ -92,9 +92,7 @@ func cmdGenerate(ctx context.Context, args []string) error {
 	fs.IntVar(&sc.Batch, "batch", sc.Batch, fmt.Sprintf("with --json, prompts decoded together (0 = %d); speed only, never the output", model.DefaultSampleBatch))
 	seed := fs.Uint64("seed", 0, "seed of prompt 0; prompt i uses seed+i")
 	asJSON := fs.Bool("json", false, "print one JSON object per prompt (JSON Lines; see starter/README.md)")
-	s3 := storage.ConfigFromEnv()
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT), for --run and --model")
-	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET), for --run and --model")
+	s3 := s3Flags(fs, ", for --run and --model")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -116,7 +114,7 @@ func cmdGenerate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, desc, err := src.load(ctx, cn, s3)
+	m, desc, err := src.load(ctx, cn, *s3)
 	if err != nil {
 		return err
 	}

@@ -36,9 +36,7 @@ func cmdImport(ctx context.Context, args []string) error {
 	ctxLen := flags.Int("context", 0, "model context in tokens (default: n_positions of config.json; smaller keeps the first positions)")
 	dtype := flags.String("dtype", "float32", "parameter dtype: float32 or float64")
 	asJSON := flags.Bool("json", false, "print JSON")
-	s3 := storage.ConfigFromEnv()
-	flags.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
-	flags.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
+	s3 := s3Flags(flags, "")
 	pos, err := parse(flags, args)
 	if err != nil {
 		return err
@@ -53,7 +51,7 @@ func cmdImport(ctx context.Context, args []string) error {
 	if err := storage.ValidateKey(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	store, err := storage.New(ctx, s3)
+	store, err := storage.New(ctx, *s3)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/space-sft/space/internal/temporalclient"
+	"github.com/space-sft/space/storage"
 )
 
 // command is one subcommand: it parses its own flags from args.
@@ -145,6 +146,15 @@ func (c *conn) dial() (client.Client, error) {
 		return nil, fmt.Errorf("connect to Temporal at %s (is it running? `make up` starts a local one; or set TEMPORAL_ADDRESS): %w", c.temporal.Address, err)
 	}
 	return cl, nil
+}
+
+// s3Flags declares --s3-endpoint and --s3-bucket over the environment's S3 settings
+// (storage.ConfigFromEnv); note ends their usage text (e.g. ", for --run and --model").
+func s3Flags(fs *flag.FlagSet, note string) *storage.Config {
+	s3 := storage.ConfigFromEnv()
+	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)"+note)
+	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)"+note)
+	return &s3
 }
 
 // parse parses flags and returns the positional arguments, allowing flags after them

@@ -29,14 +29,7 @@ func cmdReport(ctx context.Context, args []string) error {
 	cn := connFlags(fs)
 	out := fs.String("out", "", "local folder for the report (default: ./RUN-report)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	s3 := storage.ConfigFromEnv()
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT)")
-	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: space report RUN [--out DIR] [--json]\n\n"+
-			"Copies the run's report (report.html, report.md, PNG plots) from S3 to DIR; open DIR/report.html in a browser.")
-		fs.PrintDefaults()
-	}
+	s3 := s3Flags(fs, "")
 	run, err := oneRun(fs, args)
 	if err != nil {
 		return err
@@ -47,7 +40,7 @@ func cmdReport(ctx context.Context, args []string) error {
 	if *out == "" {
 		*out = run + "-report"
 	}
-	store, err := storage.New(ctx, s3)
+	store, err := storage.New(ctx, *s3)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/space-sft/space/model"
-	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/workflows"
 )
 
@@ -22,9 +21,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	cn := connFlags(fs)
 	specFile := fs.String("spec", "", "RunSpec JSON file (fields in starter/README.md); flags below override it")
-	s3 := storage.ConfigFromEnv() // where a local data or test_data file is uploaded
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", s3.Endpoint, "S3 endpoint URL (S3_ENDPOINT), for a local --data/--test-data file")
-	fs.StringVar(&s3.Bucket, "s3-bucket", s3.Bucket, "bucket (S3_BUCKET), for a local --data/--test-data file")
+	s3 := s3Flags(fs, ", for a local --data/--test-data file") // where a local data or test_data file is uploaded
 	wait := fs.Bool("wait", false, "wait for the run to end and print its result")
 	asJSON := fs.Bool("json", false, "print JSON (see starter/README.md)")
 	var edits []func(*workflows.RunSpec) error
@@ -51,7 +48,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err := spec.Validate(); err != nil { // fail here, before Temporal is involved
 		return err
 	}
-	if err := uploadLocalData(ctx, &spec, s3); err != nil {
+	if err := uploadLocalData(ctx, &spec, *s3); err != nil {
 		return err
 	}
 	if err := spec.Validate(); err != nil { // the keys that replaced the paths

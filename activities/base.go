@@ -72,9 +72,8 @@ func (a *Activities) verifyBase(ctx context.Context, in BaseInput) (TrainOutput,
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	if c := m.Config.Context; in.Context > c {
-		return TrainOutput{}, Invalid(fmt.Sprintf("context: is %d but base %s has %d positions; set context to at most %d (or omit it to use %d)",
-			in.Context, in.Base, c, c, c))
+	if err := checkBaseContext(in.Context, in.Base, m.Config.Context); err != nil {
+		return TrainOutput{}, err
 	}
 	a.log().Info("using given base", "run", in.Run, "key", in.Base, "params", m.NumParams(),
 		"d_model", m.Config.DModel, "layers", m.Config.Layers, "heads", m.Config.Heads, "context", m.Config.Context, "vocab", m.Config.VocabSize)

@@ -164,14 +164,22 @@ func (a *Activities) runTokenizer(ctx context.Context, in PrepareInput, train []
 	if err != nil {
 		return nil, 0, err
 	}
-	switch {
-	case in.Context == 0:
+	if in.Context == 0 {
 		return tok, cfg.Context, nil
-	case in.Context > cfg.Context:
-		return nil, 0, Invalid(fmt.Sprintf("context: is %d but base %s has %d positions; set context to at most %d (or omit it to use %d)",
-			in.Context, in.Base, cfg.Context, cfg.Context, cfg.Context))
+	}
+	if err := checkBaseContext(in.Context, in.Base, cfg.Context); err != nil {
+		return nil, 0, err
 	}
 	return tok, in.Context, nil
+}
+
+// checkBaseContext refuses a run context beyond the positions of its base checkpoint.
+func checkBaseContext(context int, base string, positions int) error {
+	if context > positions {
+		return Invalid(fmt.Sprintf("context: is %d but base %s has %d positions; set context to at most %d (or omit it to use %d)",
+			context, base, positions, positions, positions))
+	}
+	return nil
 }
 
 // baseInfo reads the config and tokenizer of a base checkpoint from its header.

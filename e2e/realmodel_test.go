@@ -123,7 +123,7 @@ func TestImportedGPT2Base(t *testing.T) {
 	}
 	changed := false
 	for i, p := range m.Params {
-		changed = changed || !bytes.Equal(f32bytes(p), f32bytes(base.Params[i]))
+		changed = changed || !slices.Equal(p.Value.Data().([]float32), base.Params[i].Value.Data().([]float32))
 	}
 	if !changed {
 		t.Error("round 1 has the base's weights: nothing was trained")
@@ -185,11 +185,4 @@ func TestBPEFromScratch(t *testing.T) {
 	if n := len(tok.Encode("12+34=46. Answer: 46")); n >= len("12+34=46. Answer: 46") {
 		t.Errorf("the trained BPE encodes %q in %d tokens, no fewer than its bytes", "12+34=46. Answer: 46", n)
 	}
-}
-
-// f32bytes is a parameter's values as bytes, for exact comparison.
-func f32bytes(p *model.Param) []byte {
-	var b bytes.Buffer
-	fmt.Fprint(&b, p.Value.Data())
-	return b.Bytes()
 }

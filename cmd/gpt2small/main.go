@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -232,7 +233,7 @@ func run(ctx context.Context, dir, hfDir, bin, specFile, dataFile string) error 
 	refSec := time.Since(t1).Seconds()
 	rss2 := w2.stop(syscall.SIGTERM)
 	r.rows = append(r.rows, row{what: "worker 2: resumed round 1, then the whole reference run", seconds: time.Since(w2.start).Seconds(), rssMB: rss2, note: resumed})
-	same, shaNote, err := compareRuns(ctx, st, crash, refOut)
+	same, shaNote, err := compareRuns(ctx, store, crash, refOut)
 	if err != nil {
 		return err
 	}
@@ -342,14 +343,10 @@ func writeSpec(path string, specJSON []byte, name string) error {
 
 // compareRuns compares every round's model sha256 of the crashed run (from its round
 // manifests) with the reference run's result (`space run --wait --json`).
-func compareRuns(ctx context.Context, st *stack.Stack, crash, refJSON string) (bool, string, error) {
+func compareRuns(ctx context.Context, store *storage.Store, crash, refJSON string) (bool, string, error) {
 	var ref workflows.RunResult
 	if err := json.Unmarshal([]byte(refJSON[strings.Index(refJSON, "{"):]), &ref); err != nil {
 		return false, "", fmt.Errorf("reference result: %w", err)
-	}
-	store, err := storage.New(ctx, st.StorageConfig())
-	if err != nil {
-		return false, "", err
 	}
 	same := len(ref.Rounds) > 1
 	var notes []string
@@ -393,7 +390,7 @@ func sameWeights(ctx context.Context, store *storage.Store, a, b string) (bool, 
 			return false, nil
 		}
 		for j := range x {
-			if x[j] != y[j] && !(x[j] != x[j] && y[j] != y[j]) {
+			if math.Float32bits(x[j]) != math.Float32bits(y[j]) {
 				return false, nil
 			}
 		}
@@ -424,11 +421,12 @@ func describe(dir string) string {
 		return "?"
 	}
 	var c struct {
-		NEmbd, NLayer, NHead, NPositions, VocabSize int
+		NEmbd      int `json:"n_embd"`
+		NLayer     int `json:"n_layer"`
+		NHead      int `json:"n_head"`
+		NPositions int `json:"n_positions"`
+		VocabSize  int `json:"vocab_size"`
 	}
-	var raw map[string]any
-	_ = json.Unmarshal(b, &raw)
-	get := func(k string) int { v, _ := raw[k].(float64); return int(v) }
-	c.NEmbd, c.NLayer, c.NHead, c.NPositions, c.VocabSize = get("n_embd"), get("n_layer"), get("n_head"), get("n_positions"), get("vocab_size")
+	_ = json.Unmarshal(b, &c)
 	return fmt.Sprintf("n_embd %d, n_layer %d, n_head %d, n_positions %d, vocab_size %d", c.NEmbd, c.NLayer, c.NHead, c.NPositions, c.VocabSize)
 }

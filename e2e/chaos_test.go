@@ -120,19 +120,8 @@ func TestChaos(t *testing.T) {
 	spec := ref
 	spec.Name = "chaos"
 	t0 := time.Now()
-	e.StartRun(ctx, spec)
-	done := make(chan struct{})
-	var got workflows.RunResult
-	var runErr error
-	go func() { defer close(done); got, runErr = waitRun(ctx, e, spec.Name) }()
-	finished := func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}
+	run := startInBackground(ctx, e, spec)
+	finished := run.finished
 
 	rng := rand.New(rand.NewPCG(*chaosSeed, 0xc4a05))
 	for i := 0; i < len(plan); i++ {
@@ -182,10 +171,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	got, runErr := run.wait(ctx)
 	if runErr != nil || got.Status != workflows.StatusCompleted {
 		t.Logf("worker log:\n%s", tail(w.Log(), 8000))
 		t.Fatalf("chaos run: %v (result %+v)", runErr, got)
@@ -228,6 +214,41 @@ func TestChaos(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("no fault of kind %q landed", k)
 		}
+	}
+}
+
+// backgroundRun is a run awaited in the background while a test injects faults into it.
+type backgroundRun struct {
+	done chan struct{}
+	res  workflows.RunResult
+	err  error
+}
+
+// startInBackground starts spec's run and waits for its end in the background.
+func startInBackground(ctx context.Context, e *harness.Env, spec workflows.RunSpec) *backgroundRun {
+	e.StartRun(ctx, spec)
+	r := &backgroundRun{done: make(chan struct{})}
+	go func() { defer close(r.done); r.res, r.err = waitRun(ctx, e, spec.Name) }()
+	return r
+}
+
+// finished reports whether the run has ended.
+func (r *backgroundRun) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait returns the run's result, or ctx's error if ctx ends first.
+func (r *backgroundRun) wait(ctx context.Context) (workflows.RunResult, error) {
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return workflows.RunResult{}, ctx.Err()
 	}
 }
 

@@ -140,19 +140,8 @@ func TestNetChaos(t *testing.T) {
 	spec := ref
 	spec.Name = "net"
 	t0 := time.Now()
-	e.StartRun(ctx, spec)
-	done := make(chan struct{})
-	var got workflows.RunResult
-	var runErr error
-	go func() { defer close(done); got, runErr = waitRun(ctx, e, spec.Name) }()
-	finished := func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}
+	run := startInBackground(ctx, e, spec)
+	finished := run.finished
 	rng := newRand(*chaosSeed)
 	for i := range plan {
 		f := &plan[i]
@@ -193,10 +182,7 @@ func TestNetChaos(t *testing.T) {
 		}
 		t.Logf("fault %d: %s during %s at %.1fs for %.0fs: recovered %.1fs after healing (%s)", i+1, f.name, f.phase, f.at.Seconds(), f.hold.Seconds(), f.lost.Seconds(), f.how)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	got, runErr := run.wait(ctx)
 	if runErr != nil || got.Status != workflows.StatusCompleted {
 		t.Logf("worker log:\n%s", tail(w.Log(), 8000))
 		t.Fatalf("run under network faults: %v (result %+v)", runErr, got)

@@ -31,15 +31,15 @@ func DefaultTokenizer() TokenizerSpec { return TokenizerSpec{Kind: "byte"} }
 // Validate reports the first problem as an *InputError. Field names are prefixed with
 // prefix (e.g. "base_model.tokenizer.").
 func (s TokenizerSpec) Validate(prefix string) error {
-	min := 256 + len(BPESpecials)
+	least := 256 + len(BPESpecials)
 	switch {
 	case (s.Kind == "byte" || s.Kind == "") && s.VocabSize != 0:
 		return &InputError{Field: prefix + "vocab_size", Problem: fmt.Sprintf("is %d but the byte tokenizer has %d ids", s.VocabSize, ByteVocab),
 			Fix: `omit vocab_size, or use kind "bpe" to train a vocabulary of that size`}
 	case s.Kind == "byte" || s.Kind == "":
-	case s.Kind == "bpe" && (s.VocabSize < min || s.VocabSize > MaxBPEVocab):
+	case s.Kind == "bpe" && (s.VocabSize < least || s.VocabSize > MaxBPEVocab):
 		return &InputError{Field: prefix + "vocab_size", Problem: fmt.Sprintf("is %d", s.VocabSize),
-			Fix: fmt.Sprintf("use between %d (the 256 bytes and %d specials) and %d ids, e.g. 512 for a small dataset", min, len(BPESpecials), MaxBPEVocab)}
+			Fix: fmt.Sprintf("use between %d (the 256 bytes and %d specials) and %d ids, e.g. 512 for a small dataset", least, len(BPESpecials), MaxBPEVocab)}
 	case s.Kind == "bpe":
 	default:
 		return &InputError{Field: prefix + "kind", Problem: fmt.Sprintf("unknown tokenizer kind %q", s.Kind), Fix: `use "byte" or "bpe"`}

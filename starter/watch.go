@@ -92,6 +92,22 @@ func statusName(st enumspb.WorkflowExecutionStatus) string {
 	return st.String()
 }
 
+// live renders the running activity's progress (a bar of width characters, step/total,
+// loss, tok/s; sep between the last three), or "" when there is none.
+func (s snapshot) live(width int, sep string) string {
+	if s.Live == nil || s.Live.Total <= 0 {
+		return ""
+	}
+	out := fmt.Sprintf(" %s %d/%d", bar(s.Live.Step, s.Live.Total, width), s.Live.Step, s.Live.Total)
+	if s.Live.Loss != 0 {
+		out += fmt.Sprintf("%sloss %.4f", sep, s.Live.Loss)
+	}
+	if s.Live.TokS > 0 {
+		out += fmt.Sprintf("%s%.0f tok/s", sep, s.Live.TokS)
+	}
+	return out
+}
+
 // line renders a snapshot as one line: round, phase, bar, step/total, loss.
 func (s snapshot) line() string {
 	if s.Progress == nil {
@@ -99,15 +115,7 @@ func (s snapshot) line() string {
 	}
 	p := s.Progress
 	out := fmt.Sprintf("%s: round %d/%d %-8s", s.Run, p.Round, p.Rounds, p.Phase)
-	if s.Live != nil && s.Live.Total > 0 {
-		out += fmt.Sprintf(" %s %d/%d", bar(s.Live.Step, s.Live.Total, 24), s.Live.Step, s.Live.Total)
-		if s.Live.Loss != 0 {
-			out += fmt.Sprintf(" loss %.4f", s.Live.Loss)
-		}
-		if s.Live.TokS > 0 {
-			out += fmt.Sprintf(" %.0f tok/s", s.Live.TokS)
-		}
-	}
+	out += s.live(24, " ")
 	if s.Attempt > 1 {
 		out += fmt.Sprintf(" (%s attempt %d: %s)", s.Activity, s.Attempt, s.Failure)
 	}

@@ -89,15 +89,7 @@ func (s snapshot) block() []string {
 	}
 	p := s.Progress
 	step := fmt.Sprintf("round %d/%d  %-8s", p.Round, p.Rounds, p.Phase)
-	if s.Live != nil && s.Live.Total > 0 {
-		step += fmt.Sprintf(" %s %d/%d", bar(s.Live.Step, s.Live.Total, 30), s.Live.Step, s.Live.Total)
-		if s.Live.Loss != 0 {
-			step += fmt.Sprintf("  loss %.4f", s.Live.Loss)
-		}
-		if s.Live.TokS > 0 {
-			step += fmt.Sprintf("  %.0f tok/s", s.Live.TokS)
-		}
-	}
+	step += s.live(30, "  ")
 	lines := []string{head, step}
 	if s.Attempt > 1 {
 		lines = append(lines, fmt.Sprintf("%s attempt %d: %s", s.Activity, s.Attempt, s.Failure))

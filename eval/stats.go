@@ -1,0 +1,160 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+)
+
+// Paired is the summary of paired differences (one per seed): their mean and the two-sided
+// 95% confidence interval from the t distribution with N-1 degrees of freedom. A difference
+// counts as a win or a loss only when the interval excludes 0 (Verdict).
+type Paired struct {
+	N      int     `json:"n"`
+	Mean   float64 `json:"mean"`
+	Lo     float64 `json:"lo"`
+	Hi     float64 `json:"hi"`
+	StdErr float64 `json:"stderr"`
+}
+
+// PairedCI95 summarises the differences d (x_i - y_i, one per seed). With fewer than 2
+// differences the interval is infinite (nothing can be concluded).
+func PairedCI95(d []float64) Paired { return PairedCI(d, 0.95) }
+
+// PairedCI is PairedCI95 at another confidence level (0 < level < 1).
+func PairedCI(d []float64, level float64) Paired {
+	p := Paired{N: len(d), Lo: math.Inf(-1), Hi: math.Inf(1)}
+	if len(d) == 0 {
+		p.Mean = math.NaN()
+		return p
+	}
+	for _, v := range d {
+		p.Mean += v
+	}
+	p.Mean /= float64(len(d))
+	if len(d) < 2 {
+		p.StdErr = math.Inf(1)
+		return p
+	}
+	var ss float64
+	for _, v := range d {
+		ss += (v - p.Mean) * (v - p.Mean)
+	}
+	p.StdErr = math.Sqrt(ss / float64(len(d)-1) / float64(len(d)))
+	t := TQuantile(1-(1-level)/2, len(d)-1)
+	p.Lo, p.Hi = p.Mean-t*p.StdErr, p.Mean+t*p.StdErr
+	return p
+}
+
+// Verdict reads the interval for a metric where lower is better when lowerBetter is set:
+// "win" when the whole interval is on the better side of 0, "loss" when it is on the worse
+// side, "within noise" otherwise.
+func (p Paired) Verdict(lowerBetter bool) string {
+	switch {
+	case p.N < 2 || math.IsNaN(p.Mean):
+		return "too few seeds"
+	case p.Hi < 0:
+		if lowerBetter {
+			return "win"
+		}
+		return "loss"
+	case p.Lo > 0:
+		if lowerBetter {
+			return "loss"
+		}
+		return "win"
+	}
+	return "within noise"
+}
+
+// String is "mean [lo, hi]" with 3 significant decimals.
+func (p Paired) String() string {
+	if p.N < 2 {
+		return fmt.Sprintf("%+.3f (n=%d)", p.Mean, p.N)
+	}
+	return fmt.Sprintf("%+.3f [%+.3f, %+.3f]", p.Mean, p.Lo, p.Hi)
+}
+
+// TQuantile is the p-quantile of Student's t distribution with df degrees of freedom
+// (df >= 1, 0 < p < 1), found by bisection on the CDF.
+func TQuantile(p float64, df int) float64 {
+	if df < 1 || !(p > 0 && p < 1) {
+		return math.NaN()
+	}
+	if p == 0.5 {
+		return 0
+	}
+	if p < 0.5 {
+		return -TQuantile(1-p, df)
+	}
+	lo, hi := 0.0, 1.0
+	for TCDF(hi, df) < p {
+		hi *= 2
+	}
+	for i := 0; i < 200 && hi-lo > 1e-12*hi; i++ {
+		mid := (lo + hi) / 2
+		if TCDF(mid, df) < p {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// TCDF is the CDF of Student's t distribution with df degrees of freedom.
+func TCDF(t float64, df int) float64 {
+	v := float64(df)
+	x := v / (v + t*t)
+	tail := 0.5 * regIncBeta(v/2, 0.5, x) // P(T > |t|)
+	if t >= 0 {
+		return 1 - tail
+	}
+	return tail
+}
+
+// regIncBeta is the regularised incomplete beta function I_x(a, b) (continued fraction,
+// Lentz's method).
+func regIncBeta(a, b, x float64) float64 {
+	if x <= 0 {
+		return 0
+	}
+	if x >= 1 {
+		return 1
+	}
+	la, _ := math.Lgamma(a + b)
+	lb, _ := math.Lgamma(a)
+	lc, _ := math.Lgamma(b)
+	front := math.Exp(la - lb - lc + a*math.Log(x) + b*math.Log(1-x))
+	if x > (a+1)/(a+b+2) {
+		return 1 - regIncBeta(b, a, 1-x)
+	}
+	const tiny = 1e-300
+	f, c, d := 1.0, 1.0, 0.0
+	for i := 0; i <= 400; i++ {
+		m := float64(i / 2)
+		var num float64
+		switch {
+		case i == 0:
+			num = 1
+		case i%2 == 0:
+			num = m * (b - m) * x / ((a + 2*m - 1) * (a + 2*m))
+		default:
+			num = -(a + m) * (a + b + m) * x / ((a + 2*m) * (a + 2*m + 1))
+		}
+		d = 1 + num*d
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		d = 1 / d
+		c = 1 + num/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		cd := c * d
+		f *= cd
+		if math.Abs(1-cd) < 1e-15 {
+			break
+		}
+	}
+	return front * (f - 1) / a
+}

@@ -24,7 +24,7 @@
 //     shape; matrix multiplies are the fused linear op (BLAS gemm, two halves side by side).
 //   - blasops.go: the gemm helper, the fixed two-way split, the ops' reusable buffers.
 //   - logprob.go: GPT.LogProbs, a forward-only graph cached per shape.
-//   - loss.go: LossConfig and the losses (sft, space, spin, sipo, ssimpo) as scalar float64
+//   - loss.go: LossConfig and the losses (sft, space, spin, sipo, ssimpo, psft) as scalar float64
 //     reference functions; the training graph's loss op calls the same code.
 //   - optim.go: RMSProp and Adam over the parameter tensors, the warm-up/decay schedule,
 //     global-norm clipping.

@@ -75,6 +75,7 @@ func TestGradientsFiniteDifference(t *testing.T) {
 		{Method: MethodSPACE, Mu: 3},
 		{Method: MethodSIPO, Mu: 1},
 		{Method: MethodSSimPO, Mu: 1, Gamma: 0.5},
+		{Method: MethodPSFT, Mu: 2, Beta: 0.5},
 	}
 	for ci, lc := range cases {
 		t.Run(fmt.Sprintf("%s_mu%d_hinge%v", lc.Method, lc.Mu, lc.Hinge), func(t *testing.T) {

@@ -10,6 +10,9 @@ package model
 //	spin:   mean_j l(beta (r(y) - r(y'_j))),  l(t) = log(1+exp(-t)) or hinge max(0, 1-t)
 //	sipo:   mean_j (r(y) - r(y'_j) - 1/(2 beta))^2
 //	ssimpo: mean_j -logsigmoid(beta/|y| log p(y) - beta/|y'_j| log p(y'_j) - gamma)
+//	psft:   sft(y) + lambda mean_j (log p_opponent(y'_j|x) - log p(y'_j|x)) / |y'_j|
+//	        (proximal SFT: SFT plus lambda times a Monte Carlo estimate, on the opponent's
+//	        own samples, of KL(opponent || model) per token; lambda = Beta, default 1)
 //
 // The pairwise methods average over the Mu synthetic responses of an example (Mu = 1 is the
 // papers' setting). The batch loss is the mean of the example losses.
@@ -34,6 +37,7 @@ const (
 	MethodSPACE  Method = "space"
 	MethodSIPO   Method = "sipo"
 	MethodSSimPO Method = "ssimpo"
+	MethodPSFT   Method = "psft"
 )
 
 // LossConfig selects and parameterizes the loss. It is the one type for these settings:
@@ -44,7 +48,8 @@ const (
 // the paper's setting is 1). The pairwise methods average over them. It is unused by sft.
 // Beta 0 means the method's default: 1 for space (the paper's loss has no beta: keep it
 // at 1, a scale s of the reward otherwise), 0.1 for spin and sipo (uclaml/SPIN's
-// default), 2.0 for ssimpo (SimPO's range 2-2.5); see BetaOrDefault. Gamma is used by
+// default), 2.0 for ssimpo (SimPO's range 2-2.5), and for psft it is lambda, the weight of
+// the KL penalty to the opponent (default 1); see BetaOrDefault. Gamma is used by
 // ssimpo only (0 is allowed). Hinge selects the hinge variant of spin.
 type LossConfig struct {
 	Method Method  `json:"method"`
@@ -62,7 +67,7 @@ const MaxMu = 1024
 func DefaultLoss() LossConfig { return LossConfig{Method: MethodSPACE, Mu: 1} }
 
 // Methods lists the training objectives, in the order the documentation gives them.
-var Methods = []Method{MethodSPACE, MethodSPIN, MethodSFT, MethodSIPO, MethodSSimPO}
+var Methods = []Method{MethodSPACE, MethodSPIN, MethodSFT, MethodSIPO, MethodSSimPO, MethodPSFT}
 
 // Validate reports the first problem as an *InputError.
 func (c LossConfig) Validate() error {
@@ -137,6 +142,24 @@ func sigmoid(z float64) float64 {
 // SFTLoss is -logp/n: the token-mean negative log-likelihood of a response of n tokens.
 func SFTLoss(logp float64, n int) float64 { return -logp / float64(n) }
 
+// ProximalKL is the proximal SFT penalty of one prompt: the Monte Carlo estimate of
+// KL(opponent || model) per token from the opponent's own samples y'_j,
+//
+//	mean_j (refGen_j - gen_j) / genLen_j
+//
+// (log-probs of the opponent and of the model, in nats, and the lengths in tokens). Its
+// expectation over y' ~ opponent is sum over responses of KL terms, >= 0, and 0 when the
+// model is the opponent; its gradient, -1/(mu |y'_j|) per synthetic log-prob, is that of
+// SFT on the opponent's samples with weight 1/mu: proximal SFT is SFT on the real pair
+// plus lambda-weighted SFT on the opponent's samples.
+func ProximalKL(gen, refGen []float64, genLen []int) float64 {
+	kl := 0.0
+	for j := range gen {
+		kl += (refGen[j] - gen[j]) / float64(genLen[j])
+	}
+	return kl / float64(len(gen))
+}
+
 // SPACELoss is the SPACE (NCE) loss of one prompt: rReal = r(x,y) of the real response,
 // rGen the rewards of the mu synthetic ones (already scaled, if a scale is used).
 //
@@ -207,6 +230,14 @@ func (c LossConfig) lossGrad(in LossInputs) (l, dReal float64, dGen []float64) {
 		}
 		// d/dr [-logsigmoid(r - lm)] = -sigmoid(lm - r)
 		return SPACELoss(rR, rG, c.Mu), -s * sigmoid(lm-rR), dGen
+	case MethodPSFT:
+		// The real pair's term is SFT's, whatever its normalisation; the penalty's
+		// derivative in gen_j is -lambda / (mu |y'_j|).
+		l, dReal, _ = LossConfig{Method: MethodSFT}.lossGrad(LossInputs{Real: in.Real, RefReal: in.RefReal, RealLen: in.RealLen})
+		for j := range in.Gen {
+			dGen[j] = -beta / (float64(len(in.Gen)) * float64(in.GenLen[j]))
+		}
+		return l + beta*ProximalKL(in.Gen, in.RefGen, in.GenLen), dReal, dGen
 	}
 	k := float64(len(in.Gen))
 	for j := range in.Gen {

@@ -57,13 +57,37 @@ func TestLossesByHand(t *testing.T) {
 	// rewards -1 and 0 -> t = 0.3 and 0.2 -> (0.7 + 0.8)/2 = 0.75.
 	in2 := LossInputs{Real: -10, RefReal: -12, RealLen: 5, Gen: []float64{-9, -8}, RefGen: []float64{-8, -8}, GenLen: []int{3, 3}}
 	near("spin hinge mean", LossConfig{Method: MethodSPIN, Hinge: true, Mu: 2}.Loss(in2), 0.75)
+
+	// Proximal SFT, lambda 1 (default): SFT 2 + KL estimate (log p_opp - log p)/|y'| =
+	// (-8 - (-9))/3 = 1/3: 2.333333.
+	near("psft", LossConfig{Method: MethodPSFT, Mu: 1}.Loss(in), 2+1.0/3)
+	// lambda 0.5, two samples: gens -9 (3 tokens, opponent -8) and -8 (3 tokens, opponent -8):
+	// KL = ((-8+9)/3 + (-8+8)/3)/2 = 1/6; loss 2 + 0.5/6 = 2.083333.
+	near("psft lambda 0.5 mu 2", LossConfig{Method: MethodPSFT, Mu: 2, Beta: 0.5}.Loss(in2), 2+0.5/6)
+	near("ProximalKL", ProximalKL([]float64{-9, -8}, []float64{-8, -8}, []int{3, 3}), 1.0/6)
+}
+
+// The proximal penalty vanishes, with its value, when the model is the opponent, and its
+// gradient pushes every synthetic log-prob up as SFT on the opponent's samples would, with
+// weight lambda / (mu |y'|).
+func TestProximalSFT(t *testing.T) {
+	in := LossInputs{Real: -7, RefReal: -7, RealLen: 7, Gen: []float64{-4, -6}, RefGen: []float64{-4, -6}, GenLen: []int{2, 4}}
+	c := LossConfig{Method: MethodPSFT, Mu: 2, Beta: 3}
+	l, dr, dg := c.lossGrad(in)
+	ls, drs, _ := LossConfig{Method: MethodSFT}.lossGrad(in)
+	if l != ls || dr != drs {
+		t.Fatalf("model = opponent: psft %v (dReal %v), want sft's %v (%v)", l, dr, ls, drs)
+	}
+	if want := []float64{-3.0 / (2 * 2), -3.0 / (2 * 4)}; math.Abs(dg[0]-want[0]) > 1e-15 || math.Abs(dg[1]-want[1]) > 1e-15 {
+		t.Fatalf("dL/dGen %v, want %v", dg, want)
+	}
 }
 
 // TestLossDerivatives: lossGrad's derivatives (used by the graph's backward pass) match
 // central differences of the loss, for every method.
 func TestLossDerivatives(t *testing.T) {
 	in := LossInputs{Real: -7.3, RefReal: -8.1, RealLen: 4, Gen: []float64{-6.2, -9.5, -7.7}, RefGen: []float64{-6.0, -9.0, -8.4}, GenLen: []int{2, 5, 3}}
-	for _, c := range []LossConfig{{Method: MethodSFT}, {Method: MethodSPIN, Mu: 3}, {Method: MethodSPIN, Mu: 3, Hinge: true}, {Method: MethodSPACE, Mu: 3}, {Method: MethodSPACE, Mu: 3, Beta: 0.5}, {Method: MethodSIPO, Mu: 3}, {Method: MethodSSimPO, Mu: 3, Gamma: 0.3}} {
+	for _, c := range []LossConfig{{Method: MethodSFT}, {Method: MethodSPIN, Mu: 3}, {Method: MethodSPIN, Mu: 3, Hinge: true}, {Method: MethodSPACE, Mu: 3}, {Method: MethodSPACE, Mu: 3, Beta: 0.5}, {Method: MethodSIPO, Mu: 3}, {Method: MethodSSimPO, Mu: 3, Gamma: 0.3}, {Method: MethodPSFT, Mu: 3}, {Method: MethodPSFT, Mu: 3, Beta: 0.2}} {
 		x := in
 		if c.Method == MethodSFT {
 			x.Gen, x.RefGen, x.GenLen = nil, nil, nil
@@ -98,7 +122,7 @@ func TestLossConfigValidate(t *testing.T) {
 			t.Errorf("%+v: got %v, want *InputError", c, err)
 		}
 	}
-	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT}} {
+	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT}, {Method: MethodPSFT, Mu: 1, Beta: 0.5}} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
 		}

@@ -119,7 +119,7 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 		})
 	}
 	str("name", "run name (required)", func(s *workflows.RunSpec) *string { return &s.Name })
-	fs.Func("method", "space (default), spin, sft, sipo or ssimpo", func(v string) error {
+	fs.Func("method", "space (default), spin, sft, sipo, ssimpo or psft (proximal SFT: SFT plus beta times KL to the opponent)", func(v string) error {
 		*edits = append(*edits, func(s *workflows.RunSpec) error { s.Method = model.Method(strings.ToLower(v)); return nil })
 		return nil
 	})

@@ -83,7 +83,7 @@ type listFilter struct {
 }
 
 func (f *listFilter) flags(fs *flag.FlagSet) {
-	fs.StringVar(&f.method, "method", "", "only runs of this method (space, spin, sft, sipo, ssimpo): SpaceMethod")
+	fs.StringVar(&f.method, "method", "", "only runs of this method (space, spin, sft, sipo, ssimpo, psft): SpaceMethod")
 	fs.StringVar(&f.task, "task", "", "only runs on this built-in task: SpaceTask")
 	fs.StringVar(&f.status, "status", "", "only runs that are running, failed, terminated, canceled, timed_out (Temporal's status) or completed, stopped, early_stopped (SpaceStatus)")
 	fs.StringVar(&f.query, "query", "", `a Temporal visibility query ANDed with the rest, e.g. "SpaceBestMetric < 1.5 AND StartTime > '2026-12-01T00:00:00Z'"`)

@@ -34,7 +34,7 @@ type RunSpec struct {
 	Name   string `json:"name"`   // run id: [a-z0-9][a-z0-9._-]{0,62}; workflow ID is "space-run-"+Name
 	Rounds int    `json:"rounds"` // self-play rounds after the base model (>= 1)
 
-	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma
+	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo, psft), mu, beta, hinge, gamma
 	model.OptimConfig                    // the rounds' optimizer, learning rate, batch, epochs
 	Generation        model.SampleConfig `json:"generation"` // sampling of the synthetic responses
 	Shards            int                `json:"shards"`     // parallel Generate activities per round

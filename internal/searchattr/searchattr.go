@@ -1,7 +1,7 @@
 // Package searchattr names the Temporal search attributes of a space run, which the Temporal
 // UI shows as columns and `space list` filters on, and registers them on a namespace.
 //
-//	SpaceMethod      Keyword  the run's method: space, spin, sft, sipo, ssimpo
+//	SpaceMethod      Keyword  the run's method: space, spin, sft, sipo, ssimpo, psft
 //	SpaceTask        Keyword  the built-in task ("" for a run on the user's data)
 //	SpaceStatus      Keyword  how the run ended: completed, stopped, early_stopped ("running" before)
 //	SpaceBestRound   Int      the best round so far (0 = the base model)

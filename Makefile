@@ -115,13 +115,23 @@ FORCE:
 # and writes the report to out/compare/cmp-TASK/ (quick: out/compare/quick-TASK/).
 #   make compare TASK=markov|arith     the full comparison (search, then 5 rounds x 3 seeds; markov 5)
 #   make compare-quick TASK=markov     1 seed, 2 rounds, no search (well under a minute)
+#   make compare-paper TASK=markov|arith  the paper's regime (base SFT'd on 16n target pairs, 7 arms,
+#                                      10 rounds of >= 300 steps, forgetting; hours: `make compare-plan
+#                                      PRESET=paper TASK=...` prints its optimizer steps)
 TASK ?= markov
-.PHONY: compare compare-quick
+.PHONY: compare compare-quick compare-paper compare-plan
 compare: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --dir $(DATA)/compare
 
 compare-quick: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --quick --dir $(DATA)/compare
+
+compare-paper: tools
+	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --preset paper --dir $(DATA)/compare
+
+PRESET ?= default
+compare-plan:
+	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --preset $(PRESET) --plan
 
 # Chaos: the long version of e2e's TestChaos (4 rounds, a kill -9 of the worker at seeded random
 # moments of every generation, training and evaluation, Temporal and S3 gateway restarts), with

@@ -33,3 +33,14 @@ func PutJSON(ctx context.Context, a *Activities, key string, v any) (storage.Ref
 func TrainFresh(ctx context.Context, a *Activities, run, phase string, shape model.Shape, tok *model.Tokenizer, seed uint64, o model.OptimConfig, dur Durability, pairs []dataset.Pair) (TrainOutput, error) {
 	return a.trainFresh(ctx, run, phase, shape, tok, seed, o, dur, pairs)
 }
+
+// LoadModel reads a checkpoint from S3, verifying its sha256.
+func LoadModel(ctx context.Context, a *Activities, c storage.Ref) (*model.GPT, error) {
+	return a.loadModel(ctx, c)
+}
+
+// EncodePairs frames pairs in the model's tokens (as training and evaluation do); a pair
+// the tokenizer refuses is an error naming it.
+func EncodePairs(m *model.GPT, pairs []dataset.Pair) ([]model.Sequence, error) {
+	return encodeAll(m, pairs)
+}

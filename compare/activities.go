@@ -6,7 +6,10 @@ import (
 	"fmt"
 
 	"github.com/space-sft/space/activities"
+	"go.temporal.io/sdk/activity"
+
 	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/tasks"
@@ -62,6 +65,67 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 		return activities.TrainOutput{}, err
 	}
 	return activities.TrainFresh(ctx, a.Run, in.Run, "pretrain", in.Shape, model.NewByteTokenizer(), in.Seed, in.Optim, in.Durability, pairs)
+}
+
+// SourceNLL is the forgetting metric's name: held-out NLL per token of the pre-training
+// corpus's family (the source), lower is better; its rise over the rounds is how much a
+// method forgets of what the base knew.
+const SourceNLL = "source_nll"
+
+// SourceNLLInput names one final run's models (one per round) and the held-out source
+// pairs: N pairs of the task's Pretrain corpus drawn with Seed (not the base's seed).
+type SourceNLLInput struct {
+	Run    string        `json:"run"`
+	Task   string        `json:"task"`
+	Seed   uint64        `json:"seed"`
+	N      int           `json:"n"`
+	Models []storage.Ref `json:"models"`
+}
+
+// SourceNLL measures the forgetting metric of every model of a run: the NLL per token of
+// the real responses of N held-out pairs of the task's pre-training corpus, one value per
+// model, in order. A model that is the one before (round 0 of every arm is the same base)
+// is not measured twice.
+func (a *Activities) SourceNLL(ctx context.Context, in SourceNLLInput) (out []float64, err error) {
+	defer activities.Track(ctx, a.Run, "source_nll", in.Run, 0)(&err)
+	out, err = a.sourceNLL(ctx, in)
+	return out, activities.Classify(err)
+}
+
+func (a *Activities) sourceNLL(ctx context.Context, in SourceNLLInput) ([]float64, error) {
+	t, err := tasks.Get(in.Task)
+	if err != nil {
+		return nil, activities.Invalid("task: " + err.Error())
+	}
+	pt, ok := t.(tasks.Pretrainer)
+	if !ok || in.N <= 0 {
+		return nil, activities.Invalid(fmt.Sprintf("source_nll needs a task with a pretrain corpus (arith, markov) and n > 0; got task %q, n %d", in.Task, in.N))
+	}
+	pairs := pt.Pretrain(in.Seed, in.N)
+	done := map[string]float64{}
+	out := make([]float64, len(in.Models))
+	for i, ref := range in.Models {
+		if v, ok := done[ref.SHA256]; ok && ref.SHA256 != "" {
+			out[i] = v
+			continue
+		}
+		m, err := activities.LoadModel(ctx, a.Run, ref)
+		if err != nil {
+			return nil, err
+		}
+		seqs, err := activities.EncodePairs(m, pairs)
+		if err != nil {
+			return nil, activities.Invalid("source pairs: " + err.Error())
+		}
+		lp, err := m.LogProbs(seqs, 32)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = eval.NLLPerToken(seqs, lp)
+		done[ref.SHA256] = out[i]
+		activity.RecordHeartbeat(ctx, i+1)
+	}
+	return out, nil
 }
 
 // CompareReport writes runs/{name}/report/compare.md (tables of mean ± std over seeds per

@@ -3,10 +3,13 @@
 //
 //   - spec.go: Spec (the comparison: task, arms and their search grids, seeds, rounds),
 //     its per-task defaults, its validation (every child spec is checked with the run
-//     spec's Validate) and the presets of `make compare` (Preset, Quick).
-//   - workflow.go: the Compare workflow: pre-train one base, search each arm's setting on
-//     a validation split, run every arm on every seed, report.
-//   - activities.go: its two activities, PretrainBase and CompareReport.
+//     spec's Validate) and the presets of `make compare` (Preset, Quick, Paper).
+//   - workflow.go: the Compare workflow: pre-train one base (in the paper's regime, then
+//     SFT it on many target pairs, kept at its validation optimum), search each arm's
+//     setting on a validation split, run every arm on every seed, measure forgetting,
+//     report.
+//   - activities.go: its activities, PretrainBase, SourceNLL (the forgetting metric) and
+//     CompareReport.
 //   - report.go: the report's rendering (compare.md tables with mean ± std and paired
 //     differences, results.json, one PNG per metric).
 //   - client.go: following a running comparison and fetching its report (the CLI's

@@ -60,6 +60,8 @@ type ReportInput struct {
 	Model        string         `json:"model"`
 	Pretrain     string         `json:"pretrain"`
 	Training     string         `json:"training"`
+	TargetSFT    string         `json:"target_sft,omitempty"`    // the paper regime's SFT stage, described
+	SelectRound0 bool           `json:"select_round0,omitempty"` // the selection may keep round 0
 	Arms         []ReportArm    `json:"arms"`
 	Choices      []ReportChoice `json:"choices"`
 	Search       []ReportRun    `json:"search"`
@@ -77,7 +79,7 @@ type ReportOutput struct {
 var ReportedMetrics = []string{
 	eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, eval.GreedyValid,
 	eval.RewardReal, eval.RewardSynth, eval.Margin, eval.DiscAccuracy,
-	eval.SynthLength, eval.Distinct2, eval.SynthDist2, eval.TrainLoss,
+	eval.SynthLength, eval.Distinct2, eval.SynthDist2, eval.TrainLoss, SourceNLL,
 }
 
 // cell is a metric's values over seeds for one arm and round.
@@ -172,6 +174,7 @@ var metricHelp = map[string]string{
 	eval.Distinct2:    "distinct bigrams of greedy held-out outputs",
 	eval.SynthDist2:   "distinct bigrams of the round's synthetic responses",
 	eval.TrainLoss:    "last training step's loss (each method's own loss)",
+	SourceNLL:         "forgetting: NLL per token of held-out pairs of the pre-training corpus's family (lower is better)",
 }
 
 func fmtMS(vs []float64, total int) string {
@@ -201,8 +204,14 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 	w("- Real train pairs n = %d; held-out prompts per evaluation: %d; seeds %v; rounds 1..%d after the base (round r is the paper's iter%s).\n",
 		in.N, in.NEval, in.Seeds, in.Rounds, "(r-1)")
 	w("- Base model (the same for every arm and seed, never trained on the target's real pairs): %s, pre-trained on %s. `%s`\n", in.Model, in.Pretrain, in.Base.Key)
+	if in.TargetSFT != "" {
+		w("- Starting point (the paper's regime): the pre-trained base, %s.\n", in.TargetSFT)
+	}
 	w("- Rounds: %s.\n", in.Training)
 	w("- Selection metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split.\n", in.Primary, dir)
+	if in.SelectRound0 {
+		w("- Round 0 may be chosen: an arm whose best validation round is 0 is better left at its starting point.\n")
+	}
 	w("- Wall time of the comparison: %.0f s (%.1f min).\n\n", in.Seconds, in.Seconds/60)
 
 	w("## Arms and the search (same budget per arm)\n\n| arm | what | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|\n", in.Primary)
@@ -250,7 +259,7 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 
 	metrics := measured(in)
 	w("\n## Test results: mean ± std over %d seeds, per round\n\n", len(in.Seeds))
-	w("Column r0 is the base model (identical for all arms); SFT arms' round r is 2r epochs of SFT from the base.\n")
+	w("Column r0 is the base model (identical for all arms); SFT arms' round r is r rounds' epochs of SFT from the base.\n")
 	for _, m := range metrics {
 		w("\n### %s\n\n%s.\n\n| arm |", m, metricHelp[m])
 		for r := 0; r <= in.Rounds; r++ {
@@ -287,7 +296,7 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 		w("\n## Paired differences: %s minus each arm (mean ± standard error over seeds)\n\n", ref)
 		w("At each arm's last round and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
 		diffMetrics := []string{in.Primary}
-		for _, m := range []string{eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid} {
+		for _, m := range []string{eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, SourceNLL} {
 			if m != in.Primary && has(metrics, m) {
 				diffMetrics = append(diffMetrics, m)
 			}

@@ -50,6 +50,15 @@ type Spec struct {
 	model.OptimConfig
 	Generation model.SampleConfig `json:"generation"` // synthetic data; default T=1, per-task max tokens
 
+	// The paper's regime (Paper, `--preset paper`; docs/compare.md): TargetSFT fine-tunes the
+	// pre-trained base on M target pairs before any arm starts; SelectRound0 lets the
+	// validation selection keep round 0 ("no self-play"); SourceEval > 0 measures forgetting,
+	// source_nll (NLL per token on SourceEval held-out pairs of the pre-training corpus's
+	// family), at every round of the final runs.
+	TargetSFT    TargetSFTSpec `json:"target_sft,omitzero"`
+	SelectRound0 bool          `json:"select_round0,omitempty"`
+	SourceEval   int           `json:"source_eval,omitempty"`
+
 	Concurrency int                `json:"concurrency,omitempty"` // children running at once (default 2)
 	Timeouts    workflows.Timeouts `json:"timeouts"`
 }
@@ -57,11 +66,11 @@ type Spec struct {
 // Arm is one method of the comparison and its search grid.
 type Arm struct {
 	Name     string    `json:"name"`                // e.g. "space", "sft-4n"
-	Method   string    `json:"method"`              // sft, spin or space
+	Method   string    `json:"method"`              // sft, spin, space or psft (proximal SFT, model.MethodPSFT)
 	Mu       int       `json:"mu,omitempty"`        // SPACE noise ratio (default 1)
 	DataMult int       `json:"data_mult,omitempty"` // real pairs = DataMult * N (default 1)
 	LRs      []float64 `json:"lrs"`                 // learning rates tried
-	Betas    []float64 `json:"betas,omitempty"`     // SPIN: betas tried (grid LRs x Betas)
+	Betas    []float64 `json:"betas,omitempty"`     // SPIN's betas or psft's KL weights (lambda) tried (grid LRs x Betas)
 	// Rounds and Epochs override the comparison's for this arm (0 = the comparison's): e.g.
 	// one round of 10 epochs on the base's synthetic data against 5 rounds of 2 epochs with
 	// fresh samples (the paper's claim 4, at the same number of optimizer steps).
@@ -83,6 +92,46 @@ func (a Arm) epochs(s Spec) int {
 	return s.Epochs
 }
 
+// StepsPerRound is the optimizer steps one round of the arm makes: its epochs over its
+// DataMult*N real pairs (each with its synthetic responses) in batches of BatchSize.
+func (a Arm) StepsPerRound(s Spec) int {
+	return a.epochs(s) * ((a.DataMult*s.N + s.BatchSize - 1) / s.BatchSize)
+}
+
+// Plan lists the optimizer steps the comparison makes, the basis of its time estimate: per
+// arm, the steps of one round, of one run (its rounds) and of all its runs (search and
+// final), with the rows a step trains on (1 + mu per example for the self-play methods, 1
+// for sft); and the totals, with the pre-training and the TargetSFT stage. Call it on a
+// spec with its defaults filled.
+func (s Spec) Plan() string {
+	var b strings.Builder
+	ceil := func(a, b int) int { return (a + b - 1) / b }
+	pre := s.Pretrain.Epochs * ceil(s.Pretrain.N, s.Pretrain.BatchSize)
+	fmt.Fprintf(&b, "pretrain: %d steps of batch %d\n", pre, s.Pretrain.BatchSize)
+	total, rowSteps := pre, pre*s.Pretrain.BatchSize
+	if t := s.TargetSFT; t.M > 0 {
+		st := t.Epochs * ceil(t.M, t.BatchSize)
+		fmt.Fprintf(&b, "target SFT: %d steps of batch %d (%d epochs of %d pairs)\n", st, t.BatchSize, t.Epochs, t.M)
+		total, rowSteps = total+st, rowSteps+st*t.BatchSize
+	}
+	for _, a := range s.Arms {
+		rows := 1
+		if a.Method != "sft" {
+			rows += a.Mu
+		}
+		runs := len(s.Seeds)
+		if g := len(a.Grid()); g > 1 {
+			runs += g
+		}
+		per := a.StepsPerRound(s)
+		fmt.Fprintf(&b, "%s: %d steps per round x %d rounds x %d runs = %d steps of %d x %d rows\n", a.Name, per, a.rounds(s), runs, per*a.rounds(s)*runs, s.BatchSize, rows)
+		total += per * a.rounds(s) * runs
+		rowSteps += per * a.rounds(s) * runs * s.BatchSize * rows
+	}
+	fmt.Fprintf(&b, "total: %d optimizer steps, %d sequences trained on\n", total, rowSteps)
+	return b.String()
+}
+
 // PretrainSpec is the base model's training: SFT from scratch on the task's Pretrain corpus.
 type PretrainSpec struct {
 	N         int     `json:"n,omitempty"`
@@ -90,6 +139,21 @@ type PretrainSpec struct {
 	LR        float64 `json:"lr,omitempty"`
 	BatchSize int     `json:"batch_size,omitempty"`
 	Seed      uint64  `json:"seed,omitempty"`
+}
+
+// TargetSFTSpec is the paper's starting point (its models were SFT'd to convergence on a
+// large instruction set before any self-play): the pre-trained base is fine-tuned with SFT
+// on M pairs of the target task, drawn from their own seed stream (Seed), so they are
+// independent of every arm's real, validation and test pairs, for up to Epochs epochs (one
+// SelfPlay child of method sft, one epoch per round, Adam); the epoch with the lowest NLL on
+// its own validation split (round 0, the pre-trained base, included) is every arm's round
+// 0. M = 0: off (the arms start from the pre-trained base).
+type TargetSFTSpec struct {
+	M         int     `json:"m,omitempty"`          // target pairs; must exceed the largest arm's real pairs (paper: 16n)
+	Epochs    int     `json:"epochs,omitempty"`     // most epochs (default 10)
+	LR        float64 `json:"lr,omitempty"`         // Adam's peak learning rate (default 1e-3), per epoch: warm-up 0.05, linear decay
+	BatchSize int     `json:"batch_size,omitempty"` // default 32
+	Seed      uint64  `json:"seed,omitempty"`       // the pairs' seed (default 1000): neither a final seed nor the search seed
 }
 
 // Setting is one point of an arm's grid.
@@ -109,7 +173,7 @@ func (s Setting) String() string {
 func (a Arm) Grid() []Setting {
 	var out []Setting
 	for _, lr := range a.LRs {
-		if a.Method == "spin" && len(a.Betas) > 0 {
+		if (a.Method == "spin" || a.Method == "psft") && len(a.Betas) > 0 {
 			for _, b := range a.Betas {
 				out = append(out, Setting{LR: lr, Beta: b})
 			}
@@ -207,6 +271,14 @@ func (s Spec) Defaults() Spec {
 	deff(&s.ClipNorm, 1)
 	deff(&s.Generation.Temperature, 1)
 	deff(&s.Generation.TopP, 1)
+	if s.TargetSFT.M > 0 {
+		def(&s.TargetSFT.Epochs, 10)
+		deff(&s.TargetSFT.LR, 1e-3)
+		def(&s.TargetSFT.BatchSize, 32)
+		if s.TargetSFT.Seed == 0 {
+			s.TargetSFT.Seed = 1000
+		}
+	}
 	def(&s.Concurrency, 2)
 	deff(&s.Timeouts.HeartbeatSeconds, 30)
 	deff(&s.Timeouts.ActivityMinutes, 60)
@@ -261,7 +333,47 @@ func (s Spec) Validate() error {
 	if s.Concurrency <= 0 {
 		return bad("concurrency", fmt.Sprint(s.Concurrency), "use 1 or more")
 	}
+	if s.SourceEval < 0 {
+		return bad("source_eval", fmt.Sprint(s.SourceEval), "use 0 (no forgetting metric) or a number of held-out source pairs, e.g. 128")
+	}
+	if t := s.TargetSFT; t.M != 0 {
+		most := 0
+		for _, a := range s.Arms {
+			most = max(most, a.DataMult*s.N)
+		}
+		if t.M <= most {
+			return bad("target_sft.m", fmt.Sprintf("is %d, not more than the %d real pairs of the largest arm", t.M, most), "use many more target pairs than any arm has (the paper's regime: e.g. 16 n)")
+		}
+		for _, seed := range append([]uint64{s.SearchSeed}, s.Seeds...) {
+			if t.Seed == seed {
+				return bad("target_sft.seed", fmt.Sprintf("is %d, also an arm's seed", t.Seed), "use a seed that is neither a final seed nor the search seed (default 1000)")
+			}
+		}
+		if err := s.targetSFTChild("b").Validate(); err != nil {
+			return bad("target_sft", err.Error(), "fix target_sft or shorten the comparison's name")
+		}
+	}
 	return nil
+}
+
+// targetSFTChild is the SelfPlay spec of the paper regime's SFT stage (TargetSFTSpec): SFT
+// from the pre-trained base on M target pairs of seed TargetSFT.Seed, one epoch per round,
+// evaluated every epoch on a validation split of NEval prompts.
+func (s Spec) targetSFTChild(base string) workflows.RunSpec {
+	t := s.TargetSFT
+	sp := workflows.DefaultSpec()
+	sp.Name, sp.Rounds, sp.Seed, sp.Shards = s.Name+"-sft", t.Epochs, t.Seed, 1
+	sp.LossConfig = model.LossConfig{Method: model.MethodSFT}
+	sp.OptimConfig = model.OptimConfig{Optimizer: "adam", LR: t.LR, WarmupFrac: 0.05, Epochs: 1, BatchSize: t.BatchSize, ClipNorm: 1}
+	sp.Generation = s.Generation
+	sp.Task, sp.N = s.Task, t.M
+	sp.TestFrac, sp.Holdout, sp.MaxEval = float64(s.NEval)/float64(t.M+s.NEval), "val", s.NEval
+	sp.Base = base
+	sp.BaseModel.Shape = s.Model
+	sp.CheckpointSeconds = 120
+	sp.ContinueAsNewEvery = t.Epochs
+	sp.Timeouts = s.Timeouts
+	return sp
 }
 
 // childName is the run name of an arm's child: NAME-ARM-sSEED (final) or NAME-v-ARM-K (search).
@@ -279,7 +391,7 @@ func (s Spec) child(a Arm, set Setting, seed uint64, search bool, k int, base st
 		holdout = "val"
 	}
 	beta := set.Beta
-	if a.Method != "spin" {
+	if a.Method != "spin" && a.Method != "psft" {
 		beta = 0
 	}
 	sp := workflows.DefaultSpec()
@@ -335,18 +447,82 @@ func Quick(name, task string) Spec {
 	return s
 }
 
+// PaperArms are the arms of the paper's regime: SFT on n and 4n pairs, SPIN, SPACE with
+// mu 1, 3 and 7 (the paper's ablation), and proximal SFT, the control that tells SPACE's
+// stability from plain regularisation towards the opponent. Same search budget (4
+// settings) per arm; the learning rates are lower than DefaultArms' because every arm
+// starts from a model already fine-tuned on the target (TargetSFT).
+func PaperArms() []Arm {
+	lrs := []float64{3e-5, 1e-4, 3e-4, 1e-3}
+	pair := []float64{1e-4, 3e-4}
+	return []Arm{
+		{Name: "sft-n", Method: "sft", LRs: lrs},
+		{Name: "sft-4n", Method: "sft", DataMult: 4, LRs: lrs},
+		{Name: "spin", Method: "spin", LRs: pair, Betas: []float64{0.1, 1}},
+		{Name: "space", Method: "space", Mu: 1, LRs: lrs},
+		{Name: "space-mu3", Method: "space", Mu: 3, LRs: lrs},
+		{Name: "space-mu7", Method: "space", Mu: 7, LRs: lrs},
+		{Name: "psft", Method: "psft", Mu: 1, LRs: pair, Betas: []float64{0.1, 1}},
+	}
+}
+
+// PaperStepsPerRound is the least number of optimizer steps a round of the paper preset
+// makes on n pairs. RMSProp's second moment starts at 0 every round (v_t = a v_{t-1} + (1-a)
+// g^2, a = 0.99, no bias correction), so for t steps it is (1 - a^t) of its running value
+// and every step is 1/sqrt(1 - a^t) times too long: 2.6x at the 16 steps of the default
+// comparison's round, under 2.6 % once a^t < 0.05, i.e. t >= ln 0.05 / ln 0.99 = 298.
+// The paper's rounds are about 1.5k steps.
+const PaperStepsPerRound = 300
+
+// Paper is `--preset paper`, the paper's regime (issue 12; docs/compare.md): the
+// pre-trained base is first fine-tuned with SFT on 16n target pairs (TargetSFT), so every
+// arm starts from a model that has converged on the target as the paper's SFT models had;
+// 10 rounds of at least PaperStepsPerRound optimizer steps on the n arms (4x on sft-4n);
+// PaperArms on 5 seeds; round 0 may be chosen on validation; forgetting measured on 128
+// source pairs. Far slower than the default comparison (docs/compare.md gives its steps).
+func Paper(name, task string) Spec {
+	s := Spec{Name: name, Task: task, N: 128, Seeds: []uint64{1, 2, 3, 4, 5}, Rounds: 10, Arms: PaperArms(),
+		SelectRound0: true, SourceEval: 128}
+	s.BatchSize = 16
+	s.Epochs = (PaperStepsPerRound*s.BatchSize + s.N - 1) / s.N // 38 epochs of 128 pairs: 304 steps
+	s.TargetSFT = TargetSFTSpec{M: 16 * s.N}
+	return s
+}
+
+// Presets names the comparisons SpecFlags' --preset chooses.
+var Presets = []string{"default", "quick", "paper"}
+
 // Preset is the comparison the command-line flags describe: the task's default comparison
 // (or Quick), with the number of seeds, rounds and real pairs overridden when positive.
 func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
-	if name == "" {
-		name = "cmp-" + task
-		if quick {
-			name = "quick-" + task
-		}
-	}
-	s := Spec{Name: name, Task: task}
+	p := "default"
 	if quick {
+		p = "quick"
+	}
+	s, _ := NamedPreset(p, task, name, seeds, rounds, n)
+	return s
+}
+
+// NamedPreset is Preset for a preset named in Presets: "default", "quick" or "paper"
+// (whose default name is paper-TASK). n changes the paper preset's pairs (and the
+// TargetSFT pairs with them, 16n) but not its epochs per round.
+func NamedPreset(preset, task, name string, seeds, rounds, n int) (Spec, error) {
+	if name == "" {
+		name = map[string]string{"default": "cmp-", "quick": "quick-", "paper": "paper-"}[preset] + task
+	}
+	var s Spec
+	switch preset {
+	case "default":
+		s = Spec{Name: name, Task: task}
+	case "quick":
 		s = Quick(name, task)
+	case "paper":
+		s = Paper(name, task)
+		if n > 0 {
+			s.TargetSFT.M = 16 * n
+		}
+	default:
+		return Spec{}, fmt.Errorf("unknown preset %q; use one of %s", preset, strings.Join(Presets, ", "))
 	}
 	if seeds > 0 {
 		s.Seeds = nil
@@ -360,7 +536,7 @@ func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
 	if n > 0 {
 		s.N = n
 	}
-	return s
+	return s, nil
 }
 
 // SpecFlags declares the flags that choose a comparison (--task, --quick, --name, --seeds,
@@ -369,15 +545,23 @@ func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
 // set, else Preset's.
 func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
 	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
-	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
+	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes); the same as --preset quick")
+	preset := fs.String("preset", "default", "default, quick, or paper: the paper's regime (base SFT'd on 16n target pairs, 7 arms incl. SPACE mu 1/3/7 and proximal SFT, 10 rounds of >= 300 steps, forgetting metric; hours)")
 	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
-	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
-	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
+	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1; paper 5)")
+	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2; paper 10)")
 	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
 	specFile := fs.String("spec", "", "comparison spec JSON file (compare.Spec in compare/spec.go); replaces the flags above")
 	return func() (Spec, error) {
 		if *specFile == "" {
-			return Preset(*task, *quick, *name, *seeds, *rounds, *n), nil
+			p := *preset
+			if *quick {
+				if p != "default" && p != "quick" {
+					return Spec{}, fmt.Errorf("--quick and --preset %s: choose one", p)
+				}
+				p = "quick"
+			}
+			return NamedPreset(p, *task, *name, *seeds, *rounds, *n)
 		}
 		data, err := os.ReadFile(*specFile)
 		if err != nil {

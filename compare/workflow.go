@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/space-sft/space/activities"
+	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 	"github.com/space-sft/space/workflows"
@@ -29,21 +30,31 @@ type ArmRun struct {
 type Choice struct {
 	Arm     string  `json:"arm"`
 	Setting Setting `json:"setting"`
-	Round   int     `json:"round"` // best validation round (1..Rounds)
+	Round   int     `json:"round"` // best validation round (1..Rounds; 0 too with select_round0)
 	Value   float64 `json:"value"` // its primary metric on validation (when Found)
 	Found   bool    `json:"found"` // false: no search (single setting) or every search run failed
 	Tried   int     `json:"tried"` // settings tried (the search budget)
 }
 
+// TargetSFTResult is the paper regime's SFT stage (TargetSFTSpec): its run, the validation
+// NLL of every epoch (round 0: the pre-trained base) and the epoch kept as every arm's base.
+type TargetSFTResult struct {
+	Run    string    `json:"run"`
+	ValNLL []float64 `json:"val_nll"`
+	Epoch  int       `json:"epoch"`
+	Model  string    `json:"model"` // its checkpoint's key
+}
+
 // Result is the comparison's result and the input of its report.
 type Result struct {
-	Spec      Spec        `json:"spec"`
-	Base      storage.Ref `json:"base"`
-	Choices   []Choice    `json:"choices"`
-	Search    []ArmRun    `json:"search"`
-	Final     []ArmRun    `json:"final"`
-	Seconds   float64     `json:"seconds"`
-	ReportKey string      `json:"report_key"`
+	Spec      Spec             `json:"spec"`
+	Base      storage.Ref      `json:"base"`
+	TargetSFT *TargetSFTResult `json:"target_sft,omitempty"`
+	Choices   []Choice         `json:"choices"`
+	Search    []ArmRun         `json:"search"`
+	Final     []ArmRun         `json:"final"`
+	Seconds   float64          `json:"seconds"`
+	ReportKey string           `json:"report_key"`
 }
 
 // Progress answers the "progress" query of a comparison.
@@ -81,6 +92,22 @@ func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 		return Result{}, workflows.StepError("pretrain", err)
 	}
 	res.Base = base.Model
+	armBase := base.Model.Key
+	if spec.TargetSFT.M > 0 {
+		// The paper's regime: SFT on the target's M pairs, kept at its validation optimum.
+		prog.Phase = "target-sft"
+		cs := spec.targetSFTChild(base.Model.Key)
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: workflows.WorkflowID(cs.Name)})
+		var rr workflows.RunResult
+		if err := workflow.ExecuteChildWorkflow(cctx, workflows.SelfPlay, cs, nil).Get(ctx, &rr); err != nil {
+			return Result{}, workflows.StepError("target-sft", err)
+		}
+		t, err := targetSFTChoice(cs.Name, rr.Rounds)
+		if err != nil {
+			return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "TargetSFT", nil)
+		}
+		res.TargetSFT, armBase = &t, t.Model
+	}
 
 	// Search on the validation split: every arm with more than one setting.
 	type job struct {
@@ -106,7 +133,7 @@ func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 		running := 0
 		startOne := func(i int) {
 			j := jobs[i]
-			cs := spec.child(j.arm, j.set, j.seed, search, j.k, base.Model.Key)
+			cs := spec.child(j.arm, j.set, j.seed, search, j.k, armBase)
 			out[i] = ArmRun{Arm: j.arm.Name, Seed: j.seed, Search: search, Setting: j.set, Run: cs.Name}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: workflows.WorkflowID(cs.Name)})
 			f := workflow.ExecuteChildWorkflow(cctx, workflows.SelfPlay, cs, nil)
@@ -145,6 +172,12 @@ func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 		}
 	}
 	res.Final = runChildren(jobs, false)
+	if spec.SourceEval > 0 {
+		prog.Phase = "forgetting"
+		if err := forgetting(long, spec, res.Final); err != nil {
+			return Result{}, workflows.StepError("forgetting", err)
+		}
+	}
 
 	prog.Phase = "report"
 	res.Seconds = workflow.Now(ctx).Sub(start).Seconds()
@@ -167,8 +200,70 @@ func remove(xs []string, x string) []string {
 	return out
 }
 
-// choose picks, per arm, the setting and round (>= 1) with the best primary metric on the
-// validation split. An arm with a single setting keeps it (round: the last).
+// targetSFTChoice picks the SFT stage's epoch with the lowest validation NLL (0, the
+// pre-trained base, included).
+func targetSFTChoice(run string, rounds []workflows.RoundResult) (TargetSFTResult, error) {
+	t := TargetSFTResult{Run: run, Epoch: -1}
+	best := 0.0
+	for _, rr := range rounds {
+		v, ok := rr.Metrics[eval.NLL]
+		if !ok {
+			return t, fmt.Errorf("target SFT run %s: round %d has no %s", run, rr.Round, eval.NLL)
+		}
+		t.ValNLL = append(t.ValNLL, v)
+		if t.Epoch < 0 || v < best {
+			t.Epoch, best, t.Model = rr.Round, v, rr.ModelKey
+		}
+	}
+	if t.Epoch < 0 {
+		return t, fmt.Errorf("target SFT run %s reported no rounds", run)
+	}
+	return t, nil
+}
+
+// forgetting adds SourceNLL, measured by the SourceNLL activity (all runs at once), to every
+// round of the completed final runs.
+func forgetting(ctx workflow.Context, spec Spec, final []ArmRun) error {
+	var a *Activities
+	futures := make([]workflow.Future, len(final))
+	for i, r := range final {
+		if r.Status == "failed" || len(r.Rounds) == 0 {
+			continue
+		}
+		in := SourceNLLInput{Run: r.Run, Task: spec.Task, Seed: sourceEvalSeed(spec), N: spec.SourceEval}
+		for _, rr := range r.Rounds {
+			in.Models = append(in.Models, storage.Ref{Key: rr.ModelKey, SHA256: rr.ModelSHA256})
+		}
+		futures[i] = workflow.ExecuteActivity(ctx, a.SourceNLL, in)
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		var nll []float64
+		if err := f.Get(ctx, &nll); err != nil {
+			return err
+		}
+		if len(nll) != len(final[i].Rounds) {
+			return fmt.Errorf("source NLL of %s: %d values for %d rounds", final[i].Run, len(nll), len(final[i].Rounds))
+		}
+		for k := range final[i].Rounds {
+			if final[i].Rounds[k].Metrics == nil {
+				final[i].Rounds[k].Metrics = map[string]float64{}
+			}
+			final[i].Rounds[k].Metrics[SourceNLL] = nll[k]
+		}
+	}
+	return nil
+}
+
+// sourceEvalSeed is the seed of the forgetting metric's held-out source pairs: another
+// stream than the pre-training corpus's.
+func sourceEvalSeed(spec Spec) uint64 { return spec.Pretrain.Seed ^ 0x5ce0 }
+
+// choose picks, per arm, the setting and round (>= 1, or >= 0 with SelectRound0) with the
+// best primary metric on the validation split. An arm with a single setting keeps it
+// (round: the last).
 func choose(spec Spec, search []ArmRun) []Choice {
 	metric, higher := spec.selectMetric()
 	var out []Choice
@@ -181,7 +276,7 @@ func choose(spec Spec, search []ArmRun) []Choice {
 			}
 			for _, rr := range r.Rounds {
 				v, ok := rr.Metrics[metric]
-				if rr.Round == 0 || !ok {
+				if (rr.Round == 0 && !spec.SelectRound0) || !ok {
 					continue
 				}
 				if !c.Found || (higher && v > c.Value) || (!higher && v < c.Value) {
@@ -214,11 +309,21 @@ func reportInput(res Result) ReportInput {
 		Training: fmt.Sprintf("%s, %d epochs per round, batch %d, warm-up %g, clip %g; synthetic: temperature %g, max %d tokens",
 			res.Spec.Optimizer, res.Spec.Epochs, res.Spec.BatchSize, res.Spec.WarmupFrac, res.Spec.ClipNorm, res.Spec.Generation.Temperature, res.Spec.Generation.MaxNewTokens),
 	}
+	if t := res.TargetSFT; t != nil {
+		var nll []string
+		for _, v := range t.ValNLL {
+			nll = append(nll, fmt.Sprintf("%.4g", v))
+		}
+		in.TargetSFT = fmt.Sprintf("then SFT on %d target pairs of seed %d (run %s: adam lr %g, batch %d, up to %d epochs); validation NLL by epoch (0 = pre-trained) %s; epoch %d kept as every arm's round 0 `%s`",
+			res.Spec.TargetSFT.M, res.Spec.TargetSFT.Seed, t.Run, res.Spec.TargetSFT.LR, res.Spec.TargetSFT.BatchSize, res.Spec.TargetSFT.Epochs, strings.Join(nll, ", "), t.Epoch, t.Model)
+	}
+	in.SelectRound0 = res.Spec.SelectRound0
 	for _, a := range res.Spec.Arms {
 		desc := fmt.Sprintf("%s on %d real pairs", a.Method, a.DataMult*res.Spec.N)
-		if a.Method == "space" {
+		if a.Method == "space" || a.Method == "psft" {
 			desc += fmt.Sprintf(", mu %d", a.Mu)
 		}
+		desc += fmt.Sprintf(", %d steps per round", a.StepsPerRound(res.Spec))
 		var grid []string
 		for _, s := range a.Grid() {
 			grid = append(grid, s.String())

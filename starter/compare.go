@@ -16,7 +16,7 @@ import (
 // pre-trained base, settings chosen on a validation split) on the workers, waits for it and
 // copies its report (compare.md, results.json, PNGs) from S3 to --out/NAME.
 //
-//	space compare --task markov [--quick] [--seeds 3] [--rounds 4] [--n 128] [--out out/compare]
+//	space compare --task markov [--quick | --preset paper] [--seeds 3] [--rounds 4] [--n 128] [--out out/compare]
 //	space compare --spec compare.json [--no-wait] [--json]
 func cmdCompare(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)

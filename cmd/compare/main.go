@@ -1,6 +1,7 @@
-// Command compare is `make compare` / `make compare-quick`: a comparison of SFT (n, 4n),
-// SPIN and SPACE (mu 1, 3) from one pre-trained base on a fresh local stack, with the report
-// written to a local folder (see package compare).
+// Command compare is `make compare` / `make compare-quick` / `make compare-paper`: a
+// comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3; the paper preset adds mu 7 and
+// proximal SFT) from one pre-trained base on a fresh local stack, with the report written to
+// a local folder (see package compare). --plan prints its optimizer steps and runs nothing.
 package main
 
 import (
@@ -18,6 +19,7 @@ func main() {
 	out := flag.String("out", "out/compare", "local folder; the report goes to OUT/NAME/")
 	dir := flag.String("dir", ".data/compare", "folder for the stack's data (wiped at start)")
 	render := flag.String("render", "", "re-render DIR/compare.md and the PNGs from DIR/results.json, run nothing")
+	plan := flag.Bool("plan", false, "print the comparison's optimizer steps per arm and in total (its cost), run nothing")
 	flag.Parse()
 	if *render != "" {
 		if err := compare.Render(*render); err != nil {
@@ -28,8 +30,17 @@ func main() {
 	}
 	spec, err := chosen()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "compare: --spec:", err)
+		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
+	}
+	if *plan {
+		full := spec.Defaults()
+		if err := full.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		fmt.Print(full.Plan())
+		return
 	}
 	if err := local.Run(context.Background(), *dir, *out, spec, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)

@@ -64,8 +64,8 @@ func RunOn(ctx context.Context, temporal string, sc storage.Config, out string, 
 	if err != nil {
 		return fmt.Errorf("start comparison: %w", err)
 	}
-	fmt.Fprintf(w, "comparison %q on task %s: %d arms x %d seeds, %d rounds, n = %d (workflow %s)\n",
-		full.Name, full.Task, len(full.Arms), len(full.Seeds), full.Rounds, full.N, id)
+	fmt.Fprintf(w, "comparison %q on task %s: %d arms x %d seeds, %d rounds, n = %d (workflow %s)\n%s",
+		full.Name, full.Task, len(full.Arms), len(full.Seeds), full.Rounds, full.N, id, full.Plan())
 	res, err := compare.Wait(ctx, c, wr, workerDone, func(line string) { fmt.Fprintf(w, "  [%5.0fs] %s\n", time.Since(start).Seconds(), line) })
 	if err != nil {
 		return err

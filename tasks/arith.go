@@ -20,6 +20,10 @@ import (
 // (wrong carries and borrows) that make informative negatives.
 type Arith struct {
 	Digits int // operand size; 2 keeps prompt+response under 64 bytes
+	// Mix is the fraction of the Pretrain corpus drawn from the worded family ("What is 37
+	// plus 45?": the target's operands and response format, another wording); 0 keeps the
+	// corpus to the source family alone.
+	Mix float64
 }
 
 func init() { register(Arith{Digits: 2}) }
@@ -83,11 +87,20 @@ func (a Arith) Score(prompt, output string) float64 {
 
 // Pretrain is the source corpus of a base model for arith: the same word problems with one
 // operand of a single digit (1..9) and the other in 1..99, where the target has both operands
-// of two digits. Its seed stream differs from Generate's.
+// of two digits. With Mix > 0, that fraction of the pairs (on average) comes from the worded
+// family instead: both operands of two digits, as in the target, but the question worded
+// "What is X plus Y?" / "What is X minus Y?", which the target never uses. The base then
+// has seen the target's prompt wording (with a small operand) and its arithmetic (with
+// another wording), never the two together: a curriculum whose composition it must
+// generalise to. Its seed stream differs from Generate's.
 func (a Arith) Pretrain(seed uint64, n int) []dataset.Pair {
 	rng := rand.New(rand.NewPCG(seed, 0x9e7a))
 	out := make([]dataset.Pair, 0, n)
 	for len(out) < n {
+		if a.Mix > 0 && rng.Float64() < a.Mix {
+			out = append(out, arithWorded(rng, 10+rng.IntN(90), 10+rng.IntN(90)))
+			continue
+		}
 		x, y := 1+rng.IntN(99), 1+rng.IntN(9)
 		if rng.IntN(2) == 0 {
 			x, y = y, x
@@ -95,6 +108,18 @@ func (a Arith) Pretrain(seed uint64, n int) []dataset.Pair {
 		out = append(out, arithProblem(rng, x, y))
 	}
 	return out
+}
+
+// arithWorded is a problem of the worded family: "What is 37 plus 45?", "37+45=82. Answer:
+// 82". Subtraction never goes below zero.
+func arithWorded(rng *rand.Rand, x, y int) dataset.Pair {
+	if rng.IntN(2) == 0 {
+		return dataset.Pair{Prompt: fmt.Sprintf("What is %d plus %d?", x, y), Response: fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y)}
+	}
+	if y > x {
+		x, y = y, x
+	}
+	return dataset.Pair{Prompt: fmt.Sprintf("What is %d minus %d?", x, y), Response: fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y)}
 }
 
 // arithProblem words one problem with operands x and y, drawing the person, the object and

@@ -1,0 +1,102 @@
+// Command arithprobe trains an arith base model from scratch on a pre-training corpus and
+// prints, every -every optimizer steps, its greedy accuracy on held-out target problems
+// (two-digit operands) and on held-out source problems: the exploration behind the arith
+// defaults of `space compare` (docs/compare.md). Single process, no stack:
+//
+//	go run -tags openblas ./cmd/arithprobe -d 128 -layers 4 -n 16000 -epochs 2 -mix 0.5
+//
+// -mix is the fraction of the corpus drawn from tasks.Arith's worded two-digit family
+// (PretrainCurriculum); 0 is the plain source family (tasks.Arith.Pretrain).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/space-sft/space/dataset"
+	"github.com/space-sft/space/model"
+	"github.com/space-sft/space/tasks"
+)
+
+func main() {
+	d := flag.Int("d", 128, "d_model")
+	layers := flag.Int("layers", 4, "layers")
+	heads := flag.Int("heads", 4, "heads")
+	n := flag.Int("n", 8000, "pre-training pairs")
+	epochs := flag.Int("epochs", 2, "pre-training epochs")
+	lr := flag.Float64("lr", 3e-3, "adam peak learning rate (10% warm-up, linear decay)")
+	batch := flag.Int("batch", 32, "batch size")
+	mix := flag.Float64("mix", 0, "fraction of the corpus from the worded two-digit family (0: source family only)")
+	every := flag.Int("every", 200, "evaluate every this many steps")
+	nEval := flag.Int("eval", 200, "held-out problems per evaluation")
+	seed := flag.Uint64("seed", 7, "seed of the corpus and the initial weights")
+	flag.Parse()
+
+	ar := tasks.Arith{Digits: 2, Mix: *mix}
+	corpus := ar.Pretrain(*seed, *n)
+	target := ar.Generate(12345, *nEval)
+	source := tasks.Arith{Digits: 2}.Pretrain(54321, *nEval)
+	tok := model.NewByteTokenizer()
+	m, err := model.New(model.Config{VocabSize: tok.VocabSize(), Shape: model.Shape{DModel: *d, Layers: *layers, Heads: *heads, Context: 64}, Seed: *seed}, tok)
+	if err != nil {
+		log.Fatal(err)
+	}
+	data := make([]model.Example, len(corpus))
+	for i, p := range corpus {
+		data[i] = example(tok, p)
+	}
+	tc := model.TrainConfig{Loss: model.LossConfig{Method: model.MethodSFT},
+		OptimConfig: model.OptimConfig{Optimizer: "adam", LR: *lr, WarmupFrac: 0.05, Epochs: *epochs, BatchSize: *batch, ClipNorm: 1}, Seed: *seed}
+	tr, err := model.NewTrainer(m, data, tc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("d%d L%d, %d params, %d pairs (mix %g) x %d epochs = %d steps of batch %d, adam lr %g\n",
+		*d, *layers, m.NumParams(), *n, *mix, *epochs, tr.TotalSteps(), *batch, *lr)
+	start := time.Now()
+	var loss float64
+	for !tr.Done() {
+		info, err := tr.Step()
+		if err != nil {
+			log.Fatal(err)
+		}
+		loss = info.Loss
+		if s := tr.StepCount(); s%*every == 0 || tr.Done() {
+			fmt.Printf("step %5d  %5.0fs  loss %.4f  target acc %.3f  source acc %.3f\n", s, time.Since(start).Seconds(), loss,
+				accuracy(m, tok, ar, target), accuracy(m, tok, ar, source))
+			os.Stdout.Sync()
+		}
+	}
+}
+
+func example(tok *model.Tokenizer, p dataset.Pair) model.Example {
+	pr, err := tok.EncodePrompt(p.Prompt)
+	if err != nil {
+		log.Fatal(err)
+	}
+	re, err := tok.EncodeResponse(p.Response)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return model.Example{Prompt: pr, Real: re}
+}
+
+// accuracy is the mean task score of greedy outputs.
+func accuracy(m *model.GPT, tok *model.Tokenizer, t tasks.Arith, pairs []dataset.Pair) float64 {
+	prompts := make([][]int, len(pairs))
+	for i, p := range pairs {
+		prompts[i] = example(tok, p).Prompt
+	}
+	outs, err := m.Greedy(prompts, 28)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := 0.0
+	for i, o := range outs {
+		s += t.Score(pairs[i].Prompt, tok.Decode(o))
+	}
+	return s / float64(len(pairs))
+}

@@ -18,26 +18,23 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-// TestQuickCompare runs `--quick` (the exact QuickCompare spec: 4 arms x 1 seed x 2 rounds
-// on markov, a d32 model; about 20 s on 2 cores) against a real local stack and checks that
-// the report is complete and well-formed: every arm completed every round, compare.md has
-// every section, results.json parses, and every metric has a PNG that decodes.
-func TestQuickCompare(t *testing.T) {
+// runCompare runs spec on a fresh local stack and returns the report's folder, compare.md,
+// results.json and the log.
+func runCompare(t *testing.T, spec compare.Spec, timeout time.Duration) (dir string, md []byte, res compare.ReportInput, log *bytes.Buffer) {
+	t.Helper()
 	st := stacktest.Start(t, stack.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out := t.TempDir()
-	spec := compare.Preset("markov", true, "", 0, 0, 0)
-	var log bytes.Buffer
-	if err := RunOn(ctx, st.TemporalAddress(), st.StorageConfig(), out, spec, &log); err != nil {
+	log = &bytes.Buffer{}
+	if err := RunOn(ctx, st.TemporalAddress(), st.StorageConfig(), out, spec, log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	dir := filepath.Join(out, "quick-markov")
+	dir = filepath.Join(out, spec.Name)
 	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res compare.ReportInput
 	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +42,16 @@ func TestQuickCompare(t *testing.T) {
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
 	}
+	return dir, md, res, log
+}
+
+// TestQuickCompare runs `--quick` (the exact QuickCompare spec: 4 arms x 1 seed x 2 rounds
+// on markov, a d32 model; about 20 s on 2 cores) against a real local stack and checks that
+// the report is complete and well-formed: every arm completed every round, compare.md has
+// every section, results.json parses, and every metric has a PNG that decodes.
+func TestQuickCompare(t *testing.T) {
+	spec := compare.Preset("markov", true, "", 0, 0, 0)
+	dir, md, res, log := runCompare(t, spec, 4*time.Minute)
 	full := spec.Defaults()
 	if len(res.Final) != len(full.Arms)*len(full.Seeds) {
 		t.Fatalf("%d final runs, want %d", len(res.Final), len(full.Arms)*len(full.Seeds))

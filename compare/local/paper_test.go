@@ -2,18 +2,12 @@ package local
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/space-sft/space/compare"
-	"github.com/space-sft/space/internal/stack"
-	"github.com/space-sft/space/internal/stack/stacktest"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/workflows"
 )
@@ -23,10 +17,6 @@ import (
 // is every arm's round 0, proximal SFT runs as an arm, and every round of every final run
 // carries the forgetting metric, equal at round 0 (one base) and moved by training.
 func TestPaperRegimeCompare(t *testing.T) {
-	st := stacktest.Start(t, stack.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	out := t.TempDir()
 	spec := compare.Spec{
 		Name: "tiny-paper", Task: "markov", N: 32, Seeds: []uint64{1}, Rounds: 2, NEval: 16,
 		Arms: []compare.Arm{
@@ -39,23 +29,7 @@ func TestPaperRegimeCompare(t *testing.T) {
 		TargetSFT:    compare.TargetSFTSpec{M: 256, Epochs: 2},
 		SelectRound0: true, SourceEval: 16,
 	}
-	var log bytes.Buffer
-	if err := RunOn(ctx, st.TemporalAddress(), st.StorageConfig(), out, spec, &log); err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	dir := filepath.Join(out, spec.Name)
-	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res compare.ReportInput
-	if err := json.Unmarshal(data, &res); err != nil {
-		t.Fatal(err)
-	}
+	_, md, res, _ := runCompare(t, spec, 6*time.Minute)
 	if !strings.Contains(res.TargetSFT, "tiny-paper-sft") || !res.SelectRound0 {
 		t.Fatalf("report input: target SFT %q, select_round0 %v", res.TargetSFT, res.SelectRound0)
 	}

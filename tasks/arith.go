@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/space-sft/space/dataset"
 )
@@ -20,9 +21,10 @@ import (
 // (wrong carries and borrows) that make informative negatives.
 type Arith struct {
 	Digits int // operand size; 2 keeps prompt+response under 64 bytes
-	// Mix is the fraction of the Pretrain corpus drawn from the worded family ("What is 37
-	// plus 45?": the target's operands and response format, another wording); 0 keeps the
-	// corpus to the source family alone.
+	// Mix is the fraction of the Pretrain corpus drawn from the carry-free family: the
+	// target's wording and operand sizes (both of two digits), but only problems whose
+	// written column arithmetic needs no carry (addition) or borrow (subtraction); 0 keeps
+	// the corpus to the source family alone.
 	Mix float64
 }
 
@@ -87,18 +89,18 @@ func (a Arith) Score(prompt, output string) float64 {
 
 // Pretrain is the source corpus of a base model for arith: the same word problems with one
 // operand of a single digit (1..9) and the other in 1..99, where the target has both operands
-// of two digits. With Mix > 0, that fraction of the pairs (on average) comes from the worded
-// family instead: both operands of two digits, as in the target, but the question worded
-// "What is X plus Y?" / "What is X minus Y?", which the target never uses. The base then
-// has seen the target's prompt wording (with a small operand) and its arithmetic (with
-// another wording), never the two together: a curriculum whose composition it must
-// generalise to. Its seed stream differs from Generate's.
+// of two digits. With Mix > 0, that fraction of the pairs (on average) comes from the
+// carry-free family instead: both operands of two digits, as in the target, but never a
+// carry or a borrow between the digits. The base then knows the target's format and
+// operand sizes; the carries and borrows, about 40 % of the target's problems and the
+// mistakes a model's own samples make, are what the target teaches. Its seed stream
+// differs from Generate's.
 func (a Arith) Pretrain(seed uint64, n int) []dataset.Pair {
 	rng := rand.New(rand.NewPCG(seed, 0x9e7a))
 	out := make([]dataset.Pair, 0, n)
 	for len(out) < n {
 		if a.Mix > 0 && rng.Float64() < a.Mix {
-			out = append(out, arithWorded(rng, 10+rng.IntN(90), 10+rng.IntN(90)))
+			out = append(out, arithCarryFree(rng))
 			continue
 		}
 		x, y := 1+rng.IntN(99), 1+rng.IntN(9)
@@ -110,16 +112,29 @@ func (a Arith) Pretrain(seed uint64, n int) []dataset.Pair {
 	return out
 }
 
-// arithWorded is a problem of the worded family: "What is 37 plus 45?", "37+45=82. Answer:
-// 82". Subtraction never goes below zero.
-func arithWorded(rng *rand.Rand, x, y int) dataset.Pair {
-	if rng.IntN(2) == 0 {
-		return dataset.Pair{Prompt: fmt.Sprintf("What is %d plus %d?", x, y), Response: fmt.Sprintf("%d+%d=%d. Answer: %d", x, y, x+y, x+y)}
+// arithCarryFree draws two-digit problems until one needs no carry or borrow: ones digits
+// summing to at most 9 for an addition, the larger operand's ones digit at least the
+// smaller's for a subtraction.
+func arithCarryFree(rng *rand.Rand) dataset.Pair {
+	for {
+		x, y := 10+rng.IntN(90), 10+rng.IntN(90)
+		p := arithProblem(rng, x, y)
+		if !ArithCarries(x, y, strings.Contains(p.Prompt, " gets ")) {
+			return p
+		}
+	}
+}
+
+// ArithCarries says whether x+y (add) or |x-y| (else) needs a carry or a borrow between the
+// ones and the tens.
+func ArithCarries(x, y int, add bool) bool {
+	if add {
+		return x%10+y%10 > 9
 	}
 	if y > x {
 		x, y = y, x
 	}
-	return dataset.Pair{Prompt: fmt.Sprintf("What is %d minus %d?", x, y), Response: fmt.Sprintf("%d-%d=%d. Answer: %d", x, y, x-y, x-y)}
+	return x%10 < y%10
 }
 
 // arithProblem words one problem with operands x and y, drawing the person, the object and

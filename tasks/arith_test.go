@@ -5,51 +5,56 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/space-sft/space/dataset"
 )
 
-// The curriculum corpus: a Mix fraction of worded problems ("What is X plus Y?") with two
-// two-digit operands and the target's response format, the rest the source family (one
-// operand of a single digit, the target's wording); Mix 0 is the source family alone, and
-// no worded prompt is ever a target prompt.
+// The curriculum corpus: a Mix fraction of carry-free problems (target wording, two
+// two-digit operands, no carry or borrow), the rest the source family (one operand of a
+// single digit); Mix 0 is the source family alone. About 40% of the target needs a carry
+// or a borrow.
 func TestArithPretrainMix(t *testing.T) {
-	worded := regexp.MustCompile(`^What is (\d+) (plus|minus) (\d+)\?$`)
-	resp := regexp.MustCompile(`^(\d+)([+-])(\d+)=(\d+)\. Answer: (\d+)$`)
+	prompt := regexp.MustCompile(`^[A-Z][a-z]+ has (\d+) [a-z]+, (gets|loses) (\d+)\. How many\?$`)
 	plain, mixed := Arith{Digits: 2}.Pretrain(3, 2000), Arith{Digits: 2, Mix: 0.5}.Pretrain(3, 2000)
-	nWorded := 0
-	for i, p := range mixed {
-		r := resp.FindStringSubmatch(p.Response)
-		if r == nil || r[4] != r[5] {
-			t.Fatalf("pair %d: response %q", i, p.Response)
-		}
-		x, _ := strconv.Atoi(r[1])
-		y, _ := strconv.Atoi(r[3])
-		z, _ := strconv.Atoi(r[4])
-		if (r[2] == "+" && x+y != z) || (r[2] == "-" && (x-y != z || z < 0)) {
-			t.Fatalf("pair %d: wrong arithmetic %q", i, p.Response)
-		}
-		if m := worded.FindStringSubmatch(p.Prompt); m != nil {
-			nWorded++
-			if x < 10 || y < 10 || (m[2] == "plus") != (r[2] == "+") {
-				t.Fatalf("worded pair %d: %+v", i, p)
+	twoDigit := func(pairs []dataset.Pair, what string) int {
+		n := 0
+		for i, p := range pairs {
+			a := Arith{}
+			if a.Score(p.Prompt, p.Response) != 1 {
+				t.Fatalf("%s pair %d: reference scores 0: %+v", what, i, p)
 			}
-			if _, ok := (Arith{}).Answer(p.Prompt); ok {
-				t.Fatalf("worded prompt %q parses as a target prompt", p.Prompt)
+			m := prompt.FindStringSubmatch(p.Prompt)
+			x, _ := strconv.Atoi(m[1])
+			y, _ := strconv.Atoi(m[3])
+			if x > 9 && y > 9 {
+				n++
+				if ArithCarries(x, y, m[2] == "gets") {
+					t.Fatalf("%s pair %d needs a carry or borrow: %+v", what, i, p)
+				}
 			}
-			continue
 		}
-		if x > 9 && y > 9 {
-			t.Fatalf("source pair %d has two two-digit operands: %+v", i, p)
-		}
-		if strings.HasPrefix(p.Prompt, "What") {
-			t.Fatalf("pair %d: %q", i, p.Prompt)
+		return n
+	}
+	if n := twoDigit(plain, "mix 0"); n != 0 {
+		t.Fatalf("mix 0 has %d problems with two two-digit operands", n)
+	}
+	if n := twoDigit(mixed, "mix 0.5"); n < 900 || n > 1100 {
+		t.Fatalf("%d of 2000 carry-free, want about 1000", n)
+	}
+	carry := 0
+	target := Arith{Digits: 2}.Generate(5, 2000)
+	for _, p := range target {
+		m := prompt.FindStringSubmatch(p.Prompt)
+		x, _ := strconv.Atoi(m[1])
+		y, _ := strconv.Atoi(m[3])
+		if ArithCarries(x, y, m[2] == "gets") {
+			carry++
 		}
 	}
-	if nWorded < 900 || nWorded > 1100 {
-		t.Fatalf("%d of 2000 worded, want about 1000", nWorded)
+	if carry < 700 || carry > 900 || !strings.Contains(target[0].Response, "Answer") {
+		t.Fatalf("%d of 2000 target problems carry or borrow, want about 40%%", carry)
 	}
-	for _, p := range plain {
-		if worded.MatchString(p.Prompt) {
-			t.Fatalf("Mix 0 has a worded pair: %+v", p)
-		}
+	if !ArithCarries(37, 45, true) || ArithCarries(32, 45, true) || !ArithCarries(42, 37, false) || ArithCarries(47, 32, false) || !ArithCarries(37, 42, false) {
+		t.Fatal("ArithCarries")
 	}
 }

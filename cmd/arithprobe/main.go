@@ -5,8 +5,8 @@
 //
 //	go run -tags openblas ./cmd/arithprobe -d 128 -layers 4 -n 16000 -epochs 2 -mix 0.5
 //
-// -mix is the fraction of the corpus drawn from tasks.Arith's worded two-digit family
-// (tasks.Arith.Mix); 0 is the plain source family. With -sft M the pre-trained model is
+// -mix is the fraction of the corpus drawn from tasks.Arith's carry-free family
+// (carry-free two-digit problems, tasks.Arith.Mix); 0 is the plain source family. With -sft M the pre-trained model is
 // then fine-tuned with SFT on M target pairs (seed 1000, as the paper preset's TargetSFT)
 // for -sft-epochs epochs, evaluated the same way: does target data lift the accuracy?
 // -out saves the final model, -init starts from a saved one instead of a fresh one.
@@ -32,7 +32,7 @@ func main() {
 	epochs := flag.Int("epochs", 2, "pre-training epochs")
 	lr := flag.Float64("lr", 3e-3, "adam peak learning rate (10% warm-up, linear decay)")
 	batch := flag.Int("batch", 32, "batch size")
-	mix := flag.Float64("mix", 0, "fraction of the corpus from the worded two-digit family (0: source family only)")
+	mix := flag.Float64("mix", 0, "fraction of the corpus from the carry-free two-digit family (0: source family only)")
 	every := flag.Int("every", 200, "evaluate every this many steps")
 	nEval := flag.Int("eval", 200, "held-out problems per evaluation")
 	seed := flag.Uint64("seed", 7, "seed of the corpus and the initial weights")

@@ -75,7 +75,7 @@ type ReportOutput struct {
 
 // ReportedMetrics are the metrics the comparison reports, in this order, when measured.
 var ReportedMetrics = []string{
-	eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, eval.GreedyValid,
+	eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, eval.GreedyValid, eval.SampleChars, eval.DataChars,
 	eval.RewardReal, eval.RewardSynth, eval.Margin, eval.DiscAccuracy,
 	eval.SynthLength, eval.Distinct2, eval.SynthDist2, eval.TrainLoss,
 }
@@ -164,6 +164,8 @@ var metricHelp = map[string]string{
 	eval.NLL:          "held-out NLL per token of real responses (lower is better)",
 	eval.SampleValid:  "fraction of temperature-1 samples that p_data allows",
 	eval.GreedyValid:  "fraction of greedy outputs that p_data allows",
+	eval.SampleChars:  "mean length (characters) of temperature-1 samples on held-out prompts",
+	eval.DataChars:    "mean length (characters) of p_data's samples on the same prompts",
 	eval.RewardReal:   "mean reward r = log p_theta - log p_opponent of the real responses",
 	eval.RewardSynth:  "mean reward of the round's synthetic responses",
 	eval.Margin:       "reward_real - reward_synth",

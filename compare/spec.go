@@ -67,6 +67,9 @@ type Arm struct {
 	// fresh samples (the paper's claim 4, at the same number of optimizer steps).
 	Rounds int `json:"rounds,omitempty"`
 	Epochs int `json:"epochs,omitempty"`
+	// SFTNorm is an sft arm's loss normalisation (model.SFTNorm): "" or "token", maximum
+	// likelihood; "sequence", the token mean per response of older builds (SFTNormArms).
+	SFTNorm model.SFTNorm `json:"sft_norm,omitempty"`
 }
 
 func (a Arm) rounds(s Spec) int {
@@ -140,6 +143,42 @@ func QuickArms() []Arm {
 		{Name: "spin", Method: "spin", LRs: []float64{3e-4}, Betas: []float64{1}},
 		{Name: "space", Method: "space", Mu: 1, LRs: []float64{1e-3}},
 	}
+}
+
+// SFTNormArms put the two SFT losses side by side (`--arms sft-norm`): SFT(n) and SFT(4n),
+// each with maximum likelihood (sft_norm "token", the default) and with the token mean per
+// response of builds before it ("sequence"), whose optimum favours short responses. Each
+// arm searches the default grid, or with quick keeps QuickArms' single learning rate.
+func SFTNormArms(quick bool) []Arm {
+	lrs := DefaultArms()[0].LRs
+	if quick {
+		lrs = QuickArms()[0].LRs
+	}
+	var out []Arm
+	for _, mult := range []int{1, 4} {
+		name := "sft-n"
+		if mult > 1 {
+			name = fmt.Sprintf("sft-%dn", mult)
+		}
+		out = append(out,
+			Arm{Name: name, Method: "sft", DataMult: mult, LRs: lrs, SFTNorm: model.SFTNormToken},
+			Arm{Name: name + "-seq", Method: "sft", DataMult: mult, LRs: lrs, SFTNorm: model.SFTNormSequence})
+	}
+	return out
+}
+
+// legacySFTNorm gives a comparison recorded before sft_norm existed (a history without the
+// "sft-norm" version marker) the loss its sft arms had then, the sequence mean, so that
+// the children it has yet to start train as the ones it started.
+func (s Spec) legacySFTNorm() Spec {
+	arms := append([]Arm(nil), s.Arms...)
+	for i, a := range arms {
+		if a.Method == "sft" && a.SFTNorm == "" {
+			arms[i].SFTNorm = model.SFTNormSequence
+		}
+	}
+	s.Arms = arms
+	return s
 }
 
 // Defaults fills zero fields, some per task (model size, corpus, response length).
@@ -284,7 +323,7 @@ func (s Spec) child(a Arm, set Setting, seed uint64, search bool, k int, base st
 	}
 	sp := workflows.DefaultSpec()
 	sp.Name, sp.Rounds, sp.Seed, sp.Shards = s.childName(a, seed, search, k), a.rounds(s), seed, 1
-	sp.LossConfig = model.LossConfig{Method: model.Method(a.Method), Mu: a.Mu, Beta: beta}
+	sp.LossConfig = model.LossConfig{Method: model.Method(a.Method), Mu: a.Mu, Beta: beta, SFTNorm: a.SFTNorm}
 	sp.OptimConfig = s.OptimConfig
 	sp.LR, sp.Epochs = set.LR, a.epochs(s)
 	sp.Generation = s.Generation
@@ -364,7 +403,7 @@ func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
 }
 
 // SpecFlags declares the flags that choose a comparison (--task, --quick, --name, --seeds,
-// --rounds, --n, or --spec FILE) on fs, for `make compare` and `space compare` alike. The
+// --rounds, --n, --arms, or --spec FILE) on fs, for `make compare` and `space compare` alike. The
 // returned function, called after fs.Parse, gives the comparison: the file's when --spec is
 // set, else Preset's.
 func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
@@ -374,10 +413,22 @@ func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
 	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
 	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
 	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	arms := fs.String("arms", "", `arm set: "" the paper's comparison, or "sft-norm": SFT(n) and SFT(4n) with the maximum-likelihood and the old per-response-mean loss side by side`)
 	specFile := fs.String("spec", "", "comparison spec JSON file (compare.Spec in compare/spec.go); replaces the flags above")
 	return func() (Spec, error) {
 		if *specFile == "" {
-			return Preset(*task, *quick, *name, *seeds, *rounds, *n), nil
+			s := Preset(*task, *quick, *name, *seeds, *rounds, *n)
+			switch *arms {
+			case "":
+			case "sft-norm":
+				s.Arms = SFTNormArms(*quick)
+				if *name == "" {
+					s.Name = strings.Replace(s.Name, *task, "sftnorm-"+*task, 1)
+				}
+			default:
+				return Spec{}, fmt.Errorf(`--arms %q: unknown arm set; use "sft-norm" or leave it out`, *arms)
+			}
+			return s, nil
 		}
 		data, err := os.ReadFile(*specFile)
 		if err != nil {

@@ -57,9 +57,16 @@ type Progress struct {
 // WorkflowID is the workflow ID of a comparison.
 func WorkflowID(name string) string { return "space-compare-" + name }
 
+// versionSFTNorm marks comparisons recorded since sft became maximum likelihood
+// (model.SFTNorm); those before it keep the sequence mean for their sft arms.
+const versionSFTNorm = "sft-norm"
+
 // Compare runs a comparison (see Spec).
 func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 	spec = spec.Defaults()
+	if workflow.GetVersion(ctx, versionSFTNorm, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		spec = spec.legacySFTNorm()
+	}
 	if err := spec.Validate(); err != nil {
 		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
 	}
@@ -218,6 +225,9 @@ func reportInput(res Result) ReportInput {
 		desc := fmt.Sprintf("%s on %d real pairs", a.Method, a.DataMult*res.Spec.N)
 		if a.Method == "space" {
 			desc += fmt.Sprintf(", mu %d", a.Mu)
+		}
+		if a.Method == "sft" {
+			desc += ", sft_norm " + string(model.LossConfig{Method: model.MethodSFT, SFTNorm: a.SFTNorm}.SFTNormOrDefault())
 		}
 		var grid []string
 		for _, s := range a.Grid() {

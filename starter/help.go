@@ -40,7 +40,7 @@ var helps = map[string]help{
 	"import": {usage: "space import hf SRC --out KEY [--context N] [--dtype float32] [--json]", sub: true,
 		about:    "SRC is a folder written by transformers' save_pretrained (config.json, model.safetensors or its shards, tokenizer files) or s3://PREFIX, a prefix in the bucket holding those files.",
 		examples: []string{"space import hf ./gpt2 --out bases/gpt2-small.safetensors", "space import hf -h"}},
-	"compare": {usage: "space compare --task markov|arith [--quick] [--out DIR] [--json]", examples: []string{"space compare --task markov --quick"}},
+	"compare": {usage: "space compare --task markov|arith [--quick] [--arms sft-norm] [--out DIR] [--json]", examples: []string{"space compare --task markov --quick", "space compare --task markov --arms sft-norm"}},
 	"report": {usage: "space report RUN [--out DIR] [--json]",
 		about:    "Copies the run's report from S3 (report.html, one self-contained page to open in a browser; report.md; plots), sha256 verified.",
 		examples: []string{"space report r1 --out ./r1-report"}},

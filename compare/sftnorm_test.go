@@ -81,7 +81,7 @@ func TestCompareSFTNormOfOldHistories(t *testing.T) {
 				return workflows.RunResult{Status: workflows.StatusCompleted}, nil
 			})
 		if legacy {
-			env.OnGetVersion(versionSFTNorm, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			env.OnGetVersion(versionFidelity2, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 		}
 		env.ExecuteWorkflow(Compare, Quick("q", "markov"))
 		require.True(t, env.IsWorkflowCompleted())
@@ -95,4 +95,41 @@ func TestCompareSFTNormOfOldHistories(t *testing.T) {
 			require.Equal(t, want, n, "legacy %v: child %s", legacy, k)
 		}
 	}
+}
+
+// The side-by-side's report pairs each maximum-likelihood sft arm with its sequence-mean
+// twin (same data, rounds and epochs) and gives their paired differences, the length of
+// the samples included; arms that differ otherwise are not paired.
+func TestSFTNormReportPairs(t *testing.T) {
+	spec := Spec{Name: "p", Task: "markov", Arms: SFTNormArms(true)}.Defaults()
+	spec.Arms = append(spec.Arms, Arm{Name: "sft-n-seq-long", Method: "sft", DataMult: 1, LRs: []float64{1e-3}, Epochs: 4, SFTNorm: model.SFTNormSequence})
+	in := reportInput(Result{Spec: spec})
+	require.Equal(t, [][2]string{{"sft-n", "sft-n-seq"}, {"sft-4n", "sft-4n-seq"}}, in.SFTNormPairs)
+	for _, a := range in.Arms {
+		if a.Name == "sft-4n" {
+			require.Equal(t, 2*(4*128/16), a.StepsPerRound, "SFT(4n) makes 4 times SFT(n)'s steps")
+			require.Contains(t, a.Description, "sft_norm token")
+		}
+	}
+	in.Seeds, in.Rounds = []uint64{1, 2, 3}, 2
+	for i, a := range in.Arms {
+		in.Arms[i].Rounds = 2
+		in.Choices = append(in.Choices, ReportChoice{Arm: a.Name, Round: 2, Found: true})
+		for i, s := range in.Seeds {
+			chars := 4.7 + 0.1*float64(i)
+			if strings.HasSuffix(a.Name, "-seq") {
+				chars -= 1.5
+			}
+			in.Final = append(in.Final, ReportRun{Arm: a.Name, Seed: s, Status: "completed", Rounds: []workflows.RoundResult{
+				{Round: 0, Metrics: map[string]float64{"kl": 1, "sample_chars": 4, "data_chars": 4.7}},
+				{Round: 1, Metrics: map[string]float64{"kl": 0.5, "sample_chars": chars, "data_chars": 4.7}},
+				{Round: 2, Metrics: map[string]float64{"kl": 0.5, "sample_chars": chars, "data_chars": 4.7}},
+			}})
+		}
+	}
+	md, _ := RenderMarkdown(in)
+	require.Contains(t, md, "## Paired differences: sft-4n (sft_norm token, maximum likelihood) minus sft-4n-seq (sequence mean)")
+	require.Contains(t, md, "| sft-4n-seq | sample_chars | last | r2 vs r2 | 128 / 128 | +1.5 |")
+	require.Contains(t, md, "### data_chars")
+	require.NotContains(t, md, "sft-n-seq-long (sequence mean)")
 }

@@ -113,15 +113,19 @@ FORCE:
 # Comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3) from one pre-trained base, settings
 # chosen on a validation split (docs/compare.md). Each starts a fresh stack in $(DATA)/compare
 # and writes the report to out/compare/cmp-TASK/ (quick: out/compare/quick-TASK/).
-#   make compare TASK=markov|arith     the full comparison (search, then 5 rounds x 3 seeds; markov 5)
+#   make compare TASK=markov|arith     the full comparison (search on 2 seeds, then 5 rounds x 5 seeds)
 #   make compare-quick TASK=markov     1 seed, 2 rounds, no search (well under a minute)
+#   make compare-sftnorm               SFT(n), SFT(4n) with the old and new SFT losses side by side on markov
 TASK ?= markov
-.PHONY: compare compare-quick
+.PHONY: compare compare-quick compare-sftnorm
 compare: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --dir $(DATA)/compare
 
 compare-quick: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --quick --dir $(DATA)/compare
+
+compare-sftnorm: tools
+	$(GO) run $(TAGS) ./cmd/compare --task markov --arms sft-norm --dir $(DATA)/compare
 
 # Chaos: the long version of e2e's TestChaos (4 rounds, a kill -9 of the worker at seeded random
 # moments of every generation, training and evaluation, Temporal and S3 gateway restarts), with

@@ -215,7 +215,7 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 	w("- Base model (the same for every arm and seed, never trained on the target's real pairs): %s, pre-trained on %s. `%s`\n", in.Model, in.Pretrain, in.Base.Key)
 	w("- Rounds: %s.\n", in.Training)
 	w("- Selection metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split", in.Primary, dir)
-	if len(in.SearchSeeds) > 0 {
+	if len(in.SearchSeeds) > 0 && len(in.Search) > 0 {
 		w(", by its mean over the search seeds %v", in.SearchSeeds)
 	}
 	w(".\n")

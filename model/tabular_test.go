@@ -79,6 +79,18 @@ func expectedGrad(lc LossConfig, theta, pdata, q []float64) []float64 {
 
 var pData = []float64{0.4, 0.25, 0.15, 0.1, 0.06, 0.04}
 
+// drawFrom samples an index from the distribution p.
+func drawFrom(rng *rand.Rand, p []float64) int {
+	u := rng.Float64()
+	for k, v := range p {
+		if u < v {
+			return k
+		}
+		u -= v
+	}
+	return len(p) - 1
+}
+
 // TestSPACEStationaryAtData: at p_theta = p_data the expected SPACE gradient is zero, with
 // the opponent at p_data and also with any other opponent (NCE's consistency, Theorem 2/3:
 // the optimum does not depend on the noise distribution).
@@ -112,16 +124,7 @@ func TestSPACESelfPlayConverges(t *testing.T) {
 	for _, mu := range []int{1, 3} {
 		lc := LossConfig{Method: MethodSPACE, Mu: mu}
 		rng := rand.New(rand.NewPCG(42, uint64(mu)))
-		draw := func(p []float64) int {
-			u := rng.Float64()
-			for k, v := range p {
-				if u < v {
-					return k
-				}
-				u -= v
-			}
-			return len(p) - 1
-		}
+		draw := func(p []float64) int { return drawFrom(rng, p) }
 		theta := []float64{1.5, -1, 0.5, 0, 1, -0.5} // far from p_data
 		kl0 := kl(pData, softmax(theta))
 		const rounds, steps, batch, lr = 5, 60, 256, 1.0
@@ -264,16 +267,7 @@ func TestSFTSampledBatches(t *testing.T) {
 	for _, norm := range []SFTNorm{SFTNormToken, SFTNormSequence} {
 		lc := LossConfig{Method: MethodSFT, SFTNorm: norm}
 		rng := rand.New(rand.NewPCG(7, 1))
-		draw := func() int {
-			u := rng.Float64()
-			for k, v := range pData {
-				if u < v {
-					return k
-				}
-				u -= v
-			}
-			return len(pData) - 1
-		}
+		draw := func() int { return drawFrom(rng, pData) }
 		theta := make([]float64, len(pData))
 		const steps, batch = 4000, 64
 		ys, w := make([]int, batch), make([]float64, batch)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
@@ -45,10 +47,17 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 	}
 	pt, ok := t.(tasks.Pretrainer)
 	if !ok {
-		return activities.TrainOutput{}, activities.Invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov)", in.Task))
+		return activities.TrainOutput{}, activities.Invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov, wordnet)", in.Task))
 	}
 	if in.N <= 0 {
 		return activities.TrainOutput{}, activities.Invalid("pretrain n must be positive")
+	}
+	if c, ok := t.(tasks.Corpus); ok { // data files: fail here, not in Pretrain, when they cannot be read
+		info, err := c.Load()
+		if err != nil {
+			return activities.TrainOutput{}, activities.Invalid(err.Error())
+		}
+		activity.GetLogger(ctx).Info("task data", "task", in.Task, "source", info.Source)
 	}
 	pairs := pt.Pretrain(in.Seed, in.N)
 	if err := activities.CheckContext(model.NewByteTokenizer(), pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {

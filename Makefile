@@ -14,6 +14,7 @@
 #   make chaos-net   e2e network faults through toxiproxy (latency, bandwidth, cuts, stalls, partition);
 #                    table in .data/chaos-net.md
 #   make gpt2tok     regenerate model/testdata/gpt2tok (GPT-2 tokenizer vectors; needs node and npm)
+#   make wordnet-data  the wordnet task's full data (apt: wordnet-base, dict-gcide) in .data/wordnet
 #   make fmt vet clean
 #
 # OpenBLAS: when libopenblas is installed (and cgo works), builds and tests use -tags openblas

@@ -86,6 +86,15 @@ func (a *Activities) CompareReport(ctx context.Context, in ReportInput) (out Rep
 func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportOutput, error) {
 	var out ReportOutput
 	var err error
+	if t, _ := tasks.Get(in.Task); t != nil {
+		if c, ok := t.(tasks.Corpus); ok { // say which data files the task read: the sample or the full data
+			info, err := c.Load()
+			if err != nil {
+				return out, activities.Invalid(err.Error())
+			}
+			in.Pretrain += "; task data: " + info.Source
+		}
+	}
 	if out.Results, err = activities.PutJSON(ctx, a.Run, storage.ReportKey(in.Name, "results.json"), in); err != nil {
 		return out, err
 	}

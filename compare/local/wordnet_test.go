@@ -21,7 +21,8 @@ import (
 // TestWordNetCompare runs a tiny comparison on the wordnet task's committed sample against a
 // real local stack: a base pre-trained on GCIDE glosses, SFT and SPACE on 16 WordNet pairs,
 // one round. Every run completes with the held-out NLL of the real glosses and the exact
-// gloss rate (task_score), and the report says the base was pre-trained on wordnet's corpus.
+// gloss rate (task_score), and the report says the base was pre-trained on wordnet's corpus
+// and that the data were the committed sample.
 func TestWordNetCompare(t *testing.T) {
 	t.Setenv(tasks.WordNetDataEnv, "") // the committed sample, whatever this machine has
 	st := stacktest.Start(t, stack.Options{})
@@ -71,7 +72,7 @@ func TestWordNetCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"task wordnet", "wordnet pretrain corpus", "### test_nll", "| space |"} {
+	for _, want := range []string{"task wordnet", "wordnet pretrain corpus", "task data: the committed sample", "### test_nll", "| space |"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}

@@ -31,7 +31,7 @@ import (
 // is 2r epochs of SFT); self-play arms make the same optimizer steps per round.
 type Spec struct {
 	Name   string   `json:"name"`   // [a-z0-9][a-z0-9._-]{0,62}, short: children are NAME-ARM-sSEED
-	Task   string   `json:"task"`   // built-in task with a Pretrain corpus: "arith" or "markov"
+	Task   string   `json:"task"`   // built-in task with a Pretrain corpus: "arith", "markov" or "wordnet"
 	N      int      `json:"n"`      // real train pairs of the 1x arms (default 128)
 	Seeds  []uint64 `json:"seeds"`  // final seeds (default 1..5)
 	Rounds int      `json:"rounds"` // rounds after the base (default 5: the paper's iter0..iter4)
@@ -234,6 +234,12 @@ func (s Spec) Defaults() Spec {
 		}
 	}
 	switch s.Task {
+	case "wordnet": // byte-level glosses of up to 80 bytes: context 128
+		def(&s.Model.DModel, 64)
+		def(&s.Model.Context, 128)
+		def(&s.Pretrain.N, 10000)
+		def(&s.Pretrain.Epochs, 2)
+		def(&s.Generation.MaxNewTokens, 80)
 	case "arith":
 		def(&s.Model.DModel, 64)
 		def(&s.Pretrain.N, 8000) // 1000 steps: about half the source problems right
@@ -375,10 +381,14 @@ func (s Spec) child(a Arm, set Setting, seed uint64, search bool, k int, base st
 }
 
 // PrimaryMetric is the metric that picks settings and rounds: KL to p_data when the task
-// knows it (lower is better), else the task score (higher is better).
+// knows it (lower is better), the held-out NLL on wordnet, else the task score (higher is
+// better).
 func PrimaryMetric(task string) (name string, higherBetter bool) {
-	if task == "markov" {
+	switch task {
+	case "markov":
 		return eval.KL, false
+	case "wordnet": // exact glosses of unseen words are rare for a small model: NLL ranks
+		return eval.NLL, false
 	}
 	return eval.TaskScore, true
 }
@@ -410,8 +420,11 @@ func Quick(name, task string) Spec {
 		Model:    model.Shape{DModel: 32, Layers: 2, Heads: 4, Context: 64},
 		Pretrain: PretrainSpec{N: 2000, Epochs: 3},
 	}
-	if task == "arith" {
+	switch task {
+	case "arith":
 		s.Pretrain.N = 3000
+	case "wordnet": // glosses need context 128; the committed sample has about 400 train words
+		s.Model.Context, s.Generation.MaxNewTokens = 128, 80
 	}
 	return s
 }
@@ -449,7 +462,7 @@ func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
 // returned function, called after fs.Parse, gives the comparison: the file's when --spec is
 // set, else Preset's.
 func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
-	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
+	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov, arith or wordnet (WordNet glosses, base on GCIDE: make wordnet-data)")
 	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
 	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
 	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 5; quick 1)")

@@ -19,6 +19,7 @@ package model
 // by element in float64, so the result is the same bits whatever machine ran which shard.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -30,21 +31,21 @@ import (
 // Nesterov momentum. Workers 1 (the default) is off: a round trains as one trainer on all
 // the examples. A run spec embeds it (its JSON fields inline).
 type OuterConfig struct {
-	Workers    int     `json:"train_workers"`  // K: parallel trainers per round (1 = off)
-	LocalSteps int     `json:"local_steps"`    // H: inner steps per worker per outer step
-	LR         float64 `json:"outer_lr"`       // outer learning rate
-	Momentum   float64 `json:"outer_momentum"` // Nesterov momentum of the outer optimizer, in [0, 1)
+	TrainWorkers  int     `json:"train_workers"`  // K: parallel trainers per round (1 = off)
+	LocalSteps    int     `json:"local_steps"`    // H: inner steps per worker per outer step
+	OuterLR       float64 `json:"outer_lr"`       // outer learning rate
+	OuterMomentum float64 `json:"outer_momentum"` // Nesterov momentum of the outer optimizer, in [0, 1)
 }
 
 // DefaultOuter is off (one worker), with DiLoCo's outer optimizer (learning rate 0.7,
 // Nesterov momentum 0.9) and 16 local steps, a fit for rounds of tens to hundreds of steps
 // (DiLoCo's 500 is for pre-training runs of many thousands).
 func DefaultOuter() OuterConfig {
-	return OuterConfig{Workers: 1, LocalSteps: 16, LR: 0.7, Momentum: 0.9}
+	return OuterConfig{TrainWorkers: 1, LocalSteps: 16, OuterLR: 0.7, OuterMomentum: 0.9}
 }
 
 // Enabled is true when a round trains over more than one worker.
-func (c OuterConfig) Enabled() bool { return c.Workers > 1 }
+func (c OuterConfig) Enabled() bool { return c.TrainWorkers > 1 }
 
 // Validate reports the first problem as an *InputError.
 func (c OuterConfig) Validate() error {
@@ -52,14 +53,14 @@ func (c OuterConfig) Validate() error {
 		return &InputError{Field: field, Problem: problem, Fix: fix}
 	}
 	switch {
-	case c.Workers < 1:
-		return bad("train_workers", fmt.Sprintf("is %d", c.Workers), "use 1 (one trainer, the default) or more workers")
+	case c.TrainWorkers < 1:
+		return bad("train_workers", fmt.Sprintf("is %d", c.TrainWorkers), "use 1 (one trainer, the default) or more workers")
 	case c.LocalSteps < 1:
 		return bad("local_steps", fmt.Sprintf("is %d", c.LocalSteps), "use at least 1 inner step per outer step, e.g. 16")
-	case !(c.LR > 0) || math.IsInf(c.LR, 0):
-		return bad("outer_lr", fmt.Sprintf("is %v", c.LR), "use a finite positive outer learning rate, e.g. 0.7")
-	case !(c.Momentum >= 0 && c.Momentum < 1):
-		return bad("outer_momentum", fmt.Sprintf("is %v", c.Momentum), "use a momentum in [0, 1), e.g. 0.9 (0: none)")
+	case !(c.OuterLR > 0) || math.IsInf(c.OuterLR, 0):
+		return bad("outer_lr", fmt.Sprintf("is %v", c.OuterLR), "use a finite positive outer learning rate, e.g. 0.7")
+	case !(c.OuterMomentum >= 0 && c.OuterMomentum < 1):
+		return bad("outer_momentum", fmt.Sprintf("is %v", c.OuterMomentum), "use a momentum in [0, 1), e.g. 0.9 (0: none)")
 	}
 	return nil
 }
@@ -67,7 +68,7 @@ func (c OuterConfig) Validate() error {
 // ShardIndices are the indices of the examples of shard k of n examples: i % Workers == k.
 func (c OuterConfig) ShardIndices(n, k int) []int {
 	var idx []int
-	for i := k; i < n; i += c.Workers {
+	for i := k; i < n; i += c.TrainWorkers {
 		idx = append(idx, i)
 	}
 	return idx
@@ -79,12 +80,12 @@ func (c OuterConfig) ShardIndices(n, k int) []int {
 // shard is done earlier keeps the global weights (a zero delta) in the last outer step.
 // n must be at least Workers (every shard has an example).
 func (c OuterConfig) OuterSteps(n int, o OptimConfig) (int, error) {
-	if n < c.Workers {
-		return 0, &InputError{Field: "train_workers", Problem: fmt.Sprintf("is %d but the round has only %d train examples", c.Workers, n),
+	if n < c.TrainWorkers {
+		return 0, &InputError{Field: "train_workers", Problem: fmt.Sprintf("is %d but the round has only %d train examples", c.TrainWorkers, n),
 			Fix: "use at most as many workers as train pairs (a worker needs a shard of at least one example)"}
 	}
 	o = o.normalized()
-	largest := (n + c.Workers - 1) / c.Workers
+	largest := (n + c.TrainWorkers - 1) / c.TrainWorkers
 	steps := o.Epochs * ((largest + o.BatchSize - 1) / o.BatchSize)
 	return (steps + c.LocalSteps - 1) / c.LocalSteps, nil
 }
@@ -151,7 +152,7 @@ func (c OuterConfig) OuterStep(global *GPT, locals []*GPT, st *OuterState) error
 		for k, l := range locals {
 			ls[k] = floats(l.Params[i].Value)
 		}
-		OuterUpdate(theta, ls, st.V[i], c.LR, c.Momentum)
+		OuterUpdate(theta, ls, st.V[i], c.OuterLR, c.OuterMomentum)
 		for j := range theta {
 			if !finite(theta[j]) {
 				return &NonFiniteError{Step: st.Steps, Term: "outer update of " + p.Name}
@@ -246,4 +247,21 @@ func LoadOuterState(r io.Reader, m *GPT) (*OuterState, error) {
 		return nil, fmt.Errorf("model: outer state has %d tensors, the model %d parameters", len(f.tensors), len(m.Params))
 	}
 	return s, nil
+}
+
+// ReadHistory reads the step history (History) of a trainer checkpoint from its header
+// alone, without the tensors: a data-parallel round's log gathers its workers' histories.
+func ReadHistory(r io.Reader) ([]StepInfo, error) {
+	_, meta, err := readSTHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	if meta["kind"] != "trainer" {
+		return nil, fmt.Errorf("model: checkpoint kind is %q, a history needs a trainer checkpoint (Trainer.Save)", meta["kind"])
+	}
+	var hist []StepInfo
+	if err := json.Unmarshal([]byte(meta["history"]), &hist); err != nil {
+		return nil, fmt.Errorf("model: checkpoint history: %v", err)
+	}
+	return hist, nil
 }

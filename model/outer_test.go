@@ -48,7 +48,7 @@ func near(t *testing.T, what string, got, want []float64) {
 // TestOuterStepModel: OuterStep on models is OuterUpdate per tensor (in float64, stored in
 // the model's dtype), its momentum carries into the next step, and the step is counted.
 func TestOuterStepModel(t *testing.T) {
-	c := OuterConfig{Workers: 2, LocalSteps: 1, LR: 0.7, Momentum: 0.9}
+	c := OuterConfig{TrainWorkers: 2, LocalSteps: 1, OuterLR: 0.7, OuterMomentum: 0.9}
 	global := tinyTrainModel(t, 1)
 	locals := []*GPT{tinyTrainModel(t, 2), tinyTrainModel(t, 3)}
 	st := NewOuterState(global)
@@ -60,7 +60,7 @@ func TestOuterStepModel(t *testing.T) {
 		want[i] = floats(p.Value)
 		wantV[i] = make([]float64, len(want[i]))
 		for step := 0; step < 2; step++ {
-			OuterUpdate(want[i], [][]float64{floats(locals[0].Params[i].Value), floats(locals[1].Params[i].Value)}, wantV[i], c.LR, c.Momentum)
+			OuterUpdate(want[i], [][]float64{floats(locals[0].Params[i].Value), floats(locals[1].Params[i].Value)}, wantV[i], c.OuterLR, c.OuterMomentum)
 			want[i] = floats(newDense(p.Value.Dtype(), []int{len(want[i])}, want[i])) // stored in the model's dtype
 		}
 	}
@@ -127,10 +127,10 @@ func TestOuterConfigValidate(t *testing.T) {
 		t.Error("the default outer config is enabled, want off (one worker)")
 	}
 	for field, c := range map[string]OuterConfig{
-		"train_workers":  {Workers: 0, LocalSteps: 1, LR: 1},
-		"local_steps":    {Workers: 2, LocalSteps: 0, LR: 1},
-		"outer_lr":       {Workers: 2, LocalSteps: 1, LR: math.NaN()},
-		"outer_momentum": {Workers: 2, LocalSteps: 1, LR: 1, Momentum: 1},
+		"train_workers":  {TrainWorkers: 0, LocalSteps: 1, OuterLR: 1},
+		"local_steps":    {TrainWorkers: 2, LocalSteps: 0, OuterLR: 1},
+		"outer_lr":       {TrainWorkers: 2, LocalSteps: 1, OuterLR: math.NaN()},
+		"outer_momentum": {TrainWorkers: 2, LocalSteps: 1, OuterLR: 1, OuterMomentum: 1},
 	} {
 		var ie *InputError
 		if err := c.Validate(); !errors.As(err, &ie) || ie.Field != field {
@@ -140,7 +140,7 @@ func TestOuterConfigValidate(t *testing.T) {
 }
 
 func TestOuterStepsAndShards(t *testing.T) {
-	c := OuterConfig{Workers: 2, LocalSteps: 4, LR: 0.7, Momentum: 0.9}
+	c := OuterConfig{TrainWorkers: 2, LocalSteps: 4, OuterLR: 0.7, OuterMomentum: 0.9}
 	o := OptimConfig{LR: 1e-3, Epochs: 2, BatchSize: 2}
 	// 11 examples: shards of 6 and 5, the larger takes 2*3 = 6 steps, 4 at a time: 2 outer steps.
 	if n, err := c.OuterSteps(11, o); err != nil || n != 2 {

@@ -7,7 +7,8 @@ package activities
 //	TrainWorker k:  global weights theta_t + worker k's trainer after step t-1 (none for t = 0)
 //	                -> H inner steps on shard k (examples i % K == k)
 //	                -> its trainer after step t   (OuterWorkerKey: weights and inner optimizer)
-//	CombineOuter:   theta_t, the K trainers, the outer momentum after step t-1
+//	                   and its weights alone      (OuterWorkerModelKey)
+//	CombineOuter:   theta_t, the K workers' weights, the outer momentum after step t-1
 //	                -> theta_t+1 (OuterGlobalKey; the round's model after the last step)
 //	                   and the momentum after step t (OuterMomentumKey)
 //
@@ -52,11 +53,15 @@ type TrainWorkerInput struct {
 	State      storage.Ref       `json:"state,omitzero"` // worker k's trainer after step t-1; empty for t = 0
 }
 
-// TrainWorkerOutput is a worker's trainer after the outer step and a summary.
+// TrainWorkerOutput is a worker's trainer after the outer step, its weights alone (a fifth
+// of the trainer with RMSProp or Adam in float64: what CombineOuter reads), its training
+// history once its shard is done, and a summary.
 type TrainWorkerOutput struct {
 	State       storage.Ref `json:"state"`
-	Steps       int         `json:"steps"` // the worker's inner steps done so far in the round
-	Total       int         `json:"total"` // its inner steps in the round
+	Model       storage.Ref `json:"model"`
+	Log         storage.Ref `json:"log,omitzero"` // when Steps == Total
+	Steps       int         `json:"steps"`        // the worker's inner steps done so far in the round
+	Total       int         `json:"total"`        // its inner steps in the round
 	FinalLoss   float64     `json:"final_loss"`
 	Tokens      int         `json:"tokens"`
 	ResumedFrom int         `json:"resumed_from,omitempty"` // inner step a retry resumed from (0: none)
@@ -70,7 +75,8 @@ type CombineInput struct {
 	Steps    int               `json:"steps"`
 	Outer    model.OuterConfig `json:"outer"`
 	Global   storage.Ref       `json:"global"`            // theta_t
-	Workers  []storage.Ref     `json:"workers"`           // TrainWorkerOutput.State, in worker order
+	Workers  []storage.Ref     `json:"workers"`           // TrainWorkerOutput.Model, in worker order
+	Logs     []storage.Ref     `json:"logs,omitempty"`    // TrainWorkerOutput.Log, in worker order (the last step)
 	Momentum storage.Ref       `json:"momentum,omitzero"` // after step t-1; empty for t = 0
 }
 
@@ -176,6 +182,14 @@ func (a *Activities) trainWorker(ctx context.Context, in TrainWorkerInput) (Trai
 		return TrainWorkerOutput{}, fmt.Errorf("save worker %d trainer %s: %w", in.Worker, key, err)
 	}
 	out.State, out.Steps, out.Total, out.Tokens = obj.Ref(), tr.StepCount(), tr.TotalSteps(), tout.Tokens
+	if out.Model, err = a.saveModel(ctx, storage.OuterWorkerModelKey(in.Run, in.Round, in.Step, in.Worker), tr.Model()); err != nil {
+		return TrainWorkerOutput{}, err
+	}
+	if tr.Done() {
+		if out.Log, err = a.saveTrainLog(ctx, storage.OuterWorkerLogKey(in.Run, in.Round, in.Step, in.Worker), tr.History()); err != nil {
+			return TrainWorkerOutput{}, err
+		}
+	}
 	out.FinalLoss = tout.FinalLoss
 	if h := tr.History(); len(h) > 0 {
 		out.FinalLoss = h[len(h)-1].Loss
@@ -209,7 +223,7 @@ func (a *Activities) combineOuter(ctx context.Context, in CombineInput) (Combine
 	}
 	locals := make([]*model.GPT, len(in.Workers))
 	for k, w := range in.Workers {
-		if locals[k], err = a.loadModel(ctx, w); err != nil { // the weights of the worker's trainer
+		if locals[k], err = a.loadModel(ctx, w); err != nil {
 			return CombineOutput{}, err
 		}
 	}
@@ -251,18 +265,26 @@ func (a *Activities) combineOuter(ctx context.Context, in CombineInput) (Combine
 	return out, nil
 }
 
-// saveWorkersLog writes the round's training log from the workers' final trainers: one JSON
-// line per inner step and worker (model.StepInfo plus "worker"), by step, then worker.
+// saveWorkersLog writes the round's training log from the workers' histories: one JSON line
+// per inner step and worker (model.StepInfo plus "worker"), by step, then worker.
 func (a *Activities) saveWorkersLog(ctx context.Context, in CombineInput) (storage.Ref, error) {
-	hists := make([][]model.StepInfo, len(in.Workers))
+	if len(in.Logs) != len(in.Workers) {
+		return storage.Ref{}, Invalid(fmt.Sprintf("the last outer step has %d worker logs for %d workers; every worker's shard must be done", len(in.Logs), len(in.Workers)))
+	}
+	hists := make([][]model.StepInfo, len(in.Logs))
 	longest := 0
-	for k, w := range in.Workers {
-		_, err := a.Store.GetStream(ctx, w.Key, w.SHA256, 0, func(r io.Reader) (err error) {
-			hists[k], err = model.ReadHistory(r)
-			return err
-		})
+	for k, l := range in.Logs {
+		b, err := a.read(ctx, l)
 		if err != nil {
-			return storage.Ref{}, fmt.Errorf("read worker %d history %s: %w", k, w.Key, err)
+			return storage.Ref{}, fmt.Errorf("read worker %d log %s: %w", k, l.Key, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		for dec.More() {
+			var st model.StepInfo
+			if err := dec.Decode(&st); err != nil {
+				return storage.Ref{}, fmt.Errorf("worker %d log %s: %w", k, l.Key, err)
+			}
+			hists[k] = append(hists[k], st)
 		}
 		longest = max(longest, len(hists[k]))
 	}

@@ -19,7 +19,6 @@ package model
 // by element in float64, so the result is the same bits whatever machine ran which shard.
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -247,21 +246,4 @@ func LoadOuterState(r io.Reader, m *GPT) (*OuterState, error) {
 		return nil, fmt.Errorf("model: outer state has %d tensors, the model %d parameters", len(f.tensors), len(m.Params))
 	}
 	return s, nil
-}
-
-// ReadHistory reads the step history (History) of a trainer checkpoint from its header
-// alone, without the tensors: a data-parallel round's log gathers its workers' histories.
-func ReadHistory(r io.Reader) ([]StepInfo, error) {
-	_, meta, err := readSTHeader(r)
-	if err != nil {
-		return nil, err
-	}
-	if meta["kind"] != "trainer" {
-		return nil, fmt.Errorf("model: checkpoint kind is %q, a history needs a trainer checkpoint (Trainer.Save)", meta["kind"])
-	}
-	var hist []StepInfo
-	if err := json.Unmarshal([]byte(meta["history"]), &hist); err != nil {
-		return nil, fmt.Errorf("model: checkpoint history: %v", err)
-	}
-	return hist, nil
 }

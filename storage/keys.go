@@ -76,6 +76,8 @@ func TrainLogKey(run string, round int) string { return TrainPrefix(run, round) 
 // of a round trained over several workers (DiLoCo):
 //
 //	worker-{k:03d}.safetensors            worker k's trainer after its inner steps of step t
+//	worker-{k:03d}.model.safetensors      its weights alone (what the combination reads)
+//	worker-{k:03d}.log.jsonl              its training history, once its shard is done
 //	worker-{k:03d}/step-{s:07d}.safetensors, worker-{k:03d}/manifest.json
 //	                                      its checkpoints within step t (a retry resumes)
 //	global.safetensors, momentum.safetensors   the weights and outer optimizer state after step t
@@ -89,6 +91,17 @@ func OuterStepPrefix(run string, round, step int) string {
 // OuterWorkerKey: worker k's trainer (weights, inner optimizer state) after outer step t.
 func OuterWorkerKey(run string, round, step, worker int) string {
 	return fmt.Sprintf("%sworker-%03d.safetensors", OuterStepPrefix(run, round, step), worker)
+}
+
+// OuterWorkerModelKey: worker k's weights after outer step t (the model of its trainer).
+func OuterWorkerModelKey(run string, round, step, worker int) string {
+	return fmt.Sprintf("%sworker-%03d.model.safetensors", OuterStepPrefix(run, round, step), worker)
+}
+
+// OuterWorkerLogKey: worker k's training history (one model.StepInfo per line) after outer
+// step t, written once its shard's steps are all done.
+func OuterWorkerLogKey(run string, round, step, worker int) string {
+	return fmt.Sprintf("%sworker-%03d.log.jsonl", OuterStepPrefix(run, round, step), worker)
 }
 
 // OuterWorkerCkptKey: worker k's trainer checkpoint after inner step s, within outer step t.

@@ -82,7 +82,14 @@ func (f *fakes) TrainWorker(_ context.Context, in activities.TrainWorkerInput) (
 	f.mu.Lock()
 	f.workers = append(f.workers, in)
 	f.mu.Unlock()
-	return activities.TrainWorkerOutput{State: ck(storage.OuterWorkerKey(in.Run, in.Round, in.Step, in.Worker)), Steps: 2 * (in.Step + 1), FinalLoss: 0.25 * float64(1+in.Worker)}, nil
+	out := activities.TrainWorkerOutput{
+		State: ck(storage.OuterWorkerKey(in.Run, in.Round, in.Step, in.Worker)), Model: ck(storage.OuterWorkerModelKey(in.Run, in.Round, in.Step, in.Worker)),
+		Steps: 2 * (in.Step + 1), Total: 6, FinalLoss: 0.25 * float64(1+in.Worker),
+	}
+	if out.Steps == out.Total {
+		out.Log = ck(storage.OuterWorkerLogKey(in.Run, in.Round, in.Step, in.Worker))
+	}
+	return out, nil
 }
 
 func (f *fakes) CombineOuter(_ context.Context, in activities.CombineInput) (activities.CombineOutput, error) {

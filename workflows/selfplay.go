@@ -239,6 +239,8 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 	wctx := s.Timeouts.LongActivities(ctx, s.TaskQueues.Train)
 	global, momentum := r.c.Opponent, storage.Ref{}
 	states := make([]storage.Ref, o.TrainWorkers)
+	models := make([]storage.Ref, o.TrainWorkers)
+	var logs []storage.Ref
 	var out activities.TrainOutput
 	for t := 0; t < steps; t++ {
 		if err := r.gate(ctx); err != nil {
@@ -254,6 +256,7 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 		}
 		var firstErr error
 		out.Steps, out.Tokens, out.FinalLoss = 0, 0, 0
+		logs = logs[:0]
 		for k, f := range futures { // wait for all, so no activity is left running unobserved
 			var wo activities.TrainWorkerOutput
 			if err := f.Get(ctx, &wo); err != nil {
@@ -262,7 +265,10 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 				}
 				continue
 			}
-			states[k] = wo.State
+			states[k], models[k] = wo.State, wo.Model
+			if wo.Log.Key != "" {
+				logs = append(logs, wo.Log)
+			}
 			out.Steps += wo.Steps
 			out.FinalLoss += wo.FinalLoss / float64(o.TrainWorkers)
 		}
@@ -270,7 +276,10 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 			return activities.TrainOutput{}, firstErr
 		}
 		var co activities.CombineOutput
-		cin := activities.CombineInput{Run: s.Name, Round: round, Step: t, Steps: steps, Outer: o, Global: global, Workers: states, Momentum: momentum}
+		cin := activities.CombineInput{Run: s.Name, Round: round, Step: t, Steps: steps, Outer: o, Global: global, Workers: models, Momentum: momentum}
+		if t == steps-1 {
+			cin.Logs = logs
+		}
 		if err := workflow.ExecuteActivity(wctx, a.CombineOuter, cin).Get(ctx, &co); err != nil {
 			return activities.TrainOutput{}, StepError(fmt.Sprintf("round %d outer step %d combine", round, t), err)
 		}

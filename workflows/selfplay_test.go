@@ -131,7 +131,13 @@ func (s *selfPlaySuite) TestDataParallelRounds() {
 		s.Equal(wantMomentum, c.Momentum.Key, "combine %d momentum", i)
 		s.Require().Len(c.Workers, 2)
 		for k, w := range c.Workers {
-			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/outer/%04d/worker-%03d.safetensors", round, t, k), w.Key)
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/outer/%04d/worker-%03d.model.safetensors", round, t, k), w.Key)
+		}
+		if t == 2 { // the last step gets every worker's log
+			s.Require().Len(c.Logs, 2)
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/outer/0002/worker-001.log.jsonl", round), c.Logs[1].Key)
+		} else {
+			s.Empty(c.Logs)
 		}
 	}
 	for _, w := range s.f.workers {

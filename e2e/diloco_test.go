@@ -13,21 +13,24 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-// dataParallelSpec is smallSpec trained over 2 workers: shards of 16 pairs, batch 4, 8
-// epochs = 32 inner steps per worker, 16 per outer step: 2 outer steps, each worker
-// checkpointing every 2 inner steps.
+// dataParallelSpec is smallSpec trained over 2 workers: shards of 16 pairs, batch 4, 16
+// epochs = 64 inner steps per worker, 32 per outer step: 2 outer steps, each worker
+// checkpointing every 2 inner steps. The kill comes after the first checkpoint of outer
+// step 1 (inner step 34), with 30 steps of the outer step still to go.
 func dataParallelSpec(name string) workflows.RunSpec {
-	s := smallSpec(name, 1, 8)
-	s.TrainWorkers, s.LocalSteps = 2, 16
+	s := smallSpec(name, 1, 16)
+	s.TrainWorkers, s.LocalSteps = 2, dpLocalSteps
 	return s
 }
+
+const dpLocalSteps = 32 // inner steps per outer step in dataParallelSpec
 
 // TestDataParallelKill runs a round trained over two workers (DiLoCo: each outer step two
 // TrainWorker activities and a CombineOuter) on two worker processes that take one activity
 // at a time, and kills one of them with SIGKILL in the middle of the second outer step, once
 // it has checkpointed its shard there. A new worker process takes its place. The run
-// completes; the retried worker resumed from its checkpoint inside the outer step (inner step
-// > 16, the outer step's start); both workers ran TrainWorker activities; and the round's
+// completes; the retried worker resumed from its checkpoint inside the outer step (after the
+// outer step's start, inner step 32); both workers ran TrainWorker activities; and the round's
 // model and training log are byte-identical to an undisturbed two-worker run's.
 func TestDataParallelKill(t *testing.T) {
 	e := harness.NewEnv(t)
@@ -49,7 +52,7 @@ func TestDataParallelKill(t *testing.T) {
 	spec := dataParallelSpec("dp-kill")
 	mark := len(wa.Log()) // the reference run's lines are not this run's
 	e.StartRun(ctx, spec)
-	// wa's checkpoint inside outer step 1 (inner steps 17-31): wa is mid-outer-step.
+	// wa's first checkpoint inside outer step 1 (inner steps 33-63): wa is mid-outer-step.
 	ckptRe := regexp.MustCompile(`saved trainer checkpoint.*key=` + regexp.QuoteMeta(storage.OuterStepPrefix(spec.Name, 1, 1)) + `worker-(\d+)/step-(\d+)`)
 	var m []string
 	harness.WaitFor(ctx, t, "a checkpoint of wa inside outer step 1", func() bool {
@@ -57,12 +60,13 @@ func TestDataParallelKill(t *testing.T) {
 		return m != nil
 	})
 	wa.Kill()
-	t.Logf("kill -9 wa (worker %s at inner step %s of outer step 1)", m[1], m[2])
+	shard, _ := strconv.Atoi(m[1])
+	t.Logf("kill -9 wa (worker %d past inner step %s, inside outer step 1)", shard, strings.TrimLeft(m[2], "0"))
 	wc := e.StartWorker("wc", "--max-activities", "1")
 	got := runToEnd(ctx, t, e, spec, wb, wc)
 
 	// The retry (on wb or wc) resumed worker m[1] inside outer step 1.
-	resRe := regexp.MustCompile(`"resumed worker".*outer_step=1 worker=` + m[1] + ` inner_step=(\d+)`)
+	resRe := regexp.MustCompile(`"resumed worker".*outer_step=1 worker=` + strconv.Itoa(shard) + ` inner_step=(\d+)`)
 	var resumed []string
 	for _, w := range []*harness.Worker{wb, wc} {
 		if r := resRe.FindStringSubmatch(w.Log()); r != nil {
@@ -71,10 +75,10 @@ func TestDataParallelKill(t *testing.T) {
 		}
 	}
 	if resumed == nil {
-		t.Fatalf("no worker resumed worker %s inside outer step 1; logs:\nwb: %s\nwc: %s", m[1], tail(wb.Log(), 3000), tail(wc.Log(), 3000))
+		t.Fatalf("no worker resumed worker %d inside outer step 1; logs:\nwb: %s\nwc: %s", shard, tail(wb.Log(), 3000), tail(wc.Log(), 3000))
 	}
-	if step, _ := strconv.Atoi(resumed[1]); step <= 16 || step >= 32 {
-		t.Errorf("the retry resumed from inner step %d, want a checkpoint inside outer step 1 (17-31)", step)
+	if step, _ := strconv.Atoi(resumed[1]); step <= dpLocalSteps || step >= 2*dpLocalSteps {
+		t.Errorf("the retry resumed from inner step %d, want a checkpoint inside outer step 1 (%d-%d)", step, dpLocalSteps+1, 2*dpLocalSteps-1)
 	}
 	sameModels(t, got, want)
 	a, errA := e.Store.Stat(ctx, storage.TrainLogKey(spec.Name, 1))

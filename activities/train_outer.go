@@ -149,10 +149,12 @@ func (a *Activities) trainWorker(ctx context.Context, in TrainWorkerInput) (Trai
 		return TrainWorkerOutput{}, err
 	}
 	out := TrainWorkerOutput{}
-	if tr != nil {
+	fromState := false
+	switch {
+	case tr != nil:
 		out.ResumedFrom = tr.StepCount()
 		a.log().Info("resumed worker", "run", in.Run, "round", in.Round, "outer_step", in.Step, "worker", in.Worker, "inner_step", tr.StepCount())
-	} else if in.State.Key != "" {
+	case in.State.Key != "":
 		_, err := a.Store.GetStream(ctx, in.State.Key, in.State.SHA256, 0, func(r io.Reader) (err error) {
 			tr, err = model.ResumeTrainer(r, data, j.tc)
 			return err
@@ -163,12 +165,19 @@ func (a *Activities) trainWorker(ctx context.Context, in TrainWorkerInput) (Trai
 		if err := tr.SetWeights(global); err != nil {
 			return TrainWorkerOutput{}, err
 		}
-	} else if tr, err = model.NewTrainer(global, data, j.tc); err != nil {
-		return TrainWorkerOutput{}, err
+		fromState = true
+	case in.Step > 0:
+		return TrainWorkerOutput{}, Invalid(fmt.Sprintf("outer step %d of worker %d has no state: every outer step after the first continues the worker's trainer of the previous one", in.Step, in.Worker))
+	default:
+		if tr, err = model.NewTrainer(global, data, j.tc); err != nil {
+			return TrainWorkerOutput{}, err
+		}
+		fromState = true // a new trainer is at step 0, the start of outer step 0
 	}
+	// A state must be at the outer step's start; a checkpoint within it, past its start.
 	from, stop := min(in.Step*in.Outer.LocalSteps, tr.TotalSteps()), min((in.Step+1)*in.Outer.LocalSteps, tr.TotalSteps())
-	if tr.StepCount() < from || tr.StepCount() > stop {
-		return TrainWorkerOutput{}, Invalid(fmt.Sprintf("worker %d's trainer is at inner step %d, outer step %d covers steps %d to %d; the state belongs to another step", in.Worker, tr.StepCount(), in.Step, from, stop))
+	if (fromState && tr.StepCount() != from) || (!fromState && (tr.StepCount() <= from || tr.StepCount() > stop)) {
+		return TrainWorkerOutput{}, Invalid(fmt.Sprintf("worker %d's trainer is at inner step %d, outer step %d covers steps %d to %d; the state belongs to another outer step", in.Worker, tr.StepCount(), in.Step, from, stop))
 	}
 	hb := startHeartbeat(ctx, Heartbeat{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps()})
 	defer hb.done()

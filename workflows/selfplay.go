@@ -255,7 +255,7 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 			})
 		}
 		var firstErr error
-		out.Steps, out.Tokens, out.FinalLoss = 0, 0, 0
+		out.Steps, out.FinalLoss = 0, 0 // the workers' step counts are of the whole round so far
 		logs = logs[:0]
 		for k, f := range futures { // wait for all, so no activity is left running unobserved
 			var wo activities.TrainWorkerOutput
@@ -270,6 +270,7 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 				logs = append(logs, wo.Log)
 			}
 			out.Steps += wo.Steps
+			out.Tokens += wo.Tokens
 			out.FinalLoss += wo.FinalLoss / float64(o.TrainWorkers)
 		}
 		if firstErr != nil {

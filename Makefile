@@ -10,6 +10,9 @@
 #   make gpt2-small  a GPT-2-small-shaped model (124M) imported, fine-tuned one SPACE round with a
 #                    kill -9 and resume, exported and sampled, on the local stack (about 15 min);
 #                    table in .data/gpt2small/results.md
+#   make scaling     a round trained on 1 worker vs over K workers (DiLoCo), workers pinned to one core
+#                    each: wall times, Temporal and S3 per outer step, quality with paired CIs, 5 seeds;
+#                    table in .data/scaling/results.md (SCALING_ARGS=-quick: a tiny check)
 #   make chaos       long e2e chaos test (kill -9, Temporal/S3 restarts); table in .data/chaos.md
 #   make chaos-net   e2e network faults through toxiproxy (latency, bandwidth, cuts, stalls, partition);
 #                    table in .data/chaos-net.md
@@ -40,7 +43,7 @@ endif
 endif
 TAGS := $(if $(strip $(BLAS_TAGS)),-tags '$(strip $(BLAS_TAGS))')
 
-.PHONY: tools up down status test test-short space worker demo gpt2-small fmt vet clean
+.PHONY: tools up down status test test-short space worker demo gpt2-small scaling fmt vet clean
 
 tools: $(BIN)/temporal $(BIN)/versitygw
 
@@ -86,6 +89,9 @@ worker: $(BIN)/space-worker
 
 # The HF folder is made once by cmd/hfinit (random weights: no Hub access here); put a real
 # transformers GPT-2 folder there (or run cmd/gpt2small -hf DIR) to use real weights.
+scaling: tools space
+	$(GO) run $(TAGS) ./cmd/scaling -dir $(DATA)/scaling $(SCALING_ARGS)
+
 gpt2-small: tools space
 	@test -f $(DATA)/gpt2small/hf/config.json || $(GO) run ./cmd/hfinit --out $(DATA)/gpt2small/hf
 	$(GO) run $(TAGS) ./cmd/gpt2small -dir $(DATA)/gpt2small

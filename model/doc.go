@@ -29,6 +29,9 @@
 //   - optim.go: RMSProp and Adam over the parameter tensors, the warm-up/decay schedule,
 //     global-norm clipping.
 //   - train.go: Trainer (data order, micro-batches, non-finite checks, fingerprints).
+//   - outer.go: data-parallel training over workers (DiLoCo): OuterConfig (train_workers,
+//     local_steps, outer_lr, outer_momentum), the Nesterov outer step (OuterUpdate,
+//     OuterStep), its state (OuterState), Trainer.SetWeights.
 //   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer).
 //   - sample.go: KV-cache batched sampling (GPT.Generate; GPT.GenerateStream reports each
 //     token as it is sampled).

@@ -146,6 +146,10 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 	num("epochs", "epochs per round", func(s *workflows.RunSpec) *int { return &s.Epochs })
 	num("batch-size", "examples per optimizer step", func(s *workflows.RunSpec) *int { return &s.BatchSize })
 	num("shards", "parallel Generate activities per round", func(s *workflows.RunSpec) *int { return &s.Shards })
+	num("train-workers", "train each round over K workers, data-parallel (DiLoCo: K TrainWorker activities per outer step on the train queue); 1 = off", func(s *workflows.RunSpec) *int { return &s.TrainWorkers })
+	num("local-steps", "with --train-workers > 1: inner steps each worker takes per outer step (H)", func(s *workflows.RunSpec) *int { return &s.LocalSteps })
+	real("outer-lr", "with --train-workers > 1: outer learning rate applied to the averaged weight delta (DiLoCo: 0.7)", func(s *workflows.RunSpec) *float64 { return &s.OuterLR })
+	real("outer-momentum", "with --train-workers > 1: Nesterov momentum of the outer optimizer, in [0, 1) (DiLoCo: 0.9)", func(s *workflows.RunSpec) *float64 { return &s.OuterMomentum })
 	fs.Func("seed", "run seed", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {

@@ -21,7 +21,8 @@ import (
 // Settings that belong to another package are that package's type, embedded (their JSON
 // fields inline) rather than copied: the loss (model.LossConfig: method, mu, beta, hinge,
 // gamma, sft_norm), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
-// epochs, batch_size, micro_batch, clip_norm), the sampling of synthetic responses
+// epochs, batch_size, micro_batch, clip_norm), the training of a round over several workers
+// (model.OuterConfig: train_workers, local_steps, outer_lr, outer_momentum), the sampling of synthetic responses
 // (model.SampleConfig), the base model's shape (model.Shape), how a dataset is read
 // (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer) and how often
 // training checkpoints (activities.Durability). Their defaults and their checks are written once, by
@@ -36,6 +37,7 @@ type RunSpec struct {
 
 	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma, sft_norm
 	model.OptimConfig                    // the rounds' optimizer, learning rate, batch, epochs
+	model.OuterConfig                    // train_workers, local_steps, outer_lr, outer_momentum: a round's training over workers (DiLoCo; train_workers 1 = off)
 	Generation        model.SampleConfig `json:"generation"` // sampling of the synthetic responses
 	Shards            int                `json:"shards"`     // parallel Generate activities per round
 	Seed              uint64             `json:"seed"`
@@ -136,6 +138,7 @@ func DefaultSpec() RunSpec {
 	return RunSpec{
 		LossConfig:         model.DefaultLoss(),
 		OptimConfig:        model.DefaultOptim(),
+		OuterConfig:        model.DefaultOuter(),
 		Generation:         model.DefaultSampling(),
 		Shards:             1,
 		N:                  256,
@@ -186,6 +189,9 @@ func (s RunSpec) validate() error {
 		return err
 	}
 	if err := s.OptimConfig.Validate(); err != nil {
+		return err
+	}
+	if err := s.OuterConfig.Validate(); err != nil {
 		return err
 	}
 	if err := s.Generation.Validate(); err != nil {
@@ -299,6 +305,16 @@ func (s RunSpec) legacyDefaults() RunSpec {
 func (s RunSpec) legacySFTNorm() RunSpec {
 	if s.Method == model.MethodSFT && s.SFTNorm == "" {
 		s.SFTNorm = model.SFTNormSequence
+	}
+	return s
+}
+
+// legacyOuter gives a spec written before data-parallel training (no train_workers,
+// local_steps, outer_lr or outer_momentum: all zero) the default, one worker, which is how
+// such runs trained. A spec that sets any of them is taken as written.
+func (s RunSpec) legacyOuter() RunSpec {
+	if s.OuterConfig == (model.OuterConfig{}) {
+		s.OuterConfig = model.DefaultOuter()
 	}
 	return s
 }

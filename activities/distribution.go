@@ -12,7 +12,8 @@ import (
 )
 
 // distributionMetrics measures how far the model is from p_data on the held-out prompts
-// (eval.KL, eval.GreedyValid, eval.SampleValid). The p_data samples depend only on the run
+// (eval.KL, eval.GreedyValid, eval.SampleValid, and the mean lengths of the model's
+// samples and of p_data's, eval.SampleChars and eval.DataChars). The p_data samples depend only on the run
 // seed, so every round and every method of the same seed is measured on the same ones
 // (paired). The sampled validity uses one unmodified (temperature 1) sample per prompt.
 func (a *Activities) distributionMetrics(ctx context.Context, in EvaluateInput, m *model.GPT, d tasks.Distribution,
@@ -59,6 +60,7 @@ func (a *Activities) distributionMetrics(ctx context.Context, in EvaluateInput, 
 		sampled = append(sampled, decodeAll(m, g)...)
 	}
 	v[eval.SampleValid] = eval.ValidRate(d, texts, sampled)
+	v[eval.SampleChars], v[eval.DataChars] = eval.MeanChars(sampled), eval.MeanChars(ys)
 	return nil
 }
 

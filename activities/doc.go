@@ -1,6 +1,7 @@
 // Package activities holds the durable steps of a SPACE run, the Temporal activities that
 // SelfPlay schedules: Prepare (import the real pairs), TrainBase (round 0), Generate (a
-// shard of synthetic responses), Train (a round), Evaluate, CommitRound (the round's
+// shard of synthetic responses), Train (a round), TrainWorker and CombineOuter (a round
+// trained over several workers, DiLoCo: train_outer.go), Evaluate, CommitRound (the round's
 // manifest, written last), Report, and the schedule's ResolveSchedule and RecordBest.
 //
 // Each activity is thin: it loads its inputs from S3 (storage), calls model/ (training,

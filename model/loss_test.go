@@ -19,9 +19,19 @@ func TestLossesByHand(t *testing.T) {
 	// Rewards: r(y) = -10 - (-12) = 2, r(y') = -9 - (-8) = -1.
 	in := LossInputs{Real: -10, RefReal: -12, RealLen: 5, Gen: []float64{-9}, RefGen: []float64{-8}, GenLen: []int{3}}
 
-	// SFT, token mean: -(-10)/5 = 2.
-	near("sft", LossConfig{Method: MethodSFT}.Loss(in), 2)
+	// SFT, maximum likelihood (the default, "token"): the example's loss is -(-10) = 10, of
+	// weight 5 tokens; a batch of it alone is 10/5 = 2 per token.
+	near("sft", LossConfig{Method: MethodSFT}.Loss(in), 10)
+	near("sft token", LossConfig{Method: MethodSFT, SFTNorm: SFTNormToken}.Loss(in), 10)
+	near("sft batch of one", LossConfig{Method: MethodSFT}.BatchLoss([]LossInputs{in}), 2)
+	// SFT, token mean per sequence ("sequence"): -(-10)/5 = 2.
+	near("sft sequence", LossConfig{Method: MethodSFT, SFTNorm: SFTNormSequence}.Loss(in), 2)
 	near("SFTLoss", SFTLoss(-10, 5), 2)
+	// A batch of responses of 5 and 1 tokens, log-probs -10 and -4: token norm
+	// (10 + 4) / (5 + 1) = 2.333333; sequence norm (10/5 + 4/1) / 2 = 3.
+	batch := []LossInputs{in, {Real: -4, RealLen: 1}}
+	near("sft batch token", LossConfig{Method: MethodSFT}.BatchLoss(batch), 14.0/6)
+	near("sft batch sequence", LossConfig{Method: MethodSFT, SFTNorm: SFTNormSequence}.BatchLoss(batch), 3)
 
 	// SPIN logistic, beta 0.1: t = 0.1*(2-(-1)) = 0.3; log(1+e^-0.3) = log(1.740818) = 0.554355.
 	near("spin", LossConfig{Method: MethodSPIN, Beta: 0.1}.Loss(in), 0.5543552444685271)
@@ -58,28 +68,30 @@ func TestLossesByHand(t *testing.T) {
 	in2 := LossInputs{Real: -10, RefReal: -12, RealLen: 5, Gen: []float64{-9, -8}, RefGen: []float64{-8, -8}, GenLen: []int{3, 3}}
 	near("spin hinge mean", LossConfig{Method: MethodSPIN, Hinge: true, Mu: 2}.Loss(in2), 0.75)
 
-	// Proximal SFT, lambda 1 (default): SFT 2 + KL estimate (log p_opp - log p)/|y'| =
-	// (-8 - (-9))/3 = 1/3: 2.333333.
-	near("psft", LossConfig{Method: MethodPSFT, Mu: 1}.Loss(in), 2+1.0/3)
-	// lambda 0.5, two samples: gens -9 (3 tokens, opponent -8) and -8 (3 tokens, opponent -8):
-	// KL = ((-8+9)/3 + (-8+8)/3)/2 = 1/6; loss 2 + 0.5/6 = 2.083333.
-	near("psft lambda 0.5 mu 2", LossConfig{Method: MethodPSFT, Mu: 2, Beta: 0.5}.Loss(in2), 2+0.5/6)
-	near("ProximalKL", ProximalKL([]float64{-9, -8}, []float64{-8, -8}, []int{3, 3}), 1.0/6)
+	// Proximal SFT, lambda 1 (default): -log p(y) = 10, plus the KL estimate
+	// log p_opp(y') - log p(y') = -8 - (-9) = 1: 11; weight 5 tokens, batch of one 11/5 = 2.2.
+	near("psft", LossConfig{Method: MethodPSFT, Mu: 1}.Loss(in), 11)
+	near("psft batch of one", LossConfig{Method: MethodPSFT, Mu: 1}.BatchLoss([]LossInputs{in}), 2.2)
+	// lambda 0.5, two samples (gens -9 and -8, opponent -8 and -8): KL = (1 + 0)/2 = 0.5;
+	// 10 + 0.5*0.5 = 10.25.
+	near("psft lambda 0.5 mu 2", LossConfig{Method: MethodPSFT, Mu: 2, Beta: 0.5}.Loss(in2), 10.25)
+	near("ProximalKL", ProximalKL([]float64{-9, -8}, []float64{-8, -8}), 0.5)
 }
 
-// The proximal penalty vanishes, with its value, when the model is the opponent, and its
-// gradient pushes every synthetic log-prob up as SFT on the opponent's samples would, with
-// weight lambda / (mu |y'|).
+// The proximal penalty vanishes, with its value, when the model is the opponent (psft is
+// then maximum-likelihood sft), and its gradient pushes every synthetic log-prob up as SFT
+// on the opponent's samples would, with weight lambda / mu.
 func TestProximalSFT(t *testing.T) {
 	in := LossInputs{Real: -7, RefReal: -7, RealLen: 7, Gen: []float64{-4, -6}, RefGen: []float64{-4, -6}, GenLen: []int{2, 4}}
 	c := LossConfig{Method: MethodPSFT, Mu: 2, Beta: 3}
+	sft := LossConfig{Method: MethodSFT}
 	l, dr, dg := c.lossGrad(in)
-	ls, drs, _ := LossConfig{Method: MethodSFT}.lossGrad(in)
-	if l != ls || dr != drs {
+	ls, drs, _ := sft.lossGrad(in)
+	if l != ls || dr != drs || c.BatchLoss([]LossInputs{in}) != sft.BatchLoss([]LossInputs{in}) {
 		t.Fatalf("model = opponent: psft %v (dReal %v), want sft's %v (%v)", l, dr, ls, drs)
 	}
-	if want := []float64{-3.0 / (2 * 2), -3.0 / (2 * 4)}; math.Abs(dg[0]-want[0]) > 1e-15 || math.Abs(dg[1]-want[1]) > 1e-15 {
-		t.Fatalf("dL/dGen %v, want %v", dg, want)
+	if dg[0] != -1.5 || dg[1] != -1.5 {
+		t.Fatalf("dL/dGen %v, want -lambda/mu = -1.5 each", dg)
 	}
 }
 
@@ -87,7 +99,7 @@ func TestProximalSFT(t *testing.T) {
 // central differences of the loss, for every method.
 func TestLossDerivatives(t *testing.T) {
 	in := LossInputs{Real: -7.3, RefReal: -8.1, RealLen: 4, Gen: []float64{-6.2, -9.5, -7.7}, RefGen: []float64{-6.0, -9.0, -8.4}, GenLen: []int{2, 5, 3}}
-	for _, c := range []LossConfig{{Method: MethodSFT}, {Method: MethodSPIN, Mu: 3}, {Method: MethodSPIN, Mu: 3, Hinge: true}, {Method: MethodSPACE, Mu: 3}, {Method: MethodSPACE, Mu: 3, Beta: 0.5}, {Method: MethodSIPO, Mu: 3}, {Method: MethodSSimPO, Mu: 3, Gamma: 0.3}, {Method: MethodPSFT, Mu: 3}, {Method: MethodPSFT, Mu: 3, Beta: 0.2}} {
+	for _, c := range []LossConfig{{Method: MethodSFT}, {Method: MethodSFT, SFTNorm: SFTNormSequence}, {Method: MethodSPIN, Mu: 3}, {Method: MethodSPIN, Mu: 3, Hinge: true}, {Method: MethodSPACE, Mu: 3}, {Method: MethodSPACE, Mu: 3, Beta: 0.5}, {Method: MethodSIPO, Mu: 3}, {Method: MethodSSimPO, Mu: 3, Gamma: 0.3}, {Method: MethodPSFT, Mu: 3}, {Method: MethodPSFT, Mu: 3, Beta: 0.2}} {
 		x := in
 		if c.Method == MethodSFT {
 			x.Gen, x.RefGen, x.GenLen = nil, nil, nil
@@ -116,13 +128,15 @@ func TestLossDerivatives(t *testing.T) {
 }
 
 func TestLossConfigValidate(t *testing.T) {
-	for _, c := range []LossConfig{{Method: "dpo"}, {Method: MethodSPACE, Mu: -1}, {Method: MethodSPACE, Mu: 0}, {Method: MethodSPACE, Mu: MaxMu + 1}, {Method: MethodSPIN, Mu: 1, Beta: -1}, {Method: MethodSPACE, Mu: 1, Hinge: true}, {Method: MethodSSimPO, Mu: 1, Gamma: math.NaN()}} {
+	for _, c := range []LossConfig{{Method: "dpo"}, {Method: MethodSPACE, Mu: -1}, {Method: MethodSPACE, Mu: 0}, {Method: MethodSPACE, Mu: MaxMu + 1}, {Method: MethodSPIN, Mu: 1, Beta: -1}, {Method: MethodSPACE, Mu: 1, Hinge: true}, {Method: MethodSSimPO, Mu: 1, Gamma: math.NaN()},
+		{Method: MethodSFT, SFTNorm: "mean"}, {Method: MethodSPACE, Mu: 1, SFTNorm: SFTNormToken}} {
 		var ie *InputError
 		if err := c.Validate(); !errors.As(err, &ie) {
 			t.Errorf("%+v: got %v, want *InputError", c, err)
 		}
 	}
-	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT}, {Method: MethodPSFT, Mu: 1, Beta: 0.5}} {
+	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT}, {Method: MethodPSFT, Mu: 1, Beta: 0.5},
+		{Method: MethodSFT, SFTNorm: SFTNormToken}, {Method: MethodSFT, SFTNorm: SFTNormSequence}} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
 		}

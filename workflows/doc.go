@@ -3,7 +3,8 @@
 // SelfPlay is one run: Prepare imports the real pairs, Base trains (or verifies) the base
 // model, which is round 0 and the first opponent; then every round r samples synthetic
 // responses from the opponent in Shards parallel Generate activities, trains the next model
-// from the opponent (Train), scores it (Evaluate) and commits it (CommitRound writes the
+// from the opponent (Train, or with train_workers K > 1 outer steps of K TrainWorker
+// activities and a CombineOuter: data-parallel, DiLoCo), scores it (Evaluate) and commits it (CommitRound writes the
 // round manifest last, so a manifest means a complete round). The round's model is the next
 // opponent. Report renders the summary.
 //

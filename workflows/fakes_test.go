@@ -16,6 +16,8 @@ type fakes struct {
 	mu       sync.Mutex
 	generate []activities.GenerateInput
 	train    []activities.TrainInput
+	workers  []activities.TrainWorkerInput
+	combines []activities.CombineInput
 	commits  []int
 	reports  []activities.ReportInput
 	// nll returns the held-out NLL of a round (default: decreasing with the round).
@@ -74,4 +76,29 @@ func (f *fakes) Report(_ context.Context, in activities.ReportInput) (storage.Re
 	f.reports = append(f.reports, in)
 	f.mu.Unlock()
 	return ck("runs/" + in.Run + "/report/report.md"), nil
+}
+
+func (f *fakes) TrainWorker(_ context.Context, in activities.TrainWorkerInput) (activities.TrainWorkerOutput, error) {
+	f.mu.Lock()
+	f.workers = append(f.workers, in)
+	f.mu.Unlock()
+	out := activities.TrainWorkerOutput{
+		State: ck(storage.OuterWorkerKey(in.Run, in.Round, in.Step, in.Worker)), Model: ck(storage.OuterWorkerModelKey(in.Run, in.Round, in.Step, in.Worker)),
+		Steps: 2 * (in.Step + 1), Total: 6, FinalLoss: 0.25 * float64(1+in.Worker),
+	}
+	if out.Steps == out.Total {
+		out.Log = ck(storage.OuterWorkerLogKey(in.Run, in.Round, in.Step, in.Worker))
+	}
+	return out, nil
+}
+
+func (f *fakes) CombineOuter(_ context.Context, in activities.CombineInput) (activities.CombineOutput, error) {
+	f.mu.Lock()
+	f.combines = append(f.combines, in)
+	f.mu.Unlock()
+	out := activities.CombineOutput{Global: ck(storage.OuterGlobalKey(in.Run, in.Round, in.Step)), Momentum: ck(storage.OuterMomentumKey(in.Run, in.Round, in.Step))}
+	if in.Step == in.Steps-1 {
+		out.Global, out.Log = ck(storage.RoundModelKey(in.Run, in.Round)), ck(storage.TrainLogKey(in.Run, in.Round))
+	}
+	return out, nil
 }

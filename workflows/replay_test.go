@@ -14,12 +14,15 @@ import (
 //
 //   - selfplay_history.json: before the complete-spec and search-attributes versions;
 //   - selfplay_history_search_attributes.json: a run started with its search attributes,
-//     which it upserts (versions complete-spec and search-attributes at 1).
+//     which it upserts (versions complete-spec and search-attributes at 1);
+//   - selfplay_history_diloco.json: TestEndToEnd's run with train_workers 2, local_steps 2
+//     and batch_size 2 (recorded once, by hand): a round trained over two workers, two
+//     outer steps of two TrainWorker activities and a CombineOuter (version diloco at 1).
 //
 // The newest is rewritten with: go test ./worker/app -run TestEndToEnd -update
 func TestReplaySelfPlayHistory(t *testing.T) {
 	files, err := filepath.Glob("testdata/selfplay_history*.json")
-	if err != nil || len(files) < 2 {
+	if err != nil || len(files) < 3 {
 		t.Fatalf("histories: %v %v", files, err)
 	}
 	for _, f := range files {

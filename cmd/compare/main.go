@@ -1,7 +1,8 @@
-// Command compare is `make compare` / `make compare-quick` / `make compare-paper`: a
-// comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3; the paper preset adds mu 7 and
-// proximal SFT) from one pre-trained base on a fresh local stack, with the report written to
-// a local folder (see package compare). --plan prints its optimizer steps and runs nothing.
+// Command compare is `make compare` / `make compare-quick` / `make compare-sftnorm` /
+// `make compare-paper`: a comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3; the paper
+// preset adds mu 7 and proximal SFT), or with --arms sft-norm of the two SFT losses, from one
+// pre-trained base on a fresh local stack, with the report written to a local folder (see
+// package compare). --plan prints its optimizer steps and runs nothing.
 package main
 
 import (

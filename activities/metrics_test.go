@@ -47,3 +47,26 @@ func TestTrackLabelsGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// phase adds its label to the activity's own labels (a profile keeps both), and the
+// activity's end clears it with them.
+func TestPhaseKeepsActivityLabels(t *testing.T) {
+	done := (*Telemetry)(nil).track(context.Background(), "generate", "r2", 1)
+	phase(context.Background(), "generate", "r2", 1, "score")
+	release, started, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { defer close(exited); close(started); <-release }()
+	<-started
+	dump := goroutineLabels(t)
+	close(release)
+	<-exited
+	var err error
+	done(&err)
+	for _, want := range []string{`"activity":"generate"`, `"phase":"score"`, `"run":"r2"`, `"round":"1"`} {
+		if !strings.Contains(dump, want) {
+			t.Fatalf("no goroutine labelled %s in:\n%s", want, dump)
+		}
+	}
+	if dump := goroutineLabels(t); strings.Contains(dump, `"phase":"score"`) {
+		t.Fatalf("goroutines after the activity ended still carry phase score")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/tasks"
@@ -21,6 +22,8 @@ import (
 //	score2-cpu-s       scoring, per shard, with the two shards scored side by side in one
 //	                   process (each with its own model, as two activities on one worker)
 //	side-by-side-x     score2-cpu-s / score-cpu-s
+//	score-wall-s       wall time of scoring one shard alone (the model's ops use both cores)
+//	score2-wall-s      wall time of scoring the two shards side by side
 //	score-positions    positions the scoring forward pass computes (rows x padded length)
 //	sample-positions   positions the sampler computes (prompt prefill + new tokens)
 //
@@ -108,25 +111,29 @@ func BenchmarkShardScoring(b *testing.B) {
 	both(sample, s0, s1)
 	scoreAll(s0) // builds and caches the graphs of both models before any timing
 	scoreAll(s1)
-	var sampleCPU, scoreCPU, score2CPU float64
+	var sampleCPU, scoreCPU, score2CPU, scoreWall, score2Wall float64
 	b.ResetTimer()
 	for range b.N {
 		c0 := cpuSeconds()
 		sample(s0)
-		c1 := cpuSeconds()
+		c1, t1 := cpuSeconds(), time.Now()
 		scoreAll(s0)
-		c2 := cpuSeconds()
+		c2, t2 := cpuSeconds(), time.Now()
 		both(scoreAll, s0, s1)
-		c3 := cpuSeconds()
+		c3, t3 := cpuSeconds(), time.Now()
 		sampleCPU += c1 - c0
 		scoreCPU += c2 - c1
 		score2CPU += (c3 - c2) / 2
+		scoreWall += t2.Sub(t1).Seconds()
+		score2Wall += t3.Sub(t2).Seconds()
 	}
 	n := float64(b.N)
 	b.ReportMetric(sampleCPU/n, "sample-cpu-s")
 	b.ReportMetric(scoreCPU/n, "score-cpu-s")
 	b.ReportMetric(score2CPU/n, "score2-cpu-s")
 	b.ReportMetric(score2CPU/scoreCPU, "side-by-side-x")
+	b.ReportMetric(scoreWall/n, "score-wall-s")
+	b.ReportMetric(score2Wall/n, "score2-wall-s")
 	b.ReportMetric(float64(s0.positions), "score-positions")
 	b.ReportMetric(float64(s0.sampled), "sample-positions")
 }

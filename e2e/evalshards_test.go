@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/space-sft/space/e2e/harness"
-	"github.com/space-sft/space/workflows"
 )
 
 // TestEvalShardsSpreadOverWorkers evaluates a held-out set of 75 prompts as three shards of
@@ -22,31 +21,13 @@ func TestEvalShardsSpreadOverWorkers(t *testing.T) {
 	ref := smallSpec("evalshards-ref", 1, 1)
 	ref.TestFrac, ref.MaxEval = 0.7, 0 // 75 held-out prompts, all evaluated
 	ref.EvalShardSize = 0              // never split
-	solo := e.StartWorker("solo")
-	e.StartRun(ctx, ref)
-	want := runToEnd(ctx, t, e, ref, solo)
-	solo.Stop()
-
-	wa := e.StartWorker("wa", "--max-activities", "1")
-	wb := e.StartWorker("wb", "--max-activities", "1")
-	waitPollers(ctx, t, e, "wa", "wb")
 	spec := ref
 	spec.Name, spec.EvalShardSize = "evalshards", 32
-	e.StartRun(ctx, spec)
-	got := runToEnd(ctx, t, e, spec, wa, wb)
+	want, got := soloThenPair(ctx, t, e, ref, spec)
 
 	shards := map[string]int{}
-	wid := workflows.WorkflowID(spec.Name)
-	for _, runID := range e.RunIDs(ctx, wid) {
-		scheduled := map[int64]string{} // event id -> activity type
-		for _, ev := range e.History(ctx, wid, runID) {
-			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-				scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
-			}
-			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "EvaluateShard" {
-				shards[a.GetIdentity()]++
-			}
-		}
+	for id, evs := range startedBy(ctx, e, spec.Name, "EvaluateShard") {
+		shards[id] = len(evs)
 	}
 	t.Logf("EvaluateShard activities started per worker: %v", shards)
 	if shards["wa"]+shards["wb"] != 6 { // 3 shards for the base and 3 for round 1

@@ -14,6 +14,7 @@
 #   make chaos-net   e2e network faults through toxiproxy (latency, bandwidth, cuts, stalls, partition);
 #                    table in .data/chaos-net.md
 #   make gpt2tok     regenerate model/testdata/gpt2tok (GPT-2 tokenizer vectors; needs node and npm)
+#   make wordnet-data  the wordnet task's full data (apt: wordnet-base, dict-gcide) in .data/wordnet
 #   make fmt vet clean
 #
 # OpenBLAS: when libopenblas is installed (and cgo works), builds and tests use -tags openblas
@@ -113,15 +114,39 @@ FORCE:
 # Comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3) from one pre-trained base, settings
 # chosen on a validation split (docs/compare.md). Each starts a fresh stack in $(DATA)/compare
 # and writes the report to out/compare/cmp-TASK/ (quick: out/compare/quick-TASK/).
-#   make compare TASK=markov|arith     the full comparison (search, then 5 rounds x 3 seeds; markov 5)
+#   make compare TASK=markov|arith     the full comparison (search on 2 seeds, then 5 rounds x 5 seeds)
 #   make compare-quick TASK=markov     1 seed, 2 rounds, no search (well under a minute)
+#   make compare-sftnorm               SFT(n), SFT(4n) with the old and new SFT losses side by side on markov
+#   make compare TASK=wordnet          WordNet glosses (make wordnet-data first for the full data)
 TASK ?= markov
-.PHONY: compare compare-quick
+.PHONY: compare compare-quick compare-sftnorm
 compare: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --dir $(DATA)/compare
 
 compare-quick: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --quick --dir $(DATA)/compare
+
+compare-sftnorm: tools
+	$(GO) run $(TAGS) ./cmd/compare --task markov --arms sft-norm --dir $(DATA)/compare
+# The wordnet task (tasks.WordNet): WordNet 3.0 glosses, the base pre-trained on GCIDE. The
+# full data come from Debian's packages (apt needs root, or sudo, and Debian's mirror) and are
+# converted by cmd/dictjsonl to $(DATA)/wordnet/{wordnet,gcide}.jsonl, where a worker started
+# in this folder (make worker, make compare) finds them; without them the task uses the sample
+# committed in tasks/testdata/wordnet. wordnet-sample regenerates that sample and its verbatim
+# source excerpt (dataset/dict/testdata) from the installed packages.
+#   make wordnet-data && make compare TASK=wordnet
+WORDNET_PKGS := wordnet-base dict-gcide
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: wordnet-data wordnet-sample wordnet-pkgs
+wordnet-pkgs:
+	@if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/dictd/gcide.index ]; then \
+		$(SUDO) apt-get install -y $(WORDNET_PKGS) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(WORDNET_PKGS); }; fi
+
+wordnet-data: wordnet-pkgs
+	$(GO) run ./cmd/dictjsonl -out $(DATA)/wordnet
+
+wordnet-sample: wordnet-pkgs
+	$(GO) run ./cmd/dictjsonl -sample 200 -raw dataset/dict/testdata -out tasks/testdata/wordnet
 
 # Chaos: the long version of e2e's TestChaos (4 rounds, a kill -9 of the worker at seeded random
 # moments of every generation, training and evaluation, Temporal and S3 gateway restarts), with

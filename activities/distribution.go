@@ -21,13 +21,8 @@ import (
 func (a *Activities) distributionPart(ctx context.Context, in EvaluateInput, m *model.GPT, d tasks.Distribution,
 	test []dataset.Pair, seqs []model.Sequence, part *EvalPart) error {
 	lo, hi := part.Lo, part.Hi
-	texts := make([]string, len(test))
-	for i, p := range test {
-		texts[i] = p.Prompt
-	}
-	rng := rand.New(rand.NewPCG(mix(in.Seed^0xd157), 0x6b6c))
-	ys, lpData := eval.KLDraws(d, texts, rng)
-	ys, lpData = ys[lo*eval.KLSamples:hi*eval.KLSamples], lpData[lo*eval.KLSamples:hi*eval.KLSamples]
+	texts, ys, _ := klDraws(in, d, test)
+	ys = ys[lo*eval.KLSamples : hi*eval.KLSamples]
 	ks := make([]model.Sequence, len(ys))
 	for k, y := range ys {
 		p := texts[lo+k/eval.KLSamples]
@@ -41,7 +36,7 @@ func (a *Activities) distributionPart(ctx context.Context, in EvaluateInput, m *
 	if err != nil {
 		return err
 	}
-	part.KLData, part.KLModel = lpData, lp
+	part.KLModel = lp
 
 	// Sampled validity: the longest held-out prompt bounds every sample's length, so a
 	// shard decodes as many tokens as an unsplit evaluation.
@@ -68,16 +63,30 @@ func (a *Activities) distributionPart(ctx context.Context, in EvaluateInput, m *
 	return nil
 }
 
-// distributionMetrics measures how far the model is from p_data on the held-out prompts
-// (eval.KL, eval.GreedyValid, eval.SampleValid), from the model's outputs on all of them.
-func distributionMetrics(m *model.GPT, d tasks.Distribution, test []dataset.Pair, part EvalPart, v map[string]float64) {
-	texts := make([]string, len(test))
+// klDraws draws eval.KLSamples responses from p_data for every held-out prompt, in order,
+// from a generator seeded by the run seed alone: the prompts' texts, the responses and
+// their log p_data.
+func klDraws(in EvaluateInput, d tasks.Distribution, test []dataset.Pair) (texts, ys []string, lpData []float64) {
+	texts = make([]string, len(test))
 	for i, p := range test {
 		texts[i] = p.Prompt
 	}
-	v[eval.KL] = eval.KLFrom(part.KLData, part.KLModel)
+	rng := rand.New(rand.NewPCG(mix(in.Seed^0xd157), 0x6b6c))
+	ys, lpData = eval.KLDraws(d, texts, rng)
+	return texts, ys, lpData
+}
+
+// distributionMetrics measures how far the model is from p_data on the held-out prompts
+// (eval.KL, eval.GreedyValid, eval.SampleValid, and the mean lengths of the model's samples
+// and of p_data's, eval.SampleChars and eval.DataChars), from the model's outputs on all of
+// them (part) and the same p_data draws as distributionPart.
+func distributionMetrics(in EvaluateInput, m *model.GPT, d tasks.Distribution, test []dataset.Pair, part EvalPart, v map[string]float64) {
+	texts, ys, lpData := klDraws(in, d, test)
+	sampled := decodeAll(m, part.Sampled)
+	v[eval.KL] = eval.KLFrom(lpData, part.KLModel)
 	v[eval.GreedyValid] = eval.ValidRate(d, texts, decodeAll(m, part.Greedy))
-	v[eval.SampleValid] = eval.ValidRate(d, texts, decodeAll(m, part.Sampled))
+	v[eval.SampleValid] = eval.ValidRate(d, texts, sampled)
+	v[eval.SampleChars], v[eval.DataChars] = eval.MeanChars(sampled), eval.MeanChars(ys)
 }
 
 // decodeAll decodes generated token ids to text.

@@ -32,7 +32,7 @@ func TestDistributionMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := map[string]float64{}
-		distributionMetrics(m, d, test, part, v)
+		distributionMetrics(in, m, d, test, part, v)
 		return v
 	}
 	v := metrics()
@@ -40,8 +40,13 @@ func TestDistributionMetrics(t *testing.T) {
 	if v[eval.KL] < 10 || v[eval.GreedyValid] != 1 || v[eval.SampleValid] < 0 || v[eval.SampleValid] > 0.5 {
 		t.Fatalf("metrics %v", v)
 	}
+	// lengths: p_data's walks have 1 to 16 letters; the untrained model's samples are
+	// measured too (their length is whatever it wrote, at most max_new_tokens)
+	if v[eval.DataChars] < 1 || v[eval.DataChars] > 16 || v[eval.SampleChars] <= 0 || v[eval.SampleChars] > 20 {
+		t.Fatalf("lengths: data %v, samples %v", v[eval.DataChars], v[eval.SampleChars])
+	}
 	w := metrics()
-	if w[eval.KL] != v[eval.KL] {
+	if w[eval.KL] != v[eval.KL] || w[eval.DataChars] != v[eval.DataChars] {
 		t.Fatalf("KL samples are not seeded: %v vs %v", w[eval.KL], v[eval.KL])
 	}
 }

@@ -80,9 +80,8 @@ type EvalPart struct {
 	Hi      int         `json:"hi"`
 	LogProb exactFloats `json:"logprob"` // log p(real response | prompt), per prompt
 	Greedy  [][]int     `json:"greedy"`  // greedy output tokens, per prompt
-	// A task with a known p_data: eval.KLSamples draws per prompt, their log p_data and the
-	// model's log-probs, and one temperature-1 sample per prompt.
-	KLData  exactFloats `json:"kl_data,omitempty"`
+	// A task with a known p_data: the model's log-probs of eval.KLSamples p_data draws per
+	// prompt, and one temperature-1 sample per prompt.
 	KLModel exactFloats `json:"kl_model,omitempty"`
 	Sampled [][]int     `json:"sampled,omitempty"`
 }
@@ -148,7 +147,7 @@ func (a *Activities) loadParts(ctx context.Context, in EvaluateInput, n int, tas
 		ok := p.Run == in.Run && p.Round == in.Round && p.Model == in.Model && p.Lo == all.Hi && k > 0 && p.Hi <= n &&
 			len(p.LogProb) == k && len(p.Greedy) == k
 		if dist {
-			ok = ok && len(p.KLData) == k*eval.KLSamples && len(p.KLModel) == k*eval.KLSamples && len(p.Sampled) == k
+			ok = ok && len(p.KLModel) == k*eval.KLSamples && len(p.Sampled) == k
 		}
 		if !ok {
 			return EvalPart{}, Invalid(fmt.Sprintf("evaluation part %s holds prompts [%d, %d) of run %q round %d, model %s (%d log-probs, %d outputs); want prompts from %d of run %q round %d, model %s: evaluate the round again",
@@ -157,7 +156,6 @@ func (a *Activities) loadParts(ctx context.Context, in EvaluateInput, n int, tas
 		all.Hi = p.Hi
 		all.LogProb = append(all.LogProb, p.LogProb...)
 		all.Greedy = append(all.Greedy, p.Greedy...)
-		all.KLData = append(all.KLData, p.KLData...)
 		all.KLModel = append(all.KLModel, p.KLModel...)
 		all.Sampled = append(all.Sampled, p.Sampled...)
 	}

@@ -215,7 +215,7 @@ func heldOutMetrics(in EvaluateInput, m *model.GPT, task tasks.Task, test []data
 	}
 	f.Values[eval.Distinct2] = eval.DistinctBigrams(outs)
 	if d, ok := task.(tasks.Distribution); ok {
-		distributionMetrics(m, d, test, part, f.Values)
+		distributionMetrics(in, m, d, test, part, f.Values)
 	}
 	return nil
 }

@@ -26,10 +26,14 @@ import (
 //
 // The spec must be complete (DefaultSpec); it is validated before any activity runs.
 // Histories recorded before version 1 of "complete-spec" gave zero fields their defaults
-// instead, and replay the same way.
+// instead, and replay the same way; those recorded before version 1 of "sft-norm" trained
+// sft rounds with the sequence mean, and go on doing so (legacySFTNorm).
 func SelfPlay(ctx workflow.Context, spec RunSpec, carry *Carry) (RunResult, error) {
 	if workflow.GetVersion(ctx, versionCompleteSpec, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		spec = spec.legacyDefaults()
+	}
+	if workflow.GetVersion(ctx, versionSFTNorm, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		spec = spec.legacySFTNorm()
 	}
 	if err := spec.Validate(); err != nil {
 		return RunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)

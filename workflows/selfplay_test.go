@@ -267,6 +267,46 @@ func (s *selfPlaySuite) TestContinueAsNewCarriesState() {
 	s.Equal(3, res.BestRound)
 }
 
+// sft's loss in an sft run's rounds: a new history trains with the spec's sft_norm ("" is
+// maximum likelihood, "token"); a history recorded before the "sft-norm" marker trained
+// with the sequence mean and goes on with it, also after it continues as new (the choice is
+// written into the spec it hands on). Other methods are left alone.
+func (s *selfPlaySuite) TestSFTNormOfOldHistories() {
+	sft := testSpec()
+	sft.Method, sft.Mu, sft.Rounds, sft.ContinueAsNewEvery = model.MethodSFT, 0, 3, 2
+	s.env.ExecuteWorkflow(SelfPlay, sft, nil)
+	s.Require().True(workflow.IsContinueAsNewError(s.env.GetWorkflowError()))
+	s.Require().NotEmpty(s.f.train)
+	for _, tr := range s.f.train {
+		s.Equal(model.SFTNorm(""), tr.Loss.SFTNorm, "a new run trains with the default, maximum likelihood")
+	}
+
+	for _, spec := range []RunSpec{sft, testSpec()} {
+		s.env = s.NewTestWorkflowEnvironment()
+		s.f = &fakes{}
+		s.mockAll()
+		s.env.OnGetVersion(versionSFTNorm, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		spec.Rounds, spec.ContinueAsNewEvery = 3, 2
+		s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+		err := s.env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		s.Require().True(errors.As(err, &can), "got %v", err)
+		var next RunSpec
+		var carry *Carry
+		s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next, &carry))
+		want := model.SFTNorm("")
+		if spec.Method == model.MethodSFT {
+			want = model.SFTNormSequence
+		}
+		s.Require().NotEmpty(s.f.train)
+		for _, tr := range s.f.train {
+			s.Equal(want, tr.Loss.SFTNorm, "method %s: an old history keeps its loss", spec.Method)
+		}
+		s.Equal(want, next.SFTNorm, "method %s: the spec handed on keeps it", spec.Method)
+		s.NoError(next.Validate())
+	}
+}
+
 func (s *selfPlaySuite) TestProgressQuery() {
 	s.env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
 	s.result()

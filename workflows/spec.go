@@ -20,7 +20,7 @@ import (
 //
 // Settings that belong to another package are that package's type, embedded (their JSON
 // fields inline) rather than copied: the loss (model.LossConfig: method, mu, beta, hinge,
-// gamma), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
+// gamma, sft_norm), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
 // epochs, batch_size, micro_batch, clip_norm), the sampling of synthetic responses
 // (model.SampleConfig), the base model's shape (model.Shape), how a dataset is read
 // (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer), how often
@@ -35,7 +35,7 @@ type RunSpec struct {
 	Name   string `json:"name"`   // run id: [a-z0-9][a-z0-9._-]{0,62}; workflow ID is "space-run-"+Name
 	Rounds int    `json:"rounds"` // self-play rounds after the base model (>= 1)
 
-	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma
+	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma, sft_norm
 	model.OptimConfig                    // the rounds' optimizer, learning rate, batch, epochs
 	Generation        model.SampleConfig `json:"generation"` // sampling of the synthetic responses
 	Shards            int                `json:"shards"`     // parallel Generate activities per round
@@ -294,6 +294,17 @@ func (s RunSpec) legacyDefaults() RunSpec {
 	fillZeros(reflect.ValueOf(&s).Elem(), reflect.ValueOf(DefaultSpec()))
 	if s.Task == "" {
 		s.N = n // n had a default only for tasks
+	}
+	return s
+}
+
+// legacySFTNorm gives a spec recorded before sft_norm existed (a history without the
+// "sft-norm" version marker) the loss it had then: sft was the token mean per sequence.
+// The choice is written into the spec, so a run continued as new, whose history starts
+// afresh with the marker, keeps it.
+func (s RunSpec) legacySFTNorm() RunSpec {
+	if s.Method == model.MethodSFT && s.SFTNorm == "" {
+		s.SFTNorm = model.SFTNormSequence
 	}
 	return s
 }

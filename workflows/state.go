@@ -67,6 +67,10 @@ func (r RunResult) Best() (RoundResult, bool) {
 // versionCompleteSpec marks histories whose SelfPlay input is a complete spec (DefaultSpec).
 const versionCompleteSpec = "complete-spec"
 
+// versionSFTNorm marks histories recorded since sft became maximum likelihood
+// (model.SFTNorm): an sft spec without sft_norm means "token" in them, "sequence" before.
+const versionSFTNorm = "sft-norm"
+
 // Carry is the state one workflow run hands to the next through Continue-As-New (the
 // workflow's second argument, never part of the spec a user writes): the
 // inputs, the committed rounds (whose last model is the next opponent), the best round,

@@ -349,9 +349,9 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Task: s.Task, Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed, MaxEval: s.MaxEval,
 		Scorer: s.Scorer,
 	}
-	var ev activities.EvaluateOutput
-	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
-		return RoundResult{}, StepError(fmt.Sprintf("round %d evaluate", round), err)
+	ev, err := r.evaluate(ctx, ein)
+	if err != nil {
+		return RoundResult{}, err
 	}
 	metrics := map[string]float64{eval.TrainLoss: tr.FinalLoss}
 	for k, v := range ev.Values {

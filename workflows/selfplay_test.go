@@ -48,6 +48,7 @@ func (s *selfPlaySuite) mockAll() {
 	s.env.OnActivity(a.TrainWorker, mock.Anything, mock.Anything).Return(s.f.TrainWorker).Maybe()
 	s.env.OnActivity(a.CombineOuter, mock.Anything, mock.Anything).Return(s.f.CombineOuter).Maybe()
 	s.env.OnActivity(a.Evaluate, mock.Anything, mock.Anything).Return(s.f.Evaluate).Maybe()
+	s.env.OnActivity(a.EvaluateShard, mock.Anything, mock.Anything).Return(s.f.EvaluateShard).Maybe()
 	s.env.OnActivity(a.CommitRound, mock.Anything, mock.Anything).Return(s.f.CommitRound).Maybe()
 	s.env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(s.f.Report).Maybe()
 }
@@ -180,6 +181,47 @@ func (s *selfPlaySuite) TestSpecWithoutOuterSettings() {
 	s.Len(res.Rounds, 3)
 	s.Len(s.f.train, 2)
 	s.Empty(s.f.workers)
+}
+
+// TestEvaluateShardFanOut: a held-out set larger than eval_shard_size is evaluated by
+// parallel EvaluateShard activities, one per eval_shard_size prompts (the last one short),
+// and Evaluate gets their parts in shard order; max_eval caps the prompts counted.
+func (s *selfPlaySuite) TestEvaluateShardFanOut() {
+	s.f.nTest = 70
+	spec := testSpec()
+	spec.EvalShardSize = 32
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	res := s.result()
+	s.Len(res.Rounds, 3)
+
+	s.Len(s.f.evalShards, 9) // ceil(70/32) = 3 shards for the base and each of 2 rounds
+	seen := map[[2]int]bool{}
+	for _, e := range s.f.evalShards {
+		s.Equal(32, e.ShardSize)
+		s.Equal("runs/t1/inputs/test.jsonl", e.Test.Key)
+		seen[[2]int{e.Round, e.Shard}] = true
+	}
+	s.Len(seen, 9)
+	s.Len(s.f.evals, 3)
+	for _, e := range s.f.evals {
+		s.Require().Len(e.Parts, 3)
+		for k, p := range e.Parts {
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/eval/part-%03d.json", e.Round, k), p.Key)
+		}
+	}
+}
+
+func (s *selfPlaySuite) TestEvaluateUnsplitUpToShardSize() {
+	s.f.nTest = 70
+	spec := testSpec()
+	spec.EvalShardSize, spec.MaxEval = 32, 32 // 32 prompts evaluated: one shard's worth
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	s.result()
+	s.Empty(s.f.evalShards)
+	s.Len(s.f.evals, 3)
+	for _, e := range s.f.evals {
+		s.Empty(e.Parts)
+	}
 }
 
 func (s *selfPlaySuite) TestSFTSkipsGeneration() {

@@ -5,6 +5,11 @@
 #                               then ONE merged table (bench-table) of both backends
 #   make bench BENCH=TrainStep BENCHTIME=5x BENCHCOUNT=3
 #   make bench-gonum | bench-openblas | bench-table
+#   make bench-llmc             llm.c's train_gpt2.c at GPT-2 small shape, batch 4, T 256 and 1024,
+#                               OMP threads 1 and 2 (LLMC: the binary the README's "llm.c at GPT-2
+#                               shape" builds, default /tmp/llmc/bench_gpt2; LLMC_B, LLMC_T,
+#                               LLMC_THREADS, LLMC_STEPS), into $(BENCH_OUT)/llmc.txt, which
+#                               bench-table prints beside the GPT-2 rows
 #   make bench-pipeline         checkpoint save/load through the S3 gateway (3 samples of 3) and
 #                               one self-play run (base model + one round, d128 L4) on the local
 #                               stack: time in activities vs Temporal-only vs S3, and the CPU of
@@ -52,7 +57,13 @@ define bench_run
 	 exit $$(cat $(BENCH_OUT)/.$(3).rc)
 endef
 
-.PHONY: bench bench-gonum bench-openblas bench-table bench-pipeline
+LLMC         ?= /tmp/llmc/bench_gpt2
+LLMC_B       ?= 4
+LLMC_T       ?= 256 1024
+LLMC_THREADS ?= 1 2
+LLMC_STEPS   ?= 3
+
+.PHONY: bench bench-gonum bench-openblas bench-table bench-pipeline bench-llmc
 
 bench: bench-gonum bench-openblas
 	@$(MAKE) --no-print-directory bench-table
@@ -60,7 +71,7 @@ bench: bench-gonum bench-openblas
 # bench-table: one table from the two runs' outputs (either may be missing).
 bench-table:
 	@echo "== merged table -> $(BENCH_OUT)/table.md"
-	@$(GO) run ./cmd/benchtable $(BENCH_OUT)/gonum.txt $(BENCH_OUT)/openblas.txt | tee $(BENCH_OUT)/table.md
+	@$(GO) run ./cmd/benchtable $(BENCH_OUT)/gonum.txt $(BENCH_OUT)/openblas.txt $(BENCH_OUT)/llmc.txt | tee $(BENCH_OUT)/table.md
 
 bench-gonum:
 	$(call bench_run,,,gonum)
@@ -71,6 +82,13 @@ ifeq ($(BLAS_TAGS),openblas)
 else
 	@echo "== OpenBLAS not usable (needs libopenblas-dev, cgo and gcc): skipping the openblas benchmarks"
 endif
+
+bench-llmc:
+	@test -x '$(LLMC)' || { echo "bench-llmc: $(LLMC) is not there: build it as the README's \"llm.c at GPT-2 shape\" says, or set LLMC=path"; exit 1; }
+	@mkdir -p $(BENCH_OUT)
+	@{ for t in $(LLMC_T); do for th in $(LLMC_THREADS); do OMP_NUM_THREADS=$$th '$(LLMC)' $(LLMC_B) $$t $(LLMC_STEPS) || exit 1; done; done; \
+	   echo $$? > $(BENCH_OUT)/.llmc.rc; } | tee $(BENCH_OUT)/llmc.txt; \
+	 exit $$(cat $(BENCH_OUT)/.llmc.rc)
 
 bench-pipeline:
 	@mkdir -p $(BENCH_OUT)

@@ -10,7 +10,8 @@
 #                               shape" builds, default /tmp/llmc/bench_gpt2; LLMC_B, LLMC_T,
 #                               LLMC_THREADS, LLMC_STEPS), into $(BENCH_OUT)/llmc.txt, which
 #                               bench-table prints beside the GPT-2 rows
-#   make bench-pipeline         checkpoint save/load through the S3 gateway (3 samples of 3) and
+#   make bench-pipeline         checkpoint save/load through the S3 gateway (3 samples of 3), a 1 GB
+#                               trainer checkpoint streamed in and out (2 samples of 2), and
 #                               one self-play run (base model + one round, d128 L4) on the local
 #                               stack: time in activities vs Temporal-only vs S3, and the CPU of
 #                               its Generate shards' sampling and scoring (pprof label phase);
@@ -93,6 +94,7 @@ bench-llmc:
 bench-pipeline:
 	@mkdir -p $(BENCH_OUT)
 	@{ $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench CheckpointS3 -benchtime 3x -count 3 -timeout 30m && \
+	   $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench StreamCheckpoint1GB -benchtime 2x -count 2 -timeout 30m && \
 	   $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench PipelineRound -benchtime 1x -timeout 30m \
 	     -cpuprofile $(abspath $(BENCH_OUT))/pipeline.cpu -o $(abspath $(BENCH_OUT))/pipelinebench.test && \
 	   echo "CPU seconds of the run's Generate phases (pprof label phase, both shards):" && \

@@ -773,23 +773,26 @@ func geluBwd[F fnum](x, g, d, th []F) {
 // ---- causal multi-head attention on packed qkv [B*T, 3D] -> [B*T, D] ----
 //
 // Per (row, head): S = Q K^T * scale (BLAS, on strided views of qkv), causal softmax row by
-// row in float64, Y = P V (BLAS). The probabilities P are kept for the backward op of the
-// same run, which then needs no recomputation:
+// row (float32 models: exp32 in float32, the normalizer summed in float64; float64 models:
+// math.Exp), Y = P V (BLAS). The probabilities P are not kept: the backward op computes them
+// again, the same way (the same bits), one (row, head) at a time, so a graph holds no
+// [B*H, T, T] buffer per layer (at GPT-2 small, 4 x 256 tokens: 151 MB over 12 layers; 4 x
+// 1024: 2.4 GB) for one more Q K^T product and softmax per (row, head) in the backward:
 //
 //	dV = P^T dY;  dP = dY V^T;  dS = P * (dP - rowsum(P * dP));  dQ = scale dS K;  dK = scale dS^T Q
 //
-// The (row, head) pairs are split over goroutines; each owns its columns of the output.
+// The (row, head) pairs are split over goroutines; each owns its columns of the output and
+// a T x T buffer from attnPool.
 
 type attnOp struct {
 	opBase
 	st    *batchState
 	heads int
 	buf   outBuf
-	probs *scratch // [B*H, T, T] softmax of the last forward
 }
 
 func newAttnOp(st *batchState, heads int) *attnOp {
-	return &attnOp{opBase: opBase{"CausalAttention", heads, []int{2, 2}}, st: st, heads: heads, probs: &scratch{}}
+	return &attnOp{opBase: opBase{"CausalAttention", heads, []int{2, 2}}, st: st, heads: heads}
 }
 
 func (o *attnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -804,68 +807,77 @@ func (o *attnOp) Do(in ...G.Value) (G.Value, error) {
 	B, T := o.st.B, o.st.T
 	switch d := qkv.Data().(type) {
 	case []float32:
-		attnFwd(d, r.Data().([]float32), scratchOf[float32](o.probs, B*o.heads*T*T), B, T, s[1]/3, o.heads)
+		attnFwd(d, r.Data().([]float32), B, T, s[1]/3, o.heads)
 	case []float64:
-		attnFwd(d, r.Data().([]float64), scratchOf[float64](o.probs, B*o.heads*T*T), B, T, s[1]/3, o.heads)
+		attnFwd(d, r.Data().([]float64), B, T, s[1]/3, o.heads)
 	}
 	return r, nil
 }
 
-// attnFwd computes y and leaves the probabilities of (row b, head h) in p[(b*H+h)*T*T:].
-func attnFwd[F fnum](qkv, y, p []F, B, T, D, H int) {
+// attnPool holds T x T buffers (a []float32 or []float64) for the (row, head) loops.
+var attnPool sync.Pool
+
+func attnBuf[F fnum](n int) []F {
+	if b, ok := attnPool.Get().([]F); ok && cap(b) >= n {
+		return b[:n]
+	}
+	return make([]F, n)
+}
+
+// attnProbsBH writes into pb [T, T] the causal softmax of (row b, head at column off) of
+// qkv: row i holds P[i, j] for j <= i and zeros after.
+func attnProbsBH[F fnum](qkv, pb []F, base, off, T, D, hd int, scale float64, e []float64) {
+	q, k := qkv[base*3*D+off:], qkv[base*3*D+D+off:]
+	gemm(false, true, T, T, hd, F(scale), q, 3*D, k, 3*D, 0, pb, T)
+	for i := 0; i < T; i++ {
+		row := pb[i*T : i*T+T]
+		if r32, ok := any(row).([]float32); ok {
+			mx := r32[0]
+			for _, v := range r32[1 : i+1] {
+				if v > mx {
+					mx = v
+				}
+			}
+			expScale32(r32[:i+1], r32[:i+1], mx, 1)
+			var z float64
+			for _, v := range r32[:i+1] {
+				z += float64(v)
+			}
+			for j, v := range r32[:i+1] {
+				r32[j] = float32(float64(v) / z)
+			}
+		} else {
+			mx := math.Inf(-1)
+			for _, v := range row[:i+1] {
+				mx = max(mx, float64(v))
+			}
+			var z float64
+			for j, v := range row[:i+1] {
+				e[j] = math.Exp(float64(v) - mx)
+				z += e[j]
+			}
+			for j := range row[:i+1] {
+				row[j] = F(e[j] / z)
+			}
+		}
+		clear(row[i+1:])
+	}
+}
+
+// attnFwd computes y.
+func attnFwd[F fnum](qkv, y []F, B, T, D, H int) {
 	hd := D / H
 	scale := 1 / math.Sqrt(float64(hd))
 	parallelFor(B*H, func(lo, hi int) {
 		e := make([]float64, T)
+		pb := attnBuf[F](T * T)
+		defer attnPool.Put(pb)
 		for bh := lo; bh < hi; bh++ {
 			base, off := (bh/H)*T, (bh%H)*hd
-			pb := p[bh*T*T : (bh+1)*T*T]
-			q, k, v := qkv[base*3*D+off:], qkv[base*3*D+D+off:], qkv[base*3*D+2*D+off:]
-			gemm(false, true, T, T, hd, F(scale), q, 3*D, k, 3*D, 0, pb, T)
-			for i := 0; i < T; i++ {
-				row := pb[i*T : i*T+T]
-				mx := math.Inf(-1)
-				for _, s := range row[:i+1] {
-					mx = max(mx, float64(s))
-				}
-				var z float64
-				for j, s := range row[:i+1] {
-					e[j] = math.Exp(float64(s) - mx)
-					z += e[j]
-				}
-				for j := range row[:i+1] {
-					row[j] = F(e[j] / z)
-				}
-				clear(row[i+1:])
-			}
-			gemm(false, false, T, hd, T, 1, pb, T, v, 3*D, 0, y[base*D+off:], D)
+			attnProbsBH(qkv, pb, base, off, T, D, hd, scale, e)
+			gemm(false, false, T, hd, T, 1, pb, T, qkv[base*3*D+2*D+off:], 3*D, 0, y[base*D+off:], D)
 		}
 	})
-}
-
-// attnProbs writes into p[0..i] the softmax over j <= i of q_i.k_j / sqrt(hd) (the
-// backward's fallback when the forward's probabilities are not there).
-func attnProbs[F fnum](qkv []F, p []F, base, i, D, off, hd int, scale float64) {
-	q := qkv[(base+i)*3*D+off : (base+i)*3*D+off+hd]
-	mx := math.Inf(-1)
-	s := make([]float64, i+1)
-	for j := 0; j <= i; j++ {
-		k := qkv[(base+j)*3*D+D+off : (base+j)*3*D+D+off+hd]
-		var d float64
-		for c := range q {
-			d += float64(q[c]) * float64(k[c])
-		}
-		s[j] = d * scale
-		mx = max(mx, s[j])
-	}
-	var z float64
-	for j := range s {
-		s[j] = math.Exp(s[j] - mx)
-		z += s[j]
-	}
-	for j := range s {
-		p[j] = F(s[j] / z)
-	}
 }
 
 // parallelFor splits [0, n) into contiguous chunks run on up to GOMAXPROCS goroutines.
@@ -892,7 +904,7 @@ func parallelFor(n int, f func(lo, hi int)) {
 
 func (o *attnOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *attnOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&attnGradOp{opBase: opBase{"CausalAttentionGrad", o.heads, []int{2, 2, 2}}, st: o.st, heads: o.heads, probs: o.probs}, in[0], grad)
+	d, err := G.ApplyOp(&attnGradOp{opBase: opBase{"CausalAttentionGrad", o.heads, []int{2, 2, 2}}, st: o.st, heads: o.heads}, in[0], grad)
 	return G.Nodes{d}, err
 }
 
@@ -902,7 +914,6 @@ type attnGradOp struct {
 	st    *batchState
 	heads int
 	buf   outBuf
-	probs *scratch
 }
 
 func (o *attnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -916,36 +927,24 @@ func (o *attnGradOp) Do(in ...G.Value) (G.Value, error) {
 	B, T, H := o.st.B, o.st.T, o.heads
 	switch d := qkv.Data().(type) {
 	case []float32:
-		attnBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), attnSaved[float32](o.probs, d, B, T, s[1]/3, H), B, T, s[1]/3, H)
+		attnBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), B, T, s[1]/3, H)
 	case []float64:
-		attnBwd(d, dense(in[1]).Data().([]float64), r.Data().([]float64), attnSaved[float64](o.probs, d, B, T, s[1]/3, H), B, T, s[1]/3, H)
+		attnBwd(d, dense(in[1]).Data().([]float64), r.Data().([]float64), B, T, s[1]/3, H)
 	}
 	return r, nil
 }
 
-// attnSaved returns the forward's probabilities (recomputed if the forward did not run).
-func attnSaved[F fnum](s *scratch, qkv []F, B, T, D, H int) []F {
-	if p, ok := s.v.([]F); ok && len(p) == B*H*T*T {
-		return p
-	}
-	p := scratchOf[F](s, B*H*T*T)
-	hd := D / H
-	for bh := 0; bh < B*H; bh++ {
-		for i := 0; i < T; i++ {
-			attnProbs(qkv, p[bh*T*T+i*T:], (bh/H)*T, i, D, (bh%H)*hd, hd, 1/math.Sqrt(float64(hd)))
-		}
-	}
-	return p
-}
-
-func attnBwd[F fnum](qkv, gy, dqkv, p []F, B, T, D, H int) {
+// attnBwd computes dqkv, the probabilities of each (row, head) computed again as attnFwd did.
+func attnBwd[F fnum](qkv, gy, dqkv []F, B, T, D, H int) {
 	hd := D / H
 	scale := F(1 / math.Sqrt(float64(hd)))
 	parallelFor(B*H, func(lo, hi int) {
-		ds := make([]F, T*T)
+		e := make([]float64, T)
+		ds, pb := attnBuf[F](T*T), attnBuf[F](T*T)
+		defer func() { attnPool.Put(ds); attnPool.Put(pb) }()
 		for bh := lo; bh < hi; bh++ {
 			base, off := (bh/H)*T, (bh%H)*hd
-			pb := p[bh*T*T : (bh+1)*T*T]
+			attnProbsBH(qkv, pb, base, off, T, D, hd, 1/math.Sqrt(float64(hd)), e)
 			qo, ko, vo := base*3*D+off, base*3*D+D+off, base*3*D+2*D+off
 			g := gy[base*D+off:]
 			gemm(false, true, T, T, hd, 1, g, D, qkv[vo:], 3*D, 0, ds, T)  // dP = dY V^T

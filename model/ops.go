@@ -82,13 +82,14 @@ func allTrue(n int) []bool {
 // each run (this is how "inputs" that are not float tensors enter the graph).
 type batchState struct {
 	B, T    int
-	tokens  []int     // [B*T] input ids
-	targets []int     // [B*T] target ids
-	weights []float64 // [B*T] 1 where the target is a response token, else 0
-	lens    []int     // [B] number of response tokens (targets) of each row
-	seqLogp []float64 // [B] the last forward's log-probs, summed in float64
-	lse     []float64 // [B*T] log-sum-exp of each scored position's logits (forward -> backward)
-	pad     int       // id of padding positions (the tokenizer's padFill: PAD for the byte tokenizer)
+	tokens  []int         // [B*T] input ids
+	targets []int         // [B*T] target ids
+	weights []float64     // [B*T] 1 where the target is a response token, else 0
+	lens    []int         // [B] number of response tokens (targets) of each row
+	seqLogp []float64     // [B] the last forward's log-probs, summed in float64
+	lse     []float64     // [B*T] log-sum-exp of each scored position's logits (forward -> backward)
+	dEmbed  *tensor.Dense // [B*T, D] gradient of the embedding's output (the last backward)
+	pad     int           // id of padding positions (the tokenizer's padFill: PAD for the byte tokenizer)
 }
 
 func newBatchState(B, T int) *batchState {
@@ -130,14 +131,25 @@ func (st *batchState) fill(seqs []Sequence) {
 
 // ---- embedding: x[n] = wte[tokens[n]] + wpe[n mod T] ----
 
+// With tied embeddings (wte is also the output projection) the graph does not differentiate
+// the embedding with respect to wte: the tied logits' weight gradient is wte's only gradient
+// tensor, and the trainer adds the embedding's rows into it after each run (net.addEmbedGrad,
+// from the gradient of x that the wpe gradient op leaves in batchState.dEmbed). So a training
+// graph holds one [V, D] gradient for wte, not three (the logits', the embedding's, their sum:
+// 154 MB each at GPT-2's vocabulary).
 type embedOp struct {
 	opBase
-	st  *batchState
-	buf outBuf
+	st   *batchState
+	tied bool // wte is not differentiated here (see above)
+	buf  outBuf
 }
 
-func newEmbedOp(st *batchState, id int) *embedOp {
-	return &embedOp{opBase: opBase{"Embed", id, []int{2, 2, 2}}, st: st}
+func newEmbedOp(st *batchState, id int, tied bool) *embedOp {
+	name := "Embed"
+	if tied {
+		name = "EmbedTied"
+	}
+	return &embedOp{opBase: opBase{name, id, []int{2, 2, 2}}, st: st, tied: tied}
 }
 
 func (o *embedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -167,13 +179,18 @@ func embedFwd[F fnum](wte, wpe, y []F, st *batchState, D int) {
 	}
 }
 
-func (o *embedOp) DiffWRT(n int) []bool { return allTrue(n) }
+func (o *embedOp) DiffWRT(n int) []bool {
+	d := allTrue(n)
+	d[0] = !o.tied
+	return d
+}
+
 func (o *embedOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	dwte, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWte", o.id, []int{2, 2, 2}}, st: o.st}, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
 	dwpe, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWpe", o.id, []int{2, 2, 2}}, st: o.st, which: 1}, in[1], grad)
+	if err != nil || o.tied {
+		return G.Nodes{nil, dwpe}, err
+	}
+	dwte, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWte", o.id, []int{2, 2, 2}}, st: o.st}, in[0], grad)
 	return G.Nodes{dwte, dwpe}, err
 }
 
@@ -191,6 +208,9 @@ func (o *embedGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 func (o *embedGradOp) Do(in ...G.Value) (G.Value, error) {
 	tab, g := dense(in[0]), dense(in[1])
+	if o.which == 1 {
+		o.st.dEmbed = g // the gradient of the embedding's output, for tied wte (net.addEmbedGrad)
+	}
 	s := tab.Shape()
 	r := o.buf.get(tab, s[0], s[1])
 	switch gd := g.Data().(type) {
@@ -212,6 +232,16 @@ func embedBwd[F fnum](g, d []F, st *batchState, D, which int) {
 		dr, gr := d[row*D:row*D+D], g[n*D:n*D+D]
 		for i := range dr {
 			dr[i] += gr[i]
+		}
+	}
+}
+
+// embedScatterAdd adds row n of g to row tokens[n] of acc (D columns), in order.
+func embedScatterAdd[S, F fnum](acc []S, g []F, tokens []int, D int) {
+	for n, tok := range tokens {
+		ar, gr := acc[tok*D:tok*D+D], g[n*D:n*D+D]
+		for i := range ar {
+			ar[i] += S(gr[i])
 		}
 	}
 }

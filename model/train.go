@@ -306,6 +306,12 @@ func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
 				addFloats(t.acc.f32[i], gn.Value(), lo == 0)
 			}
 		}
+		// wte (parameter 0): with tied embeddings, the embedding's rows are added here.
+		if t.acc.isF64() {
+			addEmbedGrad(t.n, t.acc.f64[0], t.m.Config.DModel)
+		} else {
+			addEmbedGrad(t.n, t.acc.f32[0], t.m.Config.DModel)
+		}
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func main() {
 		}
 	}
 	gpt2Table(bs)
-	llmcTable(llmc)
+	llmcTable(llmc, bs)
 	fmt.Println()
 	fmt.Println("tok/cpu-s: tokens per second of the process's CPU time (all threads): steadier than tok/s")
 	fmt.Println("on a shared machine; 2x tok/cpu-s bounds what both cores of an idle machine would give.")
@@ -243,8 +243,10 @@ func parseLLMC(path string) ([]llmcRow, error) {
 	return rows, sc.Err()
 }
 
-// llmcTable prints llm.c's rows of the same session, when make bench-llmc ran.
-func llmcTable(rows []llmcRow) {
+// llmcTable prints llm.c's rows of the same session, when make bench-llmc ran, and each
+// backend's GPT-2 SFT step (the same work: next-token training at batch 4) over llm.c's best
+// at the same length.
+func llmcTable(rows []llmcRow, bs []*backend) {
 	if len(rows) == 0 {
 		return
 	}
@@ -256,5 +258,18 @@ func llmcTable(rows []llmcRow) {
 	fmt.Println("|---|------|-------------|---------|-------|---------|-------------|---------|")
 	for _, r := range rows {
 		fmt.Printf("| %d | %-4d | %11d | %7.0f | %5.0f | %7.1f | %11.0f | %7.1f |\n", r.B, r.T, r.threads, r.msStep, r.tokS, r.gflops, r.rssMB, r.bpp)
+	}
+	fmt.Println()
+	for _, T := range []int{256, 1024} {
+		best := nan
+		for _, r := range rows {
+			if r.B == 4 && r.T == T && (best != best || r.tokS > best) {
+				best = r.tokS
+			}
+		}
+		for _, b := range bs {
+			ours := b.get(fmt.Sprintf("GPT2Small/T%d/TrainStep/sft", T), "tok/s")
+			fmt.Printf("  T %-4d %-8s SFT step / llm.c's best (batch 4): %sx\n", T, b.name, num(ours/best, 2))
+		}
 	}
 }

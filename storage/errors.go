@@ -118,10 +118,11 @@ func IsFull(err error) bool {
 }
 
 // isNoSpace reports whether an S3 error says the gateway is out of space: HTTP 507
-// (Insufficient Storage, MinIO's XMinioStorageFull), or a message carrying the OS error
-// (versitygw answers 500 InternalError with "no space left on device").
+// (Insufficient Storage: versitygw's InsufficientStorage on ENOSPC, MinIO's
+// XMinioStorageFull), versitygw's QuotaExceeded (EDQUOT, a 403), or a message carrying the
+// OS error.
 func isNoSpace(err error, code string, status int) bool {
-	if status == http.StatusInsufficientStorage || code == "XMinioStorageFull" || code == "StorageFull" || code == "InsufficientStorage" {
+	if status == http.StatusInsufficientStorage || code == "XMinioStorageFull" || code == "InsufficientStorage" || code == "QuotaExceeded" {
 		return true
 	}
 	return errors.Is(err, syscall.ENOSPC) || strings.Contains(strings.ToLower(err.Error()), "no space left on device")
@@ -214,6 +215,9 @@ func (s *Store) classify(op, key string, err error) error {
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
 	}
+	if isNoSpace(err, code, status) { // before the 403s: versitygw answers a full quota with 403 QuotaExceeded
+		return &FullError{Op: op, Key: key, Bucket: s.cfg.Bucket, Endpoint: s.endpointName(), Err: err}
+	}
 	switch {
 	case code == "NoSuchKey" || (status == http.StatusNotFound && code == "NotFound"):
 		return &NotFoundError{Key: key, Bucket: s.cfg.Bucket, Endpoint: s.endpointName()}
@@ -230,9 +234,7 @@ func (s *Store) classify(op, key string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("storage: %s %s: %w", op, key, err)
 	}
-	if isNoSpace(err, code, status) {
-		return &FullError{Op: op, Key: key, Bucket: s.cfg.Bucket, Endpoint: s.endpointName(), Err: err}
-	}
+
 	if tlsErr := tlsCause(err); tlsErr != nil {
 		return &TLSError{Op: op, Key: key, Endpoint: s.endpointName(), Err: tlsErr}
 	}

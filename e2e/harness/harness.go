@@ -102,7 +102,13 @@ type Env struct {
 // `make tools`) and dials it.
 func NewEnv(t testing.TB) *Env {
 	t.Helper()
-	st := stacktest.Start(t, stack.Options{})
+	return NewEnvWith(t, stack.Options{})
+}
+
+// NewEnvWith is NewEnv with stack options (e.g. Dir: a folder whose s3/ is a small tmpfs).
+func NewEnvWith(t testing.TB, opts stack.Options) *Env {
+	t.Helper()
+	st := stacktest.Start(t, opts)
 	e := &Env{T: t, Stack: st, Dir: t.TempDir()}
 	var err error
 	e.Client, err = client.Dial(client.Options{HostPort: st.TemporalAddress(), Logger: quietLogger{}})
@@ -124,6 +130,7 @@ type Worker struct {
 	LogPath  string
 	Args     []string // extra flags
 	Env      []string // extra KEY=VALUE (after the stack's, so they win)
+	Dir      string   // working directory ("" = the test's)
 
 	env  *Env
 	mu   sync.Mutex
@@ -169,6 +176,7 @@ func (w *Worker) Start() {
 	cmd.Env = append(append(os.Environ(), w.env.Stack.Env()...), w.Env...)
 	cmd.Env = append(cmd.Env, "OPENBLAS_NUM_THREADS=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = w.Dir
 	// Pdeathsig: a test binary killed by its timeout takes its workers with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

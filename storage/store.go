@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -250,6 +251,8 @@ func (s *Store) whileFull(ctx context.Context, put func() error) error {
 		if fe.Waited+wait > s.cfg.fullWait() {
 			return fe
 		}
+		slog.Warn("S3 storage full: retrying the write", "key", fe.Key, "endpoint", fe.Endpoint, "bucket", fe.Bucket,
+			"waited", fe.Waited.Round(time.Millisecond).String(), "next_in", wait.String())
 		select {
 		case <-ctx.Done():
 			return fe

@@ -131,6 +131,7 @@ type Worker struct {
 	Args     []string // extra flags
 	Env      []string // extra KEY=VALUE (after the stack's, so they win)
 	Dir      string   // working directory ("" = the test's)
+	Bin      string   // the worker binary ("" = WorkerBinary: ./worker of this tree)
 
 	env  *Env
 	mu   sync.Mutex
@@ -158,7 +159,10 @@ func (e *Env) StartWorker(identity string, args ...string) *Worker {
 func (w *Worker) Start() {
 	t := w.env.T
 	t.Helper()
-	bin := WorkerBinary(t)
+	bin := w.Bin
+	if bin == "" {
+		bin = WorkerBinary(t)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cmd != nil {

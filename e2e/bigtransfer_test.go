@@ -36,6 +36,7 @@ func TestBigTransferResets(t *testing.T) {
 		t.Skip("the big-transfer faults run with make chaos-net (-args -e2e.net)")
 	}
 	st := stacktest.StartS3(t)
+	harness.WatchLocal(t, harness.StackProcesses(st), st.Dir())
 	proxy := harness.NewNetProxy(t, "s3-big", st.S3Endpoint())
 	cfg := st.StorageConfig()
 	cfg.Endpoint = proxy.URL()

@@ -51,6 +51,7 @@ func TestDiskFull(t *testing.T) {
 	tmpFill := fillDisk(t, wtmp)
 
 	e := harness.NewEnvWith(t, stack.Options{Dir: stackDir})
+	harness.WatchLocal(t, e.Processes(), e.Dir, root)
 	ctx, cancel := timeout(t, 10*time.Minute)
 	defer cancel()
 

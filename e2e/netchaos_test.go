@@ -69,6 +69,7 @@ func TestNetChaos(t *testing.T) {
 	}
 	const rounds, epochs = 8, 2
 	e := harness.NewEnv(t)
+	harness.WatchLocal(t, e.Processes(), e.Dir, e.Stack.Dir())
 	ctx, cancel := timeout(t, 25*time.Minute)
 	defer cancel()
 	httpf := harness.NewS3Faults(t, e.Stack.S3Endpoint())

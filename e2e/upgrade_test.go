@@ -45,6 +45,7 @@ func TestUpgrade(t *testing.T) {
 	}
 	oldBin := buildOldWorker(t, *upgradeFrom)
 	e := harness.NewEnv(t)
+	harness.WatchLocal(t, e.Processes(), e.Dir, e.Stack.Dir())
 	ctx, cancel := timeout(t, 15*time.Minute)
 	defer cancel()
 

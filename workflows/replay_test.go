@@ -14,12 +14,17 @@ import (
 //
 //   - selfplay_history.json: before the complete-spec and search-attributes versions;
 //   - selfplay_history_search_attributes.json: a run started with its search attributes,
-//     which it upserts (versions complete-spec and search-attributes at 1).
+//     which it upserts (versions complete-spec and search-attributes at 1);
+//   - selfplay_history_rounds.json: a run of the code of 2 Dec 2026 (after commit deb443e),
+//     the evaluation and round commands as they were before DiLoCo training and sharded
+//     Evaluate: Prepare, TrainBase, Evaluate and CommitRound of round 0, then round 1
+//     (Generate on 2 shards, Train, Evaluate, CommitRound) and Continue-As-New. A change to
+//     those commands must be versioned (workflow.GetVersion) for it to replay.
 //
 // The newest is rewritten with: go test ./worker/app -run TestEndToEnd -update
 func TestReplaySelfPlayHistory(t *testing.T) {
 	files, err := filepath.Glob("testdata/selfplay_history*.json")
-	if err != nil || len(files) < 2 {
+	if err != nil || len(files) < 3 {
 		t.Fatalf("histories: %v %v", files, err)
 	}
 	for _, f := range files {

@@ -96,6 +96,9 @@ type Env struct {
 	Client client.Client
 	Store  *storage.Store
 	Dir    string // logs of the workers
+
+	mu      sync.Mutex
+	workers []*Worker
 }
 
 // NewEnv starts a local stack on free ports (stacktest: skipped with -short, fails without
@@ -144,6 +147,9 @@ type Worker struct {
 // appended to across restarts.
 func (e *Env) NewWorker(identity string, args ...string) *Worker {
 	w := &Worker{Identity: identity, LogPath: filepath.Join(e.Dir, identity+".log"), Args: args, env: e}
+	e.mu.Lock()
+	e.workers = append(e.workers, w)
+	e.mu.Unlock()
 	e.T.Cleanup(func() { w.Stop() })
 	return w
 }

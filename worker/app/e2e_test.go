@@ -30,7 +30,7 @@ import (
 
 // newestHistory is the history file -update writes; the older ones stay as they were
 // recorded, so that the replay test keeps proving that runs begun by older workers replay.
-const newestHistory = "selfplay_history_search_attributes.json"
+const newestHistory = "selfplay_history_rounds.json"
 
 var update = flag.Bool("update", false, "rewrite workflows/testdata/"+newestHistory+" from this run")
 

@@ -132,8 +132,11 @@ func TestUpgrade(t *testing.T) {
 	b.WriteString("| round | built by | model sha256 (upgrade) | old build alone | new build alone | equal to |\n|---|---|---|---|---|---|\n")
 	for i, r := range got.Rounds {
 		by := "old"
-		if i >= oldRounds {
-			by = "new (after the switch)"
+		switch {
+		case i == oldRounds:
+			by = fmt.Sprintf("old to step %d, then new (from the old build's checkpoint)", hit.Progress.Step)
+		case i > oldRounds:
+			by = "new"
 		}
 		eq := []string{}
 		if i < len(wantOld.Rounds) && r.ModelSHA256 == wantOld.Rounds[i].ModelSHA256 {

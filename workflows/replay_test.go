@@ -18,10 +18,12 @@ import (
 //   - selfplay_history_rounds.json: a run of the code of 2 Dec 2026 (after commit deb443e),
 //     the evaluation and round commands as they were before DiLoCo training and sharded
 //     Evaluate: Prepare, TrainBase, Evaluate and CommitRound of round 0, then round 1
-//     (Generate on 2 shards, Train, Evaluate, CommitRound) and Continue-As-New. A change to
-//     those commands must be versioned (workflow.GetVersion) for it to replay.
+//     (Generate on 2 shards, Train, Evaluate, CommitRound) and Continue-As-New; and
+//     selfplay_history_rounds_last.json, the same run's last execution (round 2 from the
+//     carry, and Report). A change to those commands must be versioned (workflow.GetVersion)
+//     for them to replay.
 //
-// The newest is rewritten with: go test ./worker/app -run TestEndToEnd -update
+// The newest two are rewritten with: go test ./worker/app -run TestEndToEnd -update
 func TestReplaySelfPlayHistory(t *testing.T) {
 	files, err := filepath.Glob("testdata/selfplay_history*.json")
 	if err != nil || len(files) < 3 {

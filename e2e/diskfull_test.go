@@ -189,14 +189,15 @@ func diskTableMarkdown(rows []diskRow, got, want workflows.RunResult, total time
 		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %s | %s | %s | %s |\n", i+1, r.fault, r.at.Seconds(), r.phase, r.held.Seconds(),
 			lost, bound, r.how, strings.ReplaceAll(r.note, "|", "/"))
 	}
-	b.WriteString(shaTable(got, want))
+	b.WriteString(shaTable(got, want, "faults"))
 	return b.String()
 }
 
-// shaTable compares every round's model sha256 with the reference run's.
-func shaTable(got, want workflows.RunResult) string {
+// shaTable compares every round's model sha256 with the reference run's (label names the
+// disturbed run's column).
+func shaTable(got, want workflows.RunResult, label string) string {
 	var b strings.Builder
-	b.WriteString("\n| round | model sha256 (faults) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| round | model sha256 (%s) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n", label)
 	for i := range got.Rounds {
 		w := ""
 		if i < len(want.Rounds) {

@@ -259,14 +259,7 @@ func netTableMarkdown(plan []netFault, got, want workflows.RunResult, dur map[st
 		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %d | %s | %s | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(),
 			f.outcome.Seconds, dur[f.hit.Type], f.outcome.Attempt, hit, failure, f.lost.Seconds(), f.bound.Seconds(), f.how)
 	}
-	b.WriteString("\n| round | model sha256 (faults) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
-	for i := range got.Rounds {
-		w := ""
-		if i < len(want.Rounds) {
-			w = want.Rounds[i].ModelSHA256
-		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %v |\n", got.Rounds[i].Round, short(got.Rounds[i].ModelSHA256), short(w), got.Rounds[i].ModelSHA256 == w)
-	}
+	b.WriteString(shaTable(got, want, "faults"))
 	return b.String()
 }
 

@@ -66,25 +66,20 @@ type Config struct {
 }
 
 // fullWait is FullWait with its default applied (0: fail at once).
-func (c Config) fullWait() time.Duration {
-	switch {
-	case c.FullWait == 0:
-		return DefaultFullWait
-	case c.FullWait < 0:
-		return 0
-	}
-	return c.FullWait
-}
+func (c Config) fullWait() time.Duration { return withDefault(c.FullWait, DefaultFullWait) }
 
 // readTimeout is ReadTimeout with its default applied (0: none).
-func (c Config) readTimeout() time.Duration {
+func (c Config) readTimeout() time.Duration { return withDefault(c.ReadTimeout, DefaultReadTimeout) }
+
+// withDefault reads a duration setting: 0 is def, negative is off (0).
+func withDefault(d, def time.Duration) time.Duration {
 	switch {
-	case c.ReadTimeout == 0:
-		return DefaultReadTimeout
-	case c.ReadTimeout < 0:
+	case d == 0:
+		return def
+	case d < 0:
 		return 0
 	}
-	return c.ReadTimeout
+	return d
 }
 
 // UnsignedPayload reports whether uploads are sent with the SigV4 payload hash

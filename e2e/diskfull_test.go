@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,11 +27,12 @@ import (
 //   - Full for 1.5 s during Train round 1 (a filler file written until ENOSPC, then
 //     removed): the save is refused with 507 InsufficientStorage, retried by the storage
 //     layer after 1 s (and 2 s), and lands; the activity does not fail.
-//   - Full and staying full during Train round 2: after S3_FULL_WAIT the activity fails with
+//   - Full and staying full during Train round 2 (the tmpfs remounted with the size of what
+//     it holds, full at once): after S3_FULL_WAIT the trainer checkpoint save fails with
 //     StorageFull and the run pauses itself, with one message (the progress query that
 //     `space status` and `space watch` print) naming the endpoint and bucket and saying
 //     `space resume RUN`. While paused no activity runs, and every object a committed round's
-//     manifest lists still verifies. Then the filler is removed, the test resumes the run
+//     manifest lists still verifies. Then the volume is grown back, the test resumes the run
 //     (the signal `space resume` sends), and Train resumes from its last listed checkpoint.
 //
 // The run completes with every round's model equal to an undisturbed run's (a worker with an
@@ -45,7 +47,8 @@ func TestDiskFull(t *testing.T) {
 	root := t.TempDir()
 	stackDir := filepath.Join(root, "stack")
 	s3Dir := filepath.Join(stackDir, "s3")
-	mountTmpfs(t, s3Dir, "256m")
+	const s3Size = "256m"
+	mountTmpfs(t, s3Dir, s3Size)
 	wtmp := filepath.Join(root, "worker-tmp")
 	mountTmpfs(t, wtmp, "1m")
 	tmpFill := fillDisk(t, wtmp)
@@ -96,11 +99,14 @@ func TestDiskFull(t *testing.T) {
 	firstHit := hit
 	rows = append(rows, row)
 
-	// 2. Full until a person frees space: the run pauses with one message, then resumes.
+	// 2. Full until a person makes space: the run pauses with one message, then resumes. The
+	// volume is shrunk to what it holds (full at once, so that a trainer checkpoint save is
+	// what hits it: writing a filler file takes longer than the rest of the round's
+	// training here), then grown back.
 	hit = waitTrain(ctx, t, e, spec.Name, 2, 4)
-	row = diskRow{fault: "S3 gateway's disk full until space is freed and `space resume` is run", at: time.Since(t0), phase: phaseOf(hit)}
+	row = diskRow{fault: "S3 gateway's volume full (shrunk to what it holds) until it is grown back and `space resume` is run", at: time.Since(t0), phase: phaseOf(hit)}
 	filledAt := time.Now()
-	filler = fillDisk(t, s3Dir)
+	used := shrinkToFull(t, s3Dir)
 	var p workflows.Progress
 	harness.WaitFor(ctx, t, "the run paused on the full disk", func() bool {
 		p = progress(ctx, e, spec.Name)
@@ -123,8 +129,11 @@ func TestDiskFull(t *testing.T) {
 	if p2 := progress(ctx, e, spec.Name); p2.Fault != p.Fault || !p2.Paused {
 		t.Errorf("fault 2: the pause did not hold: %+v", p2)
 	}
+	if !strings.Contains(p.Fault, "save trainer checkpoint") {
+		t.Errorf("fault 2: the pause came from another write than a trainer checkpoint's: %s", p.Fault)
+	}
 	verified := verifyCommitted(ctx, t, e, p.Results)
-	removeFiller(t, s3Dir)
+	remountSize(t, s3Dir, s3Size)
 	row.held = time.Since(filledAt)
 	resumed := time.Now()
 	if err := e.Client.SignalWorkflow(ctx, workflows.WorkflowID(spec.Name), "", workflows.SignalResume, nil); err != nil {
@@ -134,8 +143,8 @@ func TestDiskFull(t *testing.T) {
 	// From the resume: a new Train, from the last listed checkpoint (at most a checkpoint
 	// interval behind), plus the slack.
 	row.bound = time.Duration(float64(spec.CheckpointEvery)*dur["Train"]/64*float64(time.Second)) + chaosSlack
-	row.note = fmt.Sprintf("%d MB filler; paused %.1fs after filling, with: %s; %d objects of %d committed rounds verified while paused",
-		filler>>20, row.failedAfter.Seconds(), p.Fault, verified, len(p.Results))
+	row.note = fmt.Sprintf("volume shrunk to the %d MB it held; paused %.1fs later, with: %s; %d objects of %d committed rounds verified while paused",
+		used>>20, row.failedAfter.Seconds(), p.Fault, verified, len(p.Results))
 	rows = append(rows, row)
 
 	got, err := run.wait(ctx)
@@ -250,6 +259,26 @@ func fillDisk(t *testing.T, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// shrinkToFull remounts the tmpfs at dir with the size of what it holds (tmpfs refuses
+// less), so that it is full at once, and returns that size.
+func shrinkToFull(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	used := int64(st.Blocks-st.Bfree) * st.Bsize
+	remountSize(t, dir, strconv.FormatInt(used, 10))
+	return used
+}
+
+func remountSize(t *testing.T, dir, size string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", "remount,size="+size, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount -o remount,size=%s %s: %v %s", size, dir, err, out)
+	}
 }
 
 func removeFiller(t *testing.T, dir string) {

@@ -10,10 +10,14 @@
 #   make gpt2-small  a GPT-2-small-shaped model (124M) imported, fine-tuned one SPACE round with a
 #                    kill -9 and resume, exported and sampled, on the local stack (about 15 min);
 #                    table in .data/gpt2small/results.md
+#   make scaling     a round trained on 1 worker vs over K workers (DiLoCo), workers pinned to one core
+#                    each: wall times, Temporal and S3 per outer step, quality with paired CIs, 5 seeds;
+#                    table in .data/scaling/results.md (SCALING_ARGS=-quick: a tiny check)
 #   make chaos       long e2e chaos test (kill -9, Temporal/S3 restarts); table in .data/chaos.md
 #   make chaos-net   e2e network faults through toxiproxy (latency, bandwidth, cuts, stalls, partition);
 #                    table in .data/chaos-net.md
 #   make gpt2tok     regenerate model/testdata/gpt2tok (GPT-2 tokenizer vectors; needs node and npm)
+#   make wordnet-data  the wordnet task's full data (apt: wordnet-base, dict-gcide) in .data/wordnet
 #   make fmt vet clean
 #
 # OpenBLAS: when libopenblas is installed (and cgo works), builds and tests use -tags openblas
@@ -39,7 +43,7 @@ endif
 endif
 TAGS := $(if $(strip $(BLAS_TAGS)),-tags '$(strip $(BLAS_TAGS))')
 
-.PHONY: tools up down status test test-short space worker demo gpt2-small fmt vet clean
+.PHONY: tools up down status test test-short space worker demo gpt2-small scaling fmt vet clean
 
 tools: $(BIN)/temporal $(BIN)/versitygw
 
@@ -85,6 +89,9 @@ worker: $(BIN)/space-worker
 
 # The HF folder is made once by cmd/hfinit (random weights: no Hub access here); put a real
 # transformers GPT-2 folder there (or run cmd/gpt2small -hf DIR) to use real weights.
+scaling: tools space
+	$(GO) run $(TAGS) ./cmd/scaling -dir $(DATA)/scaling $(SCALING_ARGS)
+
 gpt2-small: tools space
 	@test -f $(DATA)/gpt2small/hf/config.json || $(GO) run ./cmd/hfinit --out $(DATA)/gpt2small/hf
 	$(GO) run $(TAGS) ./cmd/gpt2small -dir $(DATA)/gpt2small
@@ -113,15 +120,39 @@ FORCE:
 # Comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3) from one pre-trained base, settings
 # chosen on a validation split (docs/compare.md). Each starts a fresh stack in $(DATA)/compare
 # and writes the report to out/compare/cmp-TASK/ (quick: out/compare/quick-TASK/).
-#   make compare TASK=markov|arith     the full comparison (search, then 5 rounds x 3 seeds; markov 5)
+#   make compare TASK=markov|arith     the full comparison (search on 2 seeds, then 5 rounds x 5 seeds)
 #   make compare-quick TASK=markov     1 seed, 2 rounds, no search (well under a minute)
+#   make compare-sftnorm               SFT(n), SFT(4n) with the old and new SFT losses side by side on markov
+#   make compare TASK=wordnet          WordNet glosses (make wordnet-data first for the full data)
 TASK ?= markov
-.PHONY: compare compare-quick
+.PHONY: compare compare-quick compare-sftnorm
 compare: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --dir $(DATA)/compare
 
 compare-quick: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --quick --dir $(DATA)/compare
+
+compare-sftnorm: tools
+	$(GO) run $(TAGS) ./cmd/compare --task markov --arms sft-norm --dir $(DATA)/compare
+# The wordnet task (tasks.WordNet): WordNet 3.0 glosses, the base pre-trained on GCIDE. The
+# full data come from Debian's packages (apt needs root, or sudo, and Debian's mirror) and are
+# converted by cmd/dictjsonl to $(DATA)/wordnet/{wordnet,gcide}.jsonl, where a worker started
+# in this folder (make worker, make compare) finds them; without them the task uses the sample
+# committed in tasks/testdata/wordnet. wordnet-sample regenerates that sample and its verbatim
+# source excerpt (dataset/dict/testdata) from the installed packages.
+#   make wordnet-data && make compare TASK=wordnet
+WORDNET_PKGS := wordnet-base dict-gcide
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: wordnet-data wordnet-sample wordnet-pkgs
+wordnet-pkgs:
+	@if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/dictd/gcide.index ]; then \
+		$(SUDO) apt-get install -y $(WORDNET_PKGS) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(WORDNET_PKGS); }; fi
+
+wordnet-data: wordnet-pkgs
+	$(GO) run ./cmd/dictjsonl -out $(DATA)/wordnet
+
+wordnet-sample: wordnet-pkgs
+	$(GO) run ./cmd/dictjsonl -sample 200 -raw dataset/dict/testdata -out tasks/testdata/wordnet
 
 # Chaos: the long version of e2e's TestChaos (4 rounds, a kill -9 of the worker at seeded random
 # moments of every generation, training and evaluation, Temporal and S3 gateway restarts), with

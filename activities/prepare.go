@@ -52,6 +52,12 @@ func (a *Activities) prepare(ctx context.Context, in PrepareInput) (PrepareOutpu
 	if in.TestData != "" {
 		m.Meta["test_source"] = in.TestData
 	}
+	if t, _ := tasks.Get(in.Task); t != nil {
+		if c, ok := t.(tasks.Corpus); ok { // which data files the task read (loaded above)
+			info, _ := c.Load()
+			m.Meta["task_data"] = info.Source
+		}
+	}
 	write := func(name string, pairs []dataset.Pair) (storage.Ref, error) {
 		var buf bytes.Buffer
 		if err := dataset.WriteJSONL(&buf, pairs); err != nil {
@@ -113,7 +119,13 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 		if in.Holdout == "val" { // a validation split: its own stream, never the test prompts
 			heldOut = mix(in.Seed ^ 0x7a1d)
 		}
-		train, test = t.Generate(in.Seed, in.N), t.Generate(heldOut, max(nTest, 1))
+		if c, ok := t.(tasks.Corpus); ok { // held out by the data's own split
+			if train, test, err = corpusPairs(t, c, in, heldOut, max(nTest, 1)); err != nil {
+				return nil, nil, nil, err
+			}
+		} else {
+			train, test = t.Generate(in.Seed, in.N), t.Generate(heldOut, max(nTest, 1))
+		}
 		return train, test, []pairSet{{append(train[:len(train):len(train)], test...), "task " + in.Task}}, nil
 	}
 	pairs, err := a.userPairs(ctx, in.Data, "data", in.Dataset)
@@ -128,6 +140,23 @@ func (a *Activities) realPairs(ctx context.Context, in PrepareInput) (train, tes
 		return nil, nil, nil, err
 	}
 	return pairs, test, []pairSet{{pairs, in.Data}, {test, in.TestData}}, nil
+}
+
+// corpusPairs are the pairs of a task backed by data files: n train pairs (an n larger than
+// the train split is an error), and up to nTest held-out pairs of the split Holdout names.
+func corpusPairs(t tasks.Task, c tasks.Corpus, in PrepareInput, heldOut uint64, nTest int) (train, test []dataset.Pair, err error) {
+	info, err := c.Load()
+	if err != nil {
+		return nil, nil, Invalid(err.Error())
+	}
+	if in.N > info.Train {
+		return nil, nil, Invalid(fmt.Sprintf("n: task %s has %d train pairs in %s; set n to at most %d", in.Task, info.Train, info.Source, info.Train))
+	}
+	split := "test"
+	if in.Holdout == "val" {
+		split = "val"
+	}
+	return t.Generate(in.Seed, in.N), c.HeldOut(split, heldOut, nTest), nil
 }
 
 // userPairs reads and checks one of the user's dataset files, the spec's field (data or

@@ -58,12 +58,33 @@ type trainJob struct {
 	tc       model.TrainConfig
 	dur      Durability
 	finalKey string
+	// ckpts names the trainer checkpoints and their manifest; zero: the round's
+	// (storage.TrainCkptKey, storage.TrainManifestKey). A data-parallel worker has its own.
+	ckpts ckptKeys
 }
 
-// trainLoop steps a trainer to the end, heartbeating every step and saving a trainer
-// checkpoint every CheckpointEvery steps or CheckpointSeconds, and saves the final model.
-// On a non-finite loss it returns at once and saves nothing: the last good checkpoint
-// stays the latest one.
+// ckptKeys are where a training activity keeps its resumable checkpoints.
+type ckptKeys struct {
+	manifest string
+	step     func(step int) string
+}
+
+func (j trainJob) manifestKey() string {
+	if j.ckpts.manifest != "" {
+		return j.ckpts.manifest
+	}
+	return storage.TrainManifestKey(j.run, j.round)
+}
+
+func (j trainJob) ckptKey(step int) string {
+	if j.ckpts.step != nil {
+		return j.ckpts.step(step)
+	}
+	return storage.TrainCkptKey(j.run, j.round, step)
+}
+
+// trainLoop resumes or starts a trainer, steps it to the end (steps), and saves the
+// training log and the final model.
 func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, error) {
 	start := time.Now()
 	tr, listed, err := a.resume(ctx, j)
@@ -81,30 +102,9 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 	}
 	out := TrainOutput{ResumedFrom: from}
 	hb := startHeartbeat(ctx, Heartbeat{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps()})
-	defer hb.done()
-	lastSave := time.Now()
-	for !tr.Done() {
-		if err := ctx.Err(); err != nil {
-			return TrainOutput{}, err // cancelled or heartbeat timed out: the retry resumes
-		}
-		t0 := time.Now()
-		info, err := tr.Step()
-		if err != nil {
-			return TrainOutput{}, fmt.Errorf("%s round %d: %w", j.phase, j.round, err)
-		}
-		tokS := float64(info.Tokens) / max(time.Since(t0).Seconds(), 1e-9)
-		hb.set(Heartbeat{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
-		a.Telemetry.step(j.phase, j.run, info.Loss, tokS)
-		out.Tokens += info.Tokens
-		out.FinalLoss = info.Loss
-		every := j.dur.CheckpointEvery > 0 && tr.StepCount()%j.dur.CheckpointEvery == 0
-		timed := j.dur.CheckpointSeconds > 0 && time.Since(lastSave).Seconds() >= j.dur.CheckpointSeconds
-		if (every || timed) && !tr.Done() {
-			if err := a.saveTrainer(ctx, j, tr, listed); err != nil {
-				return TrainOutput{}, err
-			}
-			lastSave = time.Now()
-		}
+	defer hb.done() // until the final model is saved
+	if err := a.steps(ctx, j, tr, listed, hb, tr.TotalSteps(), &out); err != nil {
+		return TrainOutput{}, err
 	}
 	var err2 error
 	if out.Log, err2 = a.saveTrainLog(ctx, storage.TrainLogKey(j.run, j.round), tr.History()); err2 != nil {
@@ -117,6 +117,39 @@ func (a *Activities) trainLoop(ctx context.Context, j trainJob) (TrainOutput, er
 	out.Seconds = time.Since(start).Seconds()
 	a.log().Info("trained", "run", j.run, "phase", j.phase, "round", j.round, "steps", out.Steps, "loss", out.FinalLoss, "seconds", out.Seconds)
 	return out, nil
+}
+
+// steps steps a trainer up to step stop, heartbeating (hb) every step and saving a trainer
+// checkpoint (listed in j's manifest) every CheckpointEvery steps or CheckpointSeconds,
+// except at stop, where the caller saves what it needs. It adds the tokens and the last
+// loss to out. On a non-finite loss it returns at once and saves nothing: the last good
+// checkpoint stays the latest one.
+func (a *Activities) steps(ctx context.Context, j trainJob, tr *model.Trainer, listed *storage.Manifest, hb *heartbeat, stop int, out *TrainOutput) error {
+	lastSave := time.Now()
+	for tr.StepCount() < stop {
+		if err := ctx.Err(); err != nil {
+			return err // cancelled or heartbeat timed out: the retry resumes
+		}
+		t0 := time.Now()
+		info, err := tr.Step()
+		if err != nil {
+			return fmt.Errorf("%s round %d: %w", j.phase, j.round, err)
+		}
+		tokS := float64(info.Tokens) / max(time.Since(t0).Seconds(), 1e-9)
+		hb.set(Heartbeat{Phase: j.phase, Round: j.round, Step: tr.StepCount(), Total: tr.TotalSteps(), Loss: info.Loss, TokS: tokS})
+		a.Telemetry.step(j.phase, j.run, info.Loss, tokS)
+		out.Tokens += info.Tokens
+		out.FinalLoss = info.Loss
+		every := j.dur.CheckpointEvery > 0 && tr.StepCount()%j.dur.CheckpointEvery == 0
+		timed := j.dur.CheckpointSeconds > 0 && time.Since(lastSave).Seconds() >= j.dur.CheckpointSeconds
+		if (every || timed) && tr.StepCount() < stop {
+			if err := a.saveTrainer(ctx, j, tr, listed); err != nil {
+				return err
+			}
+			lastSave = time.Now()
+		}
+	}
+	return nil
 }
 
 // saveTrainLog writes the training history, one JSON line per step. The trainer carries the
@@ -137,14 +170,14 @@ func (a *Activities) saveTrainLog(ctx context.Context, key string, hist []model.
 // (with every earlier one of this attempt's lineage). A crash between the two leaves the new
 // checkpoint unlisted, and a resume never reads it.
 func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trainer, listed *storage.Manifest) error {
-	key := storage.TrainCkptKey(j.run, j.round, tr.StepCount())
+	key := j.ckptKey(tr.StepCount())
 	obj, err := a.Store.PutStream(ctx, key, tr.Save) // streamed: no second copy of weights and moments
 	if err != nil {
 		return fmt.Errorf("save trainer checkpoint %s: %w", key, err)
 	}
 	listed.Add(obj)
 	listed.CreatedAt = time.Time{} // stamped anew by WriteManifest
-	if _, err := storage.WriteManifest(ctx, a.Store, storage.TrainManifestKey(j.run, j.round), listed); err != nil {
+	if _, err := storage.WriteManifest(ctx, a.Store, j.manifestKey(), listed); err != nil {
 		return fmt.Errorf("write trainer manifest: %w", err)
 	}
 	a.log().Info("saved trainer checkpoint", "run", j.run, "round", j.round, "step", tr.StepCount(), "key", key, "sha256", obj.SHA256)
@@ -158,7 +191,7 @@ func (a *Activities) saveTrainer(ctx context.Context, j trainJob, tr *model.Trai
 // checkpoints: the listed ones up to the resumed step, or an empty one.
 func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, *storage.Manifest, error) {
 	fresh := &storage.Manifest{CreatedBy: fmt.Sprintf("activity %s run=%s round=%d", j.phase, j.run, j.round)}
-	key := storage.TrainManifestKey(j.run, j.round)
+	key := j.manifestKey()
 	a.log().Debug("s3 read manifest", "key", key)
 	m, err := storage.ReadManifest(ctx, a.Store, key, "")
 	if storage.IsNotFound(err) {

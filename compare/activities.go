@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/space-sft/space/activities"
 	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
@@ -45,10 +47,17 @@ func (a *Activities) pretrainBase(ctx context.Context, in PretrainInput) (activi
 	}
 	pt, ok := t.(tasks.Pretrainer)
 	if !ok {
-		return activities.TrainOutput{}, activities.Invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov)", in.Task))
+		return activities.TrainOutput{}, activities.Invalid(fmt.Sprintf("task %q has no pretrain corpus; compare needs one of the tasks with it (arith, markov, wordnet)", in.Task))
 	}
 	if in.N <= 0 {
 		return activities.TrainOutput{}, activities.Invalid("pretrain n must be positive")
+	}
+	if c, ok := t.(tasks.Corpus); ok { // data files: fail here, not in Pretrain, when they cannot be read
+		info, err := c.Load()
+		if err != nil {
+			return activities.TrainOutput{}, activities.Invalid(err.Error())
+		}
+		activity.GetLogger(ctx).Info("task data", "task", in.Task, "source", info.Source)
 	}
 	pairs := pt.Pretrain(in.Seed, in.N)
 	if err := activities.CheckContext(model.NewByteTokenizer(), pairs, in.Shape.Context, "pretrain corpus of "+in.Task); err != nil {
@@ -77,6 +86,15 @@ func (a *Activities) CompareReport(ctx context.Context, in ReportInput) (out Rep
 func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportOutput, error) {
 	var out ReportOutput
 	var err error
+	if t, _ := tasks.Get(in.Task); t != nil {
+		if c, ok := t.(tasks.Corpus); ok { // say which data files the task read: the sample or the full data
+			info, err := c.Load()
+			if err != nil {
+				return out, activities.Invalid(err.Error())
+			}
+			in.Pretrain += "; task data: " + info.Source
+		}
+	}
 	if out.Results, err = activities.PutJSON(ctx, a.Run, storage.ReportKey(in.Name, "results.json"), in); err != nil {
 		return out, err
 	}

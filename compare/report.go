@@ -22,6 +22,9 @@ type ReportArm struct {
 	Description string `json:"description"`
 	Grid        string `json:"grid"`
 	Rounds      int    `json:"rounds,omitempty"` // the arm's last round (0 = the comparison's)
+	// StepsPerRound is the optimizer steps the arm makes per round (0 in reports made
+	// before it was recorded).
+	StepsPerRound int `json:"steps_per_round,omitempty"`
 }
 
 // ReportChoice is an arm's setting chosen on the validation split.
@@ -47,12 +50,16 @@ type ReportRun struct {
 
 // ReportInput is everything the comparison's report shows.
 type ReportInput struct {
-	Name         string         `json:"name"`
-	Task         string         `json:"task"`
-	N            int            `json:"n"`
-	Rounds       int            `json:"rounds"`
-	NEval        int            `json:"n_eval"`
-	Seeds        []uint64       `json:"seeds"`
+	Name        string   `json:"name"`
+	Task        string   `json:"task"`
+	N           int      `json:"n"`
+	Rounds      int      `json:"rounds"`
+	NEval       int      `json:"n_eval"`
+	Seeds       []uint64 `json:"seeds"`
+	SearchSeeds []uint64 `json:"search_seeds,omitempty"`
+	// SFTNormPairs are pairs of sft arms that differ only in sft_norm ("token" first), whose
+	// paired differences the report gives beside the reference arm's (`--arms sft-norm`).
+	SFTNormPairs [][2]string    `json:"sft_norm_pairs,omitempty"`
 	Primary      string         `json:"primary"`
 	HigherBetter bool           `json:"higher_better"`
 	Seconds      float64        `json:"seconds"`
@@ -75,7 +82,7 @@ type ReportOutput struct {
 
 // ReportedMetrics are the metrics the comparison reports, in this order, when measured.
 var ReportedMetrics = []string{
-	eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, eval.GreedyValid,
+	eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid, eval.GreedyValid, eval.SampleChars, eval.DataChars,
 	eval.RewardReal, eval.RewardSynth, eval.Margin, eval.DiscAccuracy,
 	eval.SynthLength, eval.Distinct2, eval.SynthDist2, eval.TrainLoss,
 }
@@ -112,6 +119,9 @@ func meanStd(vs []float64) (mean, std float64) {
 	}
 	return mean, std
 }
+
+// lowerBetter says which way a metric improves, for the verdicts of paired differences.
+var lowerBetter = map[string]bool{eval.KL: true, eval.NLL: true, eval.TaskScore: false, eval.SampleValid: false, eval.GreedyValid: false}
 
 // paired returns, for the seeds where both arms have the metric at their rounds, the
 // differences x - y.
@@ -164,6 +174,8 @@ var metricHelp = map[string]string{
 	eval.NLL:          "held-out NLL per token of real responses (lower is better)",
 	eval.SampleValid:  "fraction of temperature-1 samples that p_data allows",
 	eval.GreedyValid:  "fraction of greedy outputs that p_data allows",
+	eval.SampleChars:  "mean length (characters) of temperature-1 samples on held-out prompts",
+	eval.DataChars:    "mean length (characters) of p_data's samples on the same prompts",
 	eval.RewardReal:   "mean reward r = log p_theta - log p_opponent of the real responses",
 	eval.RewardSynth:  "mean reward of the round's synthetic responses",
 	eval.Margin:       "reward_real - reward_synth",
@@ -202,10 +214,15 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 		in.N, in.NEval, in.Seeds, in.Rounds, "(r-1)")
 	w("- Base model (the same for every arm and seed, never trained on the target's real pairs): %s, pre-trained on %s. `%s`\n", in.Model, in.Pretrain, in.Base.Key)
 	w("- Rounds: %s.\n", in.Training)
-	w("- Selection metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split.\n", in.Primary, dir)
+	w("- Selection metric: `%s` (%s is better); settings and rounds are chosen on a validation split, never on the test split", in.Primary, dir)
+	if len(in.SearchSeeds) > 0 && len(in.Search) > 0 {
+		w(", by its mean over the search seeds %v", in.SearchSeeds)
+	}
+	w(".\n")
+	w("- Differences between arms are paired by seed (a seed fixes the real pairs, the held-out prompts and the p_data samples of every arm) and given with their 95%% confidence interval from the t distribution on n-1 degrees of freedom; a difference is a win or a loss only when its interval excludes 0, else it is within noise.\n")
 	w("- Wall time of the comparison: %.0f s (%.1f min).\n\n", in.Seconds, in.Seconds/60)
 
-	w("## Arms and the search (same budget per arm)\n\n| arm | what | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|\n", in.Primary)
+	w("## Arms and the search (same budget per arm)\n\n| arm | what | steps/round | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|---|\n", in.Primary)
 	for _, arm := range in.Arms {
 		c := ReportChoice{}
 		for _, x := range in.Choices {
@@ -217,16 +234,16 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 		if c.Found {
 			val = fmt.Sprintf("%.4g", c.Value)
 		}
-		w("| %s | %s | %s | %d | %s | %d | %s |\n", arm.Name, arm.Description, arm.Grid, c.Tried, c.Setting, c.Round, val)
+		w("| %s | %s | %s | %s | %d | %s | %d | %s |\n", arm.Name, arm.Description, fmtSteps(arm.StepsPerRound), arm.Grid, c.Tried, c.Setting, c.Round, val)
 	}
 	if len(in.Search) > 0 {
-		w("\nEvery search run (seed %d, validation split), %s by round (r0 = base):\n\n| arm | setting | status |", in.Search[0].Seed, in.Primary)
+		w("\nEvery search run (validation split), %s by round (r0 = base):\n\n| arm | setting | seed | status |", in.Primary)
 		for r := 0; r <= in.Rounds; r++ {
 			w(" r%d |", r)
 		}
-		w("\n|---|---|---|%s\n", strings.Repeat("---|", in.Rounds+1))
+		w("\n|---|---|---|---|%s\n", strings.Repeat("---|", in.Rounds+1))
 		for _, r := range in.Search {
-			w("| %s | %s | %s |", r.Arm, r.Setting, r.Status)
+			w("| %s | %s | %d | %s |", r.Arm, r.Setting, r.Seed, r.Status)
 			for k := 0; k <= in.Rounds; k++ {
 				vs := values([]ReportRun{r}, r.Arm, k, in.Primary)
 				if len(vs) == 0 {
@@ -250,15 +267,15 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 
 	metrics := measured(in)
 	w("\n## Test results: mean ± std over %d seeds, per round\n\n", len(in.Seeds))
-	w("Column r0 is the base model (identical for all arms); SFT arms' round r is 2r epochs of SFT from the base.\n")
+	w("Column r0 is the base model (identical for all arms); SFT arms' round r is 2r epochs of SFT from the base. Round r of an arm is r x its steps/round optimizer steps from the base. Whether two arms differ is read in the paired differences below, not from these spreads.\n")
 	for _, m := range metrics {
-		w("\n### %s\n\n%s.\n\n| arm |", m, metricHelp[m])
+		w("\n### %s\n\n%s.\n\n| arm | steps/round |", m, metricHelp[m])
 		for r := 0; r <= in.Rounds; r++ {
 			w(" r%d |", r)
 		}
-		w("\n|---|%s\n", strings.Repeat("---|", in.Rounds+1))
+		w("\n|---|---|%s\n", strings.Repeat("---|", in.Rounds+1))
 		for _, arm := range in.Arms {
-			w("| %s |", arm.Name)
+			w("| %s | %s |", arm.Name, fmtSteps(arm.StepsPerRound))
 			for r := 0; r <= in.Rounds; r++ {
 				w(" %s |", fmtMS(values(in.Final, arm.Name, r, m), len(in.Seeds)))
 			}
@@ -266,46 +283,75 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 		}
 	}
 
-	// Paired differences of the reference arm against every other arm.
-	ref := ""
-	for _, arm := range in.Arms {
-		if arm.Name == "space" {
-			ref = arm.Name
+	// Paired differences of the reference arm against every other arm, and of the pairs
+	// of arms that differ only in their SFT loss.
+	round, last, steps := map[string]int{}, map[string]int{}, map[string]int{}
+	for _, c := range in.Choices {
+		round[c.Arm] = c.Round
+	}
+	for _, a := range in.Arms {
+		last[a.Name] = in.Rounds
+		if a.Rounds > 0 {
+			last[a.Name] = a.Rounds
+		}
+		steps[a.Name] = a.StepsPerRound
+	}
+	diffMetrics := []string{in.Primary}
+	for _, m := range []string{eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid} {
+		if m != in.Primary && has(metrics, m) {
+			diffMetrics = append(diffMetrics, m)
 		}
 	}
-	if ref != "" {
-		round, last := map[string]int{}, map[string]int{}
-		for _, c := range in.Choices {
-			round[c.Arm] = c.Round
-		}
-		for _, a := range in.Arms {
-			last[a.Name] = in.Rounds
-			if a.Rounds > 0 {
-				last[a.Name] = a.Rounds
+	// rows writes the paired differences x minus y (y "base": x's own round 0) for every
+	// metric, at the last rounds and at the rounds chosen on validation.
+	rows := func(x, y string, ms []string) {
+		for _, m := range ms {
+			for _, at := range []string{"last", "chosen"} {
+				rx, ry := last[x], last[y]
+				if at == "chosen" {
+					rx, ry = round[x], round[y]
+				}
+				yArm, sy := y, steps[y]
+				if y == "base" {
+					yArm, ry, sy = x, 0, 0
+				}
+				p := eval.PairedCI95(paired(in.Final, x, rx, yArm, ry, m))
+				verdict := "—" // a length is not better longer or shorter: compare it with data_chars
+				if lb, ok := lowerBetter[m]; ok {
+					verdict = p.Verdict(lb)
+				}
+				w("| %s | %s | %s | r%d vs r%d | %s / %s | %s | %s | %s |\n", y, m, at, rx, ry, stepsAt(steps[x], rx), stepsAt(sy, ry), fmtMean(p), fmtCI(p), verdict)
 			}
 		}
-		w("\n## Paired differences: %s minus each arm (mean ± standard error over seeds)\n\n", ref)
-		w("At each arm's last round and at each arm's round chosen on validation. For `%s`, a %s value favours %s.\n\n", in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], ref)
-		diffMetrics := []string{in.Primary}
-		for _, m := range []string{eval.KL, eval.TaskScore, eval.NLL, eval.SampleValid} {
-			if m != in.Primary && has(metrics, m) {
-				diffMetrics = append(diffMetrics, m)
-			}
-		}
-		w("| vs | metric | last round | chosen rounds |\n|---|---|---|---|\n")
+	}
+	intro := func(x string) {
+		w("Per seed, %s's value minus the other arm's, at each arm's last round and at each arm's round chosen on validation; the mean over seeds, its 95%% t interval and the verdict for %s: win or loss only when the interval excludes 0. For `%s`, a %s difference favours %s. Steps: the optimizer steps from the base each side made (%s / the other arm).\n\n",
+			x, x, in.Primary, map[bool]string{true: "positive", false: "negative"}[in.HigherBetter], x, x)
+	}
+	header := func(x string) {
+		w("| vs | metric | at | rounds | steps | %s minus it | 95%% CI | verdict for %s |\n|---|---|---|---|---|---|---|---|\n", x, x)
+	}
+	const ref = "space"
+	if _, ok := steps[ref]; ok {
+		w("\n## Paired differences: %s minus each arm, 95%% confidence intervals\n\n", ref)
+		intro(ref)
+		header(ref)
 		for _, arm := range in.Arms {
-			if arm.Name == ref {
-				continue
-			}
-			for _, m := range diffMetrics {
-				lastD := paired(in.Final, ref, last[ref], arm.Name, last[arm.Name], m)
-				best := paired(in.Final, ref, round[ref], arm.Name, round[arm.Name], m)
-				w("| %s | %s | %s (r%d vs r%d) | %s (r%d vs r%d) |\n", arm.Name, m, fmtSE(lastD), last[ref], last[arm.Name], fmtSE(best), round[ref], round[arm.Name])
+			if arm.Name != ref {
+				rows(ref, arm.Name, diffMetrics)
 			}
 		}
-		for _, m := range diffMetrics {
-			w("| base | %s | %s (r%d vs r0) | %s (r%d vs r0) |\n", m, fmtSE(paired(in.Final, ref, last[ref], ref, 0, m)), last[ref], fmtSE(paired(in.Final, ref, round[ref], ref, 0, m)), round[ref])
+		rows(ref, "base", diffMetrics)
+	}
+	for _, pr := range in.SFTNormPairs {
+		w("\n## Paired differences: %s (sft_norm token, maximum likelihood) minus %s (sequence mean), 95%% confidence intervals\n\n", pr[0], pr[1])
+		intro(pr[0])
+		header(pr[0])
+		ms := diffMetrics
+		if has(metrics, eval.SampleChars) {
+			ms = append(append([]string(nil), ms...), eval.SampleChars)
 		}
+		rows(pr[0], pr[1], ms)
 	}
 	w("\n## Plots\n\n")
 	for _, m := range metrics {
@@ -323,15 +369,40 @@ func has(xs []string, x string) bool {
 	return false
 }
 
-func fmtSE(d []float64) string {
-	if len(d) == 0 {
+// fmtMean is a paired difference's mean, with its seed count when that is not enough for
+// an interval.
+func fmtMean(p eval.Paired) string {
+	switch {
+	case p.N == 0:
+		return "—"
+	case p.N == 1:
+		return fmt.Sprintf("%+.4g (1 seed)", p.Mean)
+	}
+	return fmt.Sprintf("%+.4g", p.Mean)
+}
+
+// fmtCI is a paired difference's 95% interval ("—" under 2 seeds).
+func fmtCI(p eval.Paired) string {
+	if p.N < 2 {
 		return "—"
 	}
-	m, s := meanStd(d)
-	if len(d) == 1 {
-		return fmt.Sprintf("%+.4g (1 seed)", m)
+	return fmt.Sprintf("[%+.3g, %+.3g]", p.Lo, p.Hi)
+}
+
+// fmtSteps is an arm's optimizer steps per round, "—" when a report did not record it.
+func fmtSteps(n int) string {
+	if n <= 0 {
+		return "—"
 	}
-	return fmt.Sprintf("%+.4g ± %.2g", m, s/math.Sqrt(float64(len(d))))
+	return fmt.Sprint(n)
+}
+
+// stepsAt is the optimizer steps from the base at round r of an arm of perRound steps.
+func stepsAt(perRound, r int) string {
+	if r == 0 {
+		return "0"
+	}
+	return fmtSteps(perRound * r)
 }
 
 func firstLine(s string) string {

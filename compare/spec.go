@@ -18,26 +18,32 @@ import (
 //  1. one base model is pre-trained (SFT) on the task's broad related corpus
 //     (tasks.Pretrainer), never on the target's real pairs, and every arm starts from it;
 //  2. search: every arm tries the same number of settings (its grid: learning rates, and
-//     beta for SPIN) on a validation split, one seed; the best setting and round by the
-//     task's primary metric on validation are kept;
+//     beta for SPIN) on a validation split, on every search seed; the setting and round
+//     with the best primary metric on validation, averaged over the search seeds, are kept;
 //  3. final: every arm runs with its chosen setting on every seed, measured on the test
 //     split; a seed gives every arm the same real pairs (the 4n arm's first n are the n
 //     arm's) and the same held-out prompts;
-//  4. a report (markdown table, results.json, one PNG per metric) goes to
+//  4. a report (markdown tables with paired differences, their 95% t intervals and
+//     verdicts; results.json with the raw numbers; one PNG per metric) goes to
 //     runs/{name}/report/ in S3.
 //
 // Every arm is a SelfPlay child workflow (SFT arms are SelfPlay with method sft: round r
 // is 2r epochs of SFT); self-play arms make the same optimizer steps per round.
 type Spec struct {
 	Name   string   `json:"name"`   // [a-z0-9][a-z0-9._-]{0,62}, short: children are NAME-ARM-sSEED
-	Task   string   `json:"task"`   // built-in task with a Pretrain corpus: "arith" or "markov"
+	Task   string   `json:"task"`   // built-in task with a Pretrain corpus: "arith", "markov" or "wordnet"
 	N      int      `json:"n"`      // real train pairs of the 1x arms (default 128)
-	Seeds  []uint64 `json:"seeds"`  // final seeds (default 1, 2, 3; markov 1..5)
+	Seeds  []uint64 `json:"seeds"`  // final seeds (default 1..5)
 	Rounds int      `json:"rounds"` // rounds after the base (default 5: the paper's iter0..iter4)
 	Arms   []Arm    `json:"arms"`   // default DefaultArms()
 	NEval  int      `json:"n_eval"` // held-out prompts per evaluation (default 64; markov 128)
 
-	SearchSeed uint64 `json:"search_seed"` // seed of the search runs (default 100; not a final seed)
+	// SearchSeeds are the seeds of the search runs (default 100, 101; none a final seed):
+	// every setting runs on each, and its validation metric is their mean.
+	SearchSeeds []uint64 `json:"search_seeds,omitempty"`
+	// SearchSeed is the one search seed of specs written before search_seeds: when set
+	// without search_seeds, the search runs on it alone.
+	SearchSeed uint64 `json:"search_seed,omitempty"`
 	// Select is the metric that picks each arm's setting and round on validation: "" = the
 	// task's primary metric (PrimaryMetric), or test_nll, kl, task_score, sample_valid.
 	Select string `json:"select,omitempty"`
@@ -67,6 +73,9 @@ type Arm struct {
 	// fresh samples (the paper's claim 4, at the same number of optimizer steps).
 	Rounds int `json:"rounds,omitempty"`
 	Epochs int `json:"epochs,omitempty"`
+	// SFTNorm is an sft arm's loss normalisation (model.SFTNorm): "" or "token", maximum
+	// likelihood; "sequence", the token mean per response of older builds (SFTNormArms).
+	SFTNorm model.SFTNorm `json:"sft_norm,omitempty"`
 }
 
 func (a Arm) rounds(s Spec) int {
@@ -142,6 +151,53 @@ func QuickArms() []Arm {
 	}
 }
 
+// SFTNormArms put the two SFT losses side by side (`--arms sft-norm`): SFT(n) and SFT(4n),
+// each with maximum likelihood (sft_norm "token", the default) and with the token mean per
+// response of builds before it ("sequence"), whose optimum favours short responses. Each
+// arm searches the default grid, or with quick keeps QuickArms' single learning rate.
+func SFTNormArms(quick bool) []Arm {
+	lrs := DefaultArms()[0].LRs
+	if quick {
+		lrs = QuickArms()[0].LRs
+	}
+	var out []Arm
+	for _, mult := range []int{1, 4} {
+		name := "sft-n"
+		if mult > 1 {
+			name = fmt.Sprintf("sft-%dn", mult)
+		}
+		out = append(out,
+			Arm{Name: name, Method: "sft", DataMult: mult, LRs: lrs, SFTNorm: model.SFTNormToken},
+			Arm{Name: name + "-seq", Method: "sft", DataMult: mult, LRs: lrs, SFTNorm: model.SFTNormSequence})
+	}
+	return out
+}
+
+// legacyDefaults completes a comparison recorded before the "fidelity-2" version marker as
+// the builds of then did, so that the children it has yet to start are those it would have
+// started: 3 final seeds but on markov (5), one search seed (100), and sft arms with the
+// sequence mean (SFTNorm "sequence").
+func (s Spec) legacyDefaults() Spec {
+	if len(s.Seeds) == 0 && s.Task != "markov" {
+		s.Seeds = []uint64{1, 2, 3}
+	}
+	if len(s.SearchSeeds) == 0 {
+		s.SearchSeeds = []uint64{s.SearchSeed}
+		if s.SearchSeed == 0 {
+			s.SearchSeeds = []uint64{100}
+		}
+	}
+	s = s.Defaults()
+	arms := append([]Arm(nil), s.Arms...)
+	for i, a := range arms {
+		if a.Method == "sft" && a.SFTNorm == "" {
+			arms[i].SFTNorm = model.SFTNormSequence
+		}
+	}
+	s.Arms = arms
+	return s
+}
+
 // Defaults fills zero fields, some per task (model size, corpus, response length).
 func (s Spec) Defaults() Spec {
 	def := func(p *int, v int) {
@@ -155,11 +211,8 @@ func (s Spec) Defaults() Spec {
 		}
 	}
 	def(&s.N, 128)
-	if len(s.Seeds) == 0 {
-		s.Seeds = []uint64{1, 2, 3}
-		if s.Task == "markov" { // cheap: more seeds for tighter paired differences
-			s.Seeds = []uint64{1, 2, 3, 4, 5}
-		}
+	if len(s.Seeds) == 0 { // 5: a t interval on 4 degrees of freedom (2.78 standard errors)
+		s.Seeds = []uint64{1, 2, 3, 4, 5}
 	}
 	def(&s.Rounds, 5) // iter0..iter4 of the paper
 	if len(s.Arms) == 0 {
@@ -174,10 +227,19 @@ func (s Spec) Defaults() Spec {
 		def(&s.NEval, 128)
 	}
 	def(&s.NEval, 64)
-	if s.SearchSeed == 0 {
-		s.SearchSeed = 100
+	if len(s.SearchSeeds) == 0 {
+		s.SearchSeeds = []uint64{100, 101}
+		if s.SearchSeed != 0 {
+			s.SearchSeeds = []uint64{s.SearchSeed}
+		}
 	}
 	switch s.Task {
+	case "wordnet": // byte-level glosses of up to 80 bytes: context 128
+		def(&s.Model.DModel, 64)
+		def(&s.Model.Context, 128)
+		def(&s.Pretrain.N, 10000)
+		def(&s.Pretrain.Epochs, 2)
+		def(&s.Generation.MaxNewTokens, 80)
 	case "arith":
 		def(&s.Model.DModel, 64)
 		def(&s.Pretrain.N, 8000) // 1000 steps: about half the source problems right
@@ -230,8 +292,21 @@ func (s Spec) Validate() error {
 	if s.LR != 0 {
 		return bad("lr", fmt.Sprint(s.LR), "leave lr out: each arm's lrs are the learning rates it tries")
 	}
-	if len(s.Seeds) == 0 || s.Rounds <= 0 || s.N <= 0 || s.NEval <= 0 {
-		return bad("seeds/rounds/n/n_eval", "must be set", "omit them for the defaults")
+	if len(s.Seeds) == 0 || len(s.SearchSeeds) == 0 || s.Rounds <= 0 || s.N <= 0 || s.NEval <= 0 {
+		return bad("seeds/search_seeds/rounds/n/n_eval", "must be set", "omit them for the defaults")
+	}
+	seeds := map[uint64]string{}
+	for _, list := range []struct {
+		name  string
+		seeds []uint64
+	}{{"seeds", s.Seeds}, {"search_seeds", s.SearchSeeds}} {
+		for _, x := range list.seeds {
+			if prev, ok := seeds[x]; ok {
+				return bad(list.name, fmt.Sprintf("seed %d is also in %s", x, prev),
+					"give every final and search seed once: a search seed must not be a final seed, or the setting would be chosen on the data it is tested on")
+			}
+			seeds[x] = list.name
+		}
 	}
 	seen := map[string]bool{}
 	for _, a := range s.Arms {
@@ -246,7 +321,7 @@ func (s Spec) Validate() error {
 			return bad("arms."+a.Name+".data_mult", fmt.Sprint(a.DataMult), "use 1 or more")
 		}
 		for k, set := range a.Grid() {
-			for _, sp := range []workflows.RunSpec{s.child(a, set, s.SearchSeed, true, k, ""), s.child(a, set, s.Seeds[0], false, 0, "")} {
+			for _, sp := range []workflows.RunSpec{s.child(a, set, s.SearchSeeds[len(s.SearchSeeds)-1], true, k, ""), s.child(a, set, s.Seeds[len(s.Seeds)-1], false, 0, "")} {
 				if err := sp.Validate(); err != nil {
 					return bad("arms."+a.Name, err.Error(), "fix the arm or shorten the comparison's name")
 				}
@@ -264,10 +339,15 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// childName is the run name of an arm's child: NAME-ARM-sSEED (final) or NAME-v-ARM-K (search).
+// childName is the run name of an arm's child: NAME-ARM-sSEED (final), NAME-v-ARM-K-sSEED
+// (search), or NAME-v-ARM-K when there is one search seed (the names of comparisons made
+// before search_seeds).
 func (s Spec) childName(a Arm, seed uint64, search bool, k int) string {
-	if search {
+	if search && len(s.SearchSeeds) == 1 {
 		return fmt.Sprintf("%s-v-%s-%d", s.Name, a.Name, k)
+	}
+	if search {
+		return fmt.Sprintf("%s-v-%s-%d-s%d", s.Name, a.Name, k, seed)
 	}
 	return fmt.Sprintf("%s-%s-s%d", s.Name, a.Name, seed)
 }
@@ -284,7 +364,7 @@ func (s Spec) child(a Arm, set Setting, seed uint64, search bool, k int, base st
 	}
 	sp := workflows.DefaultSpec()
 	sp.Name, sp.Rounds, sp.Seed, sp.Shards = s.childName(a, seed, search, k), a.rounds(s), seed, 1
-	sp.LossConfig = model.LossConfig{Method: model.Method(a.Method), Mu: a.Mu, Beta: beta}
+	sp.LossConfig = model.LossConfig{Method: model.Method(a.Method), Mu: a.Mu, Beta: beta, SFTNorm: a.SFTNorm}
 	sp.OptimConfig = s.OptimConfig
 	sp.LR, sp.Epochs = set.LR, a.epochs(s)
 	sp.Generation = s.Generation
@@ -301,10 +381,14 @@ func (s Spec) child(a Arm, set Setting, seed uint64, search bool, k int, base st
 }
 
 // PrimaryMetric is the metric that picks settings and rounds: KL to p_data when the task
-// knows it (lower is better), else the task score (higher is better).
+// knows it (lower is better), the held-out NLL on wordnet, else the task score (higher is
+// better).
 func PrimaryMetric(task string) (name string, higherBetter bool) {
-	if task == "markov" {
+	switch task {
+	case "markov":
 		return eval.KL, false
+	case "wordnet": // exact glosses of unseen words are rare for a small model: NLL ranks
+		return eval.NLL, false
 	}
 	return eval.TaskScore, true
 }
@@ -320,6 +404,13 @@ func (s Spec) selectMetric() (name string, higherBetter bool) {
 	return PrimaryMetric(s.Task)
 }
 
+// stepsPerRound is the optimizer steps an arm makes per round: epochs * ceil(pairs /
+// batch), as the trainer counts them (SFT(4n) makes 4 times SFT(n)'s).
+func (a Arm) stepsPerRound(s Spec) int {
+	pairs := a.DataMult * s.N
+	return a.epochs(s) * ((pairs + s.BatchSize - 1) / s.BatchSize)
+}
+
 // Quick is `--quick`: one seed, two rounds, single-setting arms (no search), a tiny
 // model and corpus. It checks that the whole comparison runs and reports, in minutes; its
 // numbers mean little.
@@ -329,8 +420,11 @@ func Quick(name, task string) Spec {
 		Model:    model.Shape{DModel: 32, Layers: 2, Heads: 4, Context: 64},
 		Pretrain: PretrainSpec{N: 2000, Epochs: 3},
 	}
-	if task == "arith" {
+	switch task {
+	case "arith":
 		s.Pretrain.N = 3000
+	case "wordnet": // glosses need context 128; the committed sample has about 400 train words
+		s.Model.Context, s.Generation.MaxNewTokens = 128, 80
 	}
 	return s
 }
@@ -364,20 +458,32 @@ func Preset(task string, quick bool, name string, seeds, rounds, n int) Spec {
 }
 
 // SpecFlags declares the flags that choose a comparison (--task, --quick, --name, --seeds,
-// --rounds, --n, or --spec FILE) on fs, for `make compare` and `space compare` alike. The
+// --rounds, --n, --arms, or --spec FILE) on fs, for `make compare` and `space compare` alike. The
 // returned function, called after fs.Parse, gives the comparison: the file's when --spec is
 // set, else Preset's.
 func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
-	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov or arith")
+	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov, arith or wordnet (WordNet glosses, base on GCIDE: make wordnet-data)")
 	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes)")
 	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick)")
-	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 3, markov 5; quick 1)")
+	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 5; quick 1)")
 	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2)")
 	n := fs.Int("n", 0, "real train pairs of the 1x arms (default 128; quick 64)")
+	arms := fs.String("arms", "", `arm set: "" the paper's comparison, or "sft-norm": SFT(n) and SFT(4n) with the maximum-likelihood and the old per-response-mean loss side by side`)
 	specFile := fs.String("spec", "", "comparison spec JSON file (compare.Spec in compare/spec.go); replaces the flags above")
 	return func() (Spec, error) {
 		if *specFile == "" {
-			return Preset(*task, *quick, *name, *seeds, *rounds, *n), nil
+			s := Preset(*task, *quick, *name, *seeds, *rounds, *n)
+			switch *arms {
+			case "":
+			case "sft-norm":
+				s.Arms = SFTNormArms(*quick)
+				if *name == "" {
+					s.Name = strings.Replace(s.Name, *task, "sftnorm-"+*task, 1)
+				}
+			default:
+				return Spec{}, fmt.Errorf(`--arms %q: unknown arm set; use "sft-norm" or leave it out`, *arms)
+			}
+			return s, nil
 		}
 		data, err := os.ReadFile(*specFile)
 		if err != nil {

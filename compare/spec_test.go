@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -30,8 +31,24 @@ func TestCompareSpecAndChoice(t *testing.T) {
 	if n := int(float64(one.N)*one.TestFrac/(1-one.TestFrac) + 0.5); n != s.NEval {
 		t.Fatalf("1x arm draws %d held-out pairs, want %d", n, s.NEval)
 	}
-	if v := s.child(s.Arms[3], Setting{LR: 1e-3}, 100, true, 2, "b"); v.Holdout != "val" || v.Name != "c-v-space-2" {
+	if v := s.child(s.Arms[3], Setting{LR: 1e-3}, 100, true, 2, "b"); v.Holdout != "val" || v.Name != "c-v-space-2-s100" {
 		t.Fatalf("search child: %+v", v)
+	}
+	one1 := s
+	one1.SearchSeeds = []uint64{100} // one search seed: the names of comparisons made before search_seeds
+	if v := one1.child(s.Arms[3], Setting{LR: 1e-3}, 100, true, 2, "b"); v.Name != "c-v-space-2" {
+		t.Fatalf("search child with one search seed: %s", v.Name)
+	}
+	// every reported table has at least 5 seeds, the search at least 2, for both tasks
+	for _, task := range []string{"markov", "arith"} {
+		d := Spec{Name: "c", Task: task}.Defaults()
+		if len(d.Seeds) < 5 || len(d.SearchSeeds) < 2 {
+			t.Errorf("%s: %d final seeds, %d search seeds", task, len(d.Seeds), len(d.SearchSeeds))
+		}
+	}
+	overlap := Spec{Name: "c", Task: "markov", SearchSeeds: []uint64{3, 100}}.Defaults()
+	if err := overlap.Validate(); err == nil || !strings.Contains(err.Error(), "search_seeds: seed 3 is also in seeds") {
+		t.Fatalf("a search seed that is a final seed: %v", err)
 	}
 	if bad := (Spec{Name: "Bad Name", Task: "markov"}).Defaults(); bad.Validate() == nil {
 		t.Fatal("bad name accepted")
@@ -54,9 +71,52 @@ func TestCompareSpecAndChoice(t *testing.T) {
 		{Arm: "space", Setting: Setting{LR: 1e-3}, Status: "completed", Rounds: rounds(5, 2, 2.2)},
 		{Arm: "space", Setting: Setting{LR: 3e-3}, Status: "failed", Rounds: rounds(5, 0.5)},
 	}
-	cs := choose(Spec{Task: "markov", Rounds: 2, Arms: []Arm{{Name: "space", Method: "space", LRs: []float64{1e-4, 1e-3, 3e-3}}}}, search)
+	arms := []Arm{{Name: "space", Method: "space", LRs: []float64{1e-4, 1e-3, 3e-3}}}
+	cs := choose(Spec{Task: "markov", Rounds: 2, SearchSeeds: []uint64{100}, Arms: arms}, search)
 	if len(cs) != 1 || cs[0].Setting.LR != 1e-3 || cs[0].Round != 1 || cs[0].Value != 2 || !cs[0].Found || cs[0].Tried != 3 {
 		t.Fatalf("choice %+v", cs)
+	}
+
+	// Two search seeds: the mean over them decides, and a (setting, round) that a seed did
+	// not measure (its run failed) is not chosen.
+	run := func(lr float64, seed uint64, status string, kl ...float64) ArmRun {
+		return ArmRun{Arm: "space", Setting: Setting{LR: lr}, Seed: seed, Status: status, Rounds: rounds(kl...)}
+	}
+	search = []ArmRun{
+		run(1e-4, 100, "completed", 5, 1.0, 3.0), run(1e-4, 101, "completed", 5, 3.4, 3.0), // mean r1 2.2, r2 3.0
+		run(1e-3, 100, "completed", 5, 2.5, 2.0), run(1e-3, 101, "completed", 5, 2.5, 2.2), // mean r1 2.5, r2 2.1 (best)
+		run(3e-3, 100, "completed", 5, 0.1, 0.1), run(3e-3, 101, "failed", 5, 0.1), // one seed failed
+	}
+	cs = choose(Spec{Task: "markov", Rounds: 2, SearchSeeds: []uint64{100, 101}, Arms: arms}, search)
+	if len(cs) != 1 || cs[0].Setting.LR != 1e-3 || cs[0].Round != 2 || math.Abs(cs[0].Value-2.1) > 1e-12 || !cs[0].Found {
+		t.Fatalf("choice over two search seeds %+v, want lr 1e-3 at round 2 (mean 2.1)", cs)
+	}
+}
+
+// A comparison recorded before "fidelity-2" completes as then: 3 final seeds but on markov,
+// one search seed (search_seed, else 100), sft arms with the sequence mean.
+func TestCompareLegacyDefaults(t *testing.T) {
+	old := Spec{Name: "c", Task: "arith"}.legacyDefaults()
+	if len(old.Seeds) != 3 || len(old.SearchSeeds) != 1 || old.SearchSeeds[0] != 100 {
+		t.Fatalf("legacy arith: seeds %v, search seeds %v", old.Seeds, old.SearchSeeds)
+	}
+	for _, a := range old.Arms {
+		if want := map[bool]string{true: "sequence", false: ""}[a.Method == "sft"]; string(a.SFTNorm) != want {
+			t.Errorf("legacy arm %s: sft_norm %q, want %q", a.Name, a.SFTNorm, want)
+		}
+	}
+	if err := old.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if m := (Spec{Name: "c", Task: "markov", SearchSeed: 7}).legacyDefaults(); len(m.Seeds) != 5 || len(m.SearchSeeds) != 1 || m.SearchSeeds[0] != 7 {
+		t.Fatalf("legacy markov: seeds %v, search seeds %v", m.Seeds, m.SearchSeeds)
+	}
+	if DefaultArms()[0].SFTNorm != "" {
+		t.Fatal("legacyDefaults changed DefaultArms")
+	}
+	// a spec file of then with search_seed alone searches on it alone today too
+	if n := (Spec{Name: "c", Task: "markov", SearchSeed: 7}).Defaults(); len(n.SearchSeeds) != 1 || n.SearchSeeds[0] != 7 {
+		t.Fatalf("search_seed alone: %v", n.SearchSeeds)
 	}
 }
 

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -57,9 +58,18 @@ type Progress struct {
 // WorkflowID is the workflow ID of a comparison.
 func WorkflowID(name string) string { return "space-compare-" + name }
 
+// versionFidelity2 marks comparisons recorded since sft became maximum likelihood
+// (model.SFTNorm), the search ran on several seeds and every task had 5 final seeds; those
+// recorded before it go on as they began (Spec.legacyDefaults).
+const versionFidelity2 = "fidelity-2"
+
 // Compare runs a comparison (see Spec).
 func Compare(ctx workflow.Context, spec Spec) (Result, error) {
-	spec = spec.Defaults()
+	if workflow.GetVersion(ctx, versionFidelity2, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		spec = spec.legacyDefaults()
+	} else {
+		spec = spec.Defaults()
+	}
 	if err := spec.Validate(); err != nil {
 		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
 	}
@@ -93,7 +103,9 @@ func Compare(ctx workflow.Context, spec Spec) (Result, error) {
 	for _, arm := range spec.Arms {
 		if g := arm.Grid(); len(g) > 1 {
 			for k, set := range g {
-				jobs = append(jobs, job{arm, set, spec.SearchSeed, k})
+				for _, seed := range spec.SearchSeeds {
+					jobs = append(jobs, job{arm, set, seed, k})
+				}
 			}
 		}
 	}
@@ -167,25 +179,37 @@ func remove(xs []string, x string) []string {
 	return out
 }
 
-// choose picks, per arm, the setting and round (>= 1) with the best primary metric on the
-// validation split. An arm with a single setting keeps it (round: the last).
+// choose picks, per arm, the setting and round (>= 1) with the best selection metric on the
+// validation split, averaged over the search seeds. A (setting, round) counts only when
+// every search seed measured it: a setting that failed on one seed (a SPIN collapse) is not
+// chosen on the others' luck. An arm with a single setting keeps it (round: the last).
 func choose(spec Spec, search []ArmRun) []Choice {
 	metric, higher := spec.selectMetric()
 	var out []Choice
 	for _, arm := range spec.Arms {
 		g := arm.Grid()
 		c := Choice{Arm: arm.Name, Setting: g[0], Round: arm.rounds(spec), Tried: len(g)}
-		for _, r := range search {
-			if r.Arm != arm.Name || r.Status == "failed" {
-				continue
-			}
-			for _, rr := range r.Rounds {
-				v, ok := rr.Metrics[metric]
-				if rr.Round == 0 || !ok {
+		for _, set := range g {
+			sum := map[int]float64{} // round -> sum over the search seeds
+			count := map[int]int{}
+			for _, r := range search {
+				if r.Arm != arm.Name || r.Setting != set || r.Status == "failed" {
 					continue
 				}
+				for _, rr := range r.Rounds {
+					if v, ok := rr.Metrics[metric]; ok && rr.Round > 0 {
+						sum[rr.Round] += v
+						count[rr.Round]++
+					}
+				}
+			}
+			for round := 1; round <= arm.rounds(spec); round++ {
+				if count[round] != len(spec.SearchSeeds) {
+					continue
+				}
+				v := sum[round] / float64(count[round])
 				if !c.Found || (higher && v > c.Value) || (!higher && v < c.Value) {
-					c.Setting, c.Round, c.Value, c.Found = r.Setting, rr.Round, v, true
+					c.Setting, c.Round, c.Value, c.Found = set, round, v, true
 				}
 			}
 		}
@@ -208,7 +232,7 @@ func reportInput(res Result) ReportInput {
 	metric, higher := res.Spec.selectMetric()
 	in := ReportInput{
 		Name: res.Spec.Name, Task: res.Spec.Task, N: res.Spec.N, Rounds: res.Spec.Rounds, NEval: res.Spec.NEval,
-		Seeds: res.Spec.Seeds, Primary: metric, HigherBetter: higher, Seconds: res.Seconds, Base: res.Base,
+		Seeds: res.Spec.Seeds, SearchSeeds: res.Spec.SearchSeeds, Primary: metric, HigherBetter: higher, Seconds: res.Seconds, Base: res.Base,
 		Model:    fmt.Sprintf("d_model %d, %d layers, %d heads, context %d", res.Spec.Model.DModel, res.Spec.Model.Layers, res.Spec.Model.Heads, res.Spec.Model.Context),
 		Pretrain: fmt.Sprintf("%d pairs of the %s pretrain corpus, %d epochs, adam lr %g, batch %d", res.Spec.Pretrain.N, res.Spec.Task, res.Spec.Pretrain.Epochs, res.Spec.Pretrain.LR, res.Spec.Pretrain.BatchSize),
 		Training: fmt.Sprintf("%s, %d epochs per round, batch %d, warm-up %g, clip %g; synthetic: temperature %g, max %d tokens",
@@ -219,6 +243,9 @@ func reportInput(res Result) ReportInput {
 		if a.Method == "space" {
 			desc += fmt.Sprintf(", mu %d", a.Mu)
 		}
+		if a.Method == "sft" {
+			desc += ", sft_norm " + string(model.LossConfig{Method: model.MethodSFT, SFTNorm: a.SFTNorm}.SFTNormOrDefault())
+		}
 		var grid []string
 		for _, s := range a.Grid() {
 			grid = append(grid, s.String())
@@ -226,7 +253,16 @@ func reportInput(res Result) ReportInput {
 		if a.Rounds > 0 || a.Epochs > 0 {
 			desc += fmt.Sprintf(", %d rounds of %d epochs", a.rounds(res.Spec), a.epochs(res.Spec))
 		}
-		in.Arms = append(in.Arms, ReportArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; "), Rounds: a.rounds(res.Spec)})
+		in.Arms = append(in.Arms, ReportArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; "), Rounds: a.rounds(res.Spec), StepsPerRound: a.stepsPerRound(res.Spec)})
+	}
+	for _, x := range res.Spec.Arms {
+		for _, y := range res.Spec.Arms {
+			tok, seq := x, y
+			tok.Name, tok.SFTNorm, seq.Name, seq.SFTNorm = "", "", "", ""
+			if x.Method == "sft" && x.SFTNorm != model.SFTNormSequence && y.SFTNorm == model.SFTNormSequence && reflect.DeepEqual(tok, seq) {
+				in.SFTNormPairs = append(in.SFTNormPairs, [2]string{x.Name, y.Name})
+			}
+		}
 	}
 	for _, c := range res.Choices {
 		in.Choices = append(in.Choices, ReportChoice{Arm: c.Arm, Setting: c.Setting.String(), Round: c.Round, Value: c.Value, Found: c.Found, Tried: c.Tried})

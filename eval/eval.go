@@ -12,6 +12,7 @@ package eval
 import (
 	"math"
 	"math/rand/v2"
+	"unicode/utf8"
 
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/tasks"
@@ -35,6 +36,8 @@ const (
 	KL          = "kl"           // KL(p_data || p_theta) per response on held-out prompts (nats)
 	GreedyValid = "greedy_valid" // fraction of greedy outputs p_data allows
 	SampleValid = "sample_valid" // fraction of temperature-1 samples p_data allows
+	SampleChars = "sample_chars" // mean length (characters) of the temperature-1 samples
+	DataChars   = "data_chars"   // mean length (characters) of p_data's samples on the same prompts
 )
 
 // NLLPerToken is the negative log-likelihood per response token (EOS included) of
@@ -142,6 +145,17 @@ func KLFrom(lpData, lpModel []float64) float64 {
 		kl += lpData[i] - lpModel[i]
 	}
 	return kl / float64(len(lpModel))
+}
+
+// MeanChars is the mean length of texts in characters (Unicode code points): with
+// DataChars beside SampleChars, it shows whether a model's responses are as long as
+// p_data's (the sequence-normalised SFT loss favours short ones, model.SFTNorm).
+func MeanChars(texts []string) float64 {
+	n := 0
+	for _, t := range texts {
+		n += utf8.RuneCountInString(t)
+	}
+	return float64(n) / float64(len(texts))
 }
 
 // ValidRate is the fraction of outputs (decoded text) that p_data allows for their prompt.

@@ -43,3 +43,10 @@ func TestKLFrom(t *testing.T) {
 		t.Errorf("KLFrom = %v, want 0.5", got)
 	}
 }
+
+// MeanChars counts characters, not bytes: "héllo" is 5.
+func TestMeanChars(t *testing.T) {
+	if got := MeanChars([]string{"ab", "héllo"}); got != 3.5 {
+		t.Errorf("MeanChars = %v, want 3.5", got)
+	}
+}

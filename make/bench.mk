@@ -7,8 +7,10 @@
 #   make bench-gonum | bench-openblas | bench-table
 #   make bench-pipeline         checkpoint save/load through the S3 gateway (3 samples of 3) and
 #                               one self-play run (base model + one round, d128 L4) on the local
-#                               stack: time in activities vs Temporal-only vs S3 (needs make
-#                               tools; about a minute)
+#                               stack: time in activities vs Temporal-only vs S3, and the CPU of
+#                               its Generate shards' sampling and scoring (pprof label phase);
+#                               then BenchmarkShardScoring, the same shards' CPU alone and side
+#                               by side without the stack (needs make tools; a few minutes)
 #
 # Results are printed and kept in $(BENCH_OUT)/gonum.txt and openblas.txt (benchstat input);
 # the table (cmd/benchtable: medians over BENCHCOUNT runs) in $(BENCH_OUT)/table.md.
@@ -73,7 +75,11 @@ endif
 bench-pipeline:
 	@mkdir -p $(BENCH_OUT)
 	@{ $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench CheckpointS3 -benchtime 3x -count 3 -timeout 30m && \
-	   $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench PipelineRound -benchtime 1x -timeout 30m; \
+	   $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench PipelineRound -benchtime 1x -timeout 30m \
+	     -cpuprofile $(abspath $(BENCH_OUT))/pipeline.cpu -o $(abspath $(BENCH_OUT))/pipelinebench.test && \
+	   echo "CPU seconds of the run's Generate phases (pprof label phase, both shards):" && \
+	   $(GO) tool pprof -tags $(abspath $(BENCH_OUT))/pipelinebench.test $(abspath $(BENCH_OUT))/pipeline.cpu 2>/dev/null | sed -n '/^ phase:/,/^$$/p' && \
+	   $(OPENBLAS_ENV) $(GO) test $(if $(BLAS_TAGS),-tags $(BLAS_TAGS)) ./internal/pipelinebench -run '^$$' -bench ShardScoring -benchtime 3x -timeout 30m; \
 	   echo $$? > $(BENCH_OUT)/.pipeline.rc; } 2>&1 | grep -v ' DEBUG ' | tee $(BENCH_OUT)/pipeline.txt; \
 	 exit $$(cat $(BENCH_OUT)/.pipeline.rc)
 

@@ -97,8 +97,11 @@ func TestBackendGradientsMatchReference(t *testing.T) {
 		data = append(data, Example{Prompt: s.Prompt, Real: s.Response})
 	}
 	idx := []int{0, 1, 2}
-	n := float64(len(data))
-	refLoss := func() float64 { // mean over examples of -log p(y|x) / |y| (the sft loss)
+	var n float64 // the batch's response tokens: the sft loss's normaliser
+	for _, ex := range data {
+		n += float64(len(ex.Real))
+	}
+	refLoss := func() float64 { // sum over examples of -log p(y|x) over their tokens (the sft loss)
 		var total float64
 		for _, ex := range data {
 			lg := fullForwardRef(m, append(append([]int{}, ex.Prompt...), ex.Real...))
@@ -115,7 +118,7 @@ func TestBackendGradientsMatchReference(t *testing.T) {
 				}
 				lp += row[id] - mx - math.Log(z)
 			}
-			total += -lp / float64(len(ex.Real))
+			total += -lp
 		}
 		return total / n
 	}

@@ -29,6 +29,9 @@
 //   - optim.go: RMSProp and Adam over the parameter tensors, the warm-up/decay schedule,
 //     global-norm clipping.
 //   - train.go: Trainer (data order, micro-batches, non-finite checks, fingerprints).
+//   - outer.go: data-parallel training over workers (DiLoCo): OuterConfig (train_workers,
+//     local_steps, outer_lr, outer_momentum), the Nesterov outer step (OuterUpdate,
+//     OuterStep), its state (OuterState), Trainer.SetWeights.
 //   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer).
 //   - sample.go: KV-cache batched sampling (GPT.Generate; GPT.GenerateStream reports each
 //     token as it is sampled).
@@ -72,9 +75,12 @@
 // otherwise). Decode returns the bytes a model produced even if they are not valid UTF-8.
 //
 // Log-probs: log p(y|x) is the sum over the response tokens, EOS included; prompt and
-// padding are masked out. The SFT loss is the token mean per sequence, -log p(y|x)/|y|,
-// averaged over examples; S-SimPO also normalizes by |y|. SPACE, SPIN and S-IPO use the
-// sequence sums. The batch loss is the mean over the examples of the batch. SPACE has no
+// padding are masked out. The SFT loss is maximum likelihood: the batch's summed
+// -log p(y|x) over its response tokens (the whole optimizer batch's, whatever the
+// micro-batches), as TRL's SFT trainer; SFTNorm "sequence" keeps the token mean per
+// sequence of older builds, -log p(y|x)/|y| averaged over examples, whose optimum favours
+// short responses. S-SimPO also normalizes by |y|. SPACE, SPIN and S-IPO use the
+// sequence sums; their batch loss is the mean over the examples of the batch. SPACE has no
 // beta (Beta 0 or 1 both mean scale 1, the paper's loss); the pairwise methods average
 // their loss over the Mu synthetic responses of an example.
 //

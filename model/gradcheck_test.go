@@ -39,10 +39,10 @@ func gradData(t *testing.T, m *GPT, n, ng int) []Example {
 	return data
 }
 
-// refBatchLoss is the mean example loss from LogProbs and the scalar reference losses:
-// an independent path (forward-only graph + LossConfig.Loss) from the training graph.
+// refBatchLoss is the batch loss from LogProbs and the scalar reference losses: an
+// independent path (forward-only graph + LossConfig.BatchLoss) from the training graph.
 func refBatchLoss(t *testing.T, m *GPT, data []Example, lc LossConfig) float64 {
-	var total float64
+	var ins []LossInputs
 	for _, ex := range data {
 		seqs := []Sequence{{ex.Prompt, ex.Real}}
 		for _, g := range ex.Gen {
@@ -58,9 +58,9 @@ func refBatchLoss(t *testing.T, m *GPT, data []Example, lc LossConfig) float64 {
 			in.RefGen = append(in.RefGen, ex.RefGen[j])
 			in.GenLen = append(in.GenLen, len(g))
 		}
-		total += lc.Loss(in)
+		ins = append(ins, in)
 	}
-	return total / float64(len(data))
+	return lc.BatchLoss(ins)
 }
 
 // TestGradientsFiniteDifference compares the training graph's analytic gradient (fused ops,
@@ -69,6 +69,7 @@ func refBatchLoss(t *testing.T, m *GPT, data []Example, lc LossConfig) float64 {
 func TestGradientsFiniteDifference(t *testing.T) {
 	cases := []LossConfig{
 		{Method: MethodSFT},
+		{Method: MethodSFT, SFTNorm: SFTNormSequence},
 		{Method: MethodSPIN, Mu: 1},
 		{Method: MethodSPIN, Mu: 1, Hinge: true},
 		{Method: MethodSPACE, Mu: 1},
@@ -77,7 +78,7 @@ func TestGradientsFiniteDifference(t *testing.T) {
 		{Method: MethodSSimPO, Mu: 1, Gamma: 0.5},
 	}
 	for ci, lc := range cases {
-		t.Run(fmt.Sprintf("%s_mu%d_hinge%v", lc.Method, lc.Mu, lc.Hinge), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s%s_mu%d_hinge%v", lc.Method, lc.SFTNorm, lc.Mu, lc.Hinge), func(t *testing.T) {
 			cfg := Config{VocabSize: ByteVocab, Shape: Shape{DModel: 16, Layers: 2, Heads: 2, Context: 16}, TiedEmbeddings: ci%2 == 0, Seed: 3, DType: "float64"}
 			m, err := New(cfg, NewByteTokenizer())
 			if err != nil {
@@ -93,8 +94,10 @@ func TestGradientsFiniteDifference(t *testing.T) {
 			if err := tr.accumulate([]int{0, 1, 2}, &info); err != nil {
 				t.Fatal(err)
 			}
-			if ref := refBatchLoss(t, m, data, lc); math.Abs(info.Loss/3-ref) > 1e-10*math.Max(1, math.Abs(ref)) {
-				t.Fatalf("graph loss %v, reference loss %v", info.Loss/3, ref)
+			// the batch's normaliser: 3 examples, or for sft "token" their response tokens
+			norm := tr.normaliser([]int{0, 1, 2})
+			if ref := refBatchLoss(t, m, data, lc); math.Abs(info.Loss/norm-ref) > 1e-10*math.Max(1, math.Abs(ref)) {
+				t.Fatalf("graph loss %v, reference loss %v", info.Loss/norm, ref)
 			}
 			rng := rand.New(rand.NewPCG(uint64(ci), 1))
 			const h = 1e-5
@@ -113,7 +116,7 @@ func TestGradientsFiniteDifference(t *testing.T) {
 					lm := refBatchLoss(t, m, data, lc)
 					d[j] = orig
 					num := (lp - lm) / (2 * h)
-					ana := tr.acc[pi][j] / 3
+					ana := tr.acc[pi][j] / norm
 					err := math.Abs(num - ana)
 					scale := math.Max(math.Abs(num), math.Abs(ana))
 					if err > 1e-4*scale+1e-8 {

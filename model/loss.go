@@ -4,7 +4,11 @@ package model
 // and, for the self-play methods, the opponent's log-probs of the same responses, so the
 // reward of a response u is r(u) = log p_theta(u|x) - log p_opponent(u|x).
 //
-//	sft:    -log p(y|x) / |y|                        (token-mean per sequence; |y| counts EOS)
+//	sft:    -log p(y|x), the batch normalised by its response tokens sum |y| (SFTNorm "token",
+//	        the default: maximum likelihood, as TRL's SFT trainer); or -log p(y|x) / |y|, the
+//	        token mean per sequence, the batch by its examples (SFTNorm "sequence", the loss of
+//	        builds before sft_norm existed: its optimum is biased towards short responses,
+//	        p proportional to p_data/|y|). |y| counts EOS.
 //	space:  -logsigmoid(s r(y) - ln mu) - sum_{j=1..mu} logsigmoid(ln mu - s r(y'_j))
 //	        (NCE with the opponent as noise, ratio mu; s = 1 unless Beta is set to another value)
 //	spin:   mean_j l(beta (r(y) - r(y'_j))),  l(t) = log(1+exp(-t)) or hinge max(0, 1-t)
@@ -12,7 +16,9 @@ package model
 //	ssimpo: mean_j -logsigmoid(beta/|y| log p(y) - beta/|y'_j| log p(y'_j) - gamma)
 //
 // The pairwise methods average over the Mu synthetic responses of an example (Mu = 1 is the
-// papers' setting). The batch loss is the mean of the example losses.
+// papers' setting). The batch loss is the sum of the example losses over the sum of the
+// examples' weights (BatchLoss): the mean of the example losses for every method but sft
+// with SFTNorm "token", whose weight is the response's token count.
 
 import (
 	"fmt"
@@ -45,13 +51,42 @@ const (
 // Beta 0 means the method's default: 1 for space (the paper's loss has no beta: keep it
 // at 1, a scale s of the reward otherwise), 0.1 for spin and sipo (uclaml/SPIN's
 // default), 2.0 for ssimpo (SimPO's range 2-2.5); see BetaOrDefault. Gamma is used by
-// ssimpo only (0 is allowed). Hinge selects the hinge variant of spin.
+// ssimpo only (0 is allowed). Hinge selects the hinge variant of spin. SFTNorm is sft's
+// normalisation (see SFTNorm), "" meaning the default "token"; sft only.
 type LossConfig struct {
-	Method Method  `json:"method"`
-	Mu     int     `json:"mu"`
-	Beta   float64 `json:"beta"`
-	Hinge  bool    `json:"hinge"`
-	Gamma  float64 `json:"gamma"`
+	Method  Method  `json:"method"`
+	Mu      int     `json:"mu"`
+	Beta    float64 `json:"beta"`
+	Hinge   bool    `json:"hinge"`
+	Gamma   float64 `json:"gamma"`
+	SFTNorm SFTNorm `json:"sft_norm,omitempty"`
+}
+
+// SFTNorm is how sft normalises its loss.
+//
+// "token" (the default) is maximum likelihood: the batch loss is the sum of the responses'
+// negative log-likelihoods over the batch's total response tokens (EOS included), the whole
+// optimizer batch's, so micro-batching does not change it. Its expected gradient is zero at
+// p_theta = p_data.
+//
+// "sequence" is the token mean within each response, -log p(y|x)/|y|, averaged over the
+// batch's examples: every response weighs the same whatever its length, so a token of a
+// short response weighs more, and the optimum is p proportional to p_data(y)/|y| (short
+// responses favoured). It was the only sft loss before sft_norm existed, and is kept for
+// comparisons with runs made then.
+type SFTNorm string
+
+const (
+	SFTNormToken    SFTNorm = "token"
+	SFTNormSequence SFTNorm = "sequence"
+)
+
+// SFTNormOrDefault is the normalisation sft actually uses ("" is "token").
+func (c LossConfig) SFTNormOrDefault() SFTNorm {
+	if c.SFTNorm == "" {
+		return SFTNormToken
+	}
+	return c.SFTNorm
 }
 
 // MaxMu is the largest noise ratio Validate accepts: every synthetic response is a row of
@@ -87,6 +122,12 @@ func (c LossConfig) Validate() error {
 	}
 	if c.Hinge && c.Method != MethodSPIN {
 		return bad("hinge", fmt.Sprintf("is set for method %q", c.Method), "hinge applies to spin only: unset it")
+	}
+	if c.SFTNorm != "" && c.SFTNorm != SFTNormToken && c.SFTNorm != SFTNormSequence {
+		return bad("sft_norm", fmt.Sprintf("%q is not a known normalisation", c.SFTNorm), `use "token" (maximum likelihood, the default) or "sequence" (the token mean per response of older builds)`)
+	}
+	if c.SFTNorm != "" && c.Method != MethodSFT {
+		return bad("sft_norm", fmt.Sprintf("is set for method %q", c.Method), "sft_norm applies to sft only: unset it")
 	}
 	return nil
 }
@@ -134,8 +175,31 @@ func sigmoid(z float64) float64 {
 	return e / (1 + e)
 }
 
-// SFTLoss is -logp/n: the token-mean negative log-likelihood of a response of n tokens.
+// SFTLoss is -logp/n: the token-mean negative log-likelihood of a response of n tokens
+// (sft's example loss with SFTNorm "sequence"; with "token" it is -logp, of weight n).
 func SFTLoss(logp float64, n int) float64 { return -logp / float64(n) }
+
+// weight is an example's share of its batch's normaliser (BatchLoss): its response's
+// tokens for sft with SFTNorm "token", 1 otherwise. It depends on the lengths only, so a
+// trainer sums it over the whole optimizer batch before the first micro-batch runs.
+func (c LossConfig) weight(realLen int) float64 {
+	if c.Method == MethodSFT && c.SFTNormOrDefault() == SFTNormToken {
+		return float64(realLen)
+	}
+	return 1
+}
+
+// BatchLoss is the loss of a batch (the scalar float64 reference of a training step's):
+// the sum of the example losses over the sum of their weights, i.e. the mean example loss,
+// or for sft with SFTNorm "token" the batch's negative log-likelihood per response token.
+func (c LossConfig) BatchLoss(ins []LossInputs) float64 {
+	var l, w float64
+	for _, in := range ins {
+		l += c.Loss(in)
+		w += c.weight(in.RealLen)
+	}
+	return l / w
+}
 
 // SPACELoss is the SPACE (NCE) loss of one prompt: rReal = r(x,y) of the real response,
 // rGen the rewards of the mu synthetic ones (already scaled, if a scale is used).
@@ -179,7 +243,8 @@ type LossInputs struct {
 	GenLen        []int
 }
 
-// Loss is the loss of one example (the scalar float64 reference).
+// Loss is the loss of one example (the scalar float64 reference), before the batch's
+// normalisation (BatchLoss).
 func (c LossConfig) Loss(in LossInputs) float64 {
 	l, _, _ := c.lossGrad(in)
 	return l
@@ -193,6 +258,9 @@ func (c LossConfig) lossGrad(in LossInputs) (l, dReal float64, dGen []float64) {
 	beta := c.BetaOrDefault()
 	switch c.Method {
 	case MethodSFT:
+		if c.SFTNormOrDefault() == SFTNormToken {
+			return -in.Real, -1, dGen
+		}
 		n := float64(in.RealLen)
 		return SFTLoss(in.Real, in.RealLen), -1 / n, dGen
 	case MethodSPACE:

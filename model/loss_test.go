@@ -19,9 +19,19 @@ func TestLossesByHand(t *testing.T) {
 	// Rewards: r(y) = -10 - (-12) = 2, r(y') = -9 - (-8) = -1.
 	in := LossInputs{Real: -10, RefReal: -12, RealLen: 5, Gen: []float64{-9}, RefGen: []float64{-8}, GenLen: []int{3}}
 
-	// SFT, token mean: -(-10)/5 = 2.
-	near("sft", LossConfig{Method: MethodSFT}.Loss(in), 2)
+	// SFT, maximum likelihood (the default, "token"): the example's loss is -(-10) = 10, of
+	// weight 5 tokens; a batch of it alone is 10/5 = 2 per token.
+	near("sft", LossConfig{Method: MethodSFT}.Loss(in), 10)
+	near("sft token", LossConfig{Method: MethodSFT, SFTNorm: SFTNormToken}.Loss(in), 10)
+	near("sft batch of one", LossConfig{Method: MethodSFT}.BatchLoss([]LossInputs{in}), 2)
+	// SFT, token mean per sequence ("sequence"): -(-10)/5 = 2.
+	near("sft sequence", LossConfig{Method: MethodSFT, SFTNorm: SFTNormSequence}.Loss(in), 2)
 	near("SFTLoss", SFTLoss(-10, 5), 2)
+	// A batch of responses of 5 and 1 tokens, log-probs -10 and -4: token norm
+	// (10 + 4) / (5 + 1) = 2.333333; sequence norm (10/5 + 4/1) / 2 = 3.
+	batch := []LossInputs{in, {Real: -4, RealLen: 1}}
+	near("sft batch token", LossConfig{Method: MethodSFT}.BatchLoss(batch), 14.0/6)
+	near("sft batch sequence", LossConfig{Method: MethodSFT, SFTNorm: SFTNormSequence}.BatchLoss(batch), 3)
 
 	// SPIN logistic, beta 0.1: t = 0.1*(2-(-1)) = 0.3; log(1+e^-0.3) = log(1.740818) = 0.554355.
 	near("spin", LossConfig{Method: MethodSPIN, Beta: 0.1}.Loss(in), 0.5543552444685271)
@@ -63,7 +73,7 @@ func TestLossesByHand(t *testing.T) {
 // central differences of the loss, for every method.
 func TestLossDerivatives(t *testing.T) {
 	in := LossInputs{Real: -7.3, RefReal: -8.1, RealLen: 4, Gen: []float64{-6.2, -9.5, -7.7}, RefGen: []float64{-6.0, -9.0, -8.4}, GenLen: []int{2, 5, 3}}
-	for _, c := range []LossConfig{{Method: MethodSFT}, {Method: MethodSPIN, Mu: 3}, {Method: MethodSPIN, Mu: 3, Hinge: true}, {Method: MethodSPACE, Mu: 3}, {Method: MethodSPACE, Mu: 3, Beta: 0.5}, {Method: MethodSIPO, Mu: 3}, {Method: MethodSSimPO, Mu: 3, Gamma: 0.3}} {
+	for _, c := range []LossConfig{{Method: MethodSFT}, {Method: MethodSFT, SFTNorm: SFTNormSequence}, {Method: MethodSPIN, Mu: 3}, {Method: MethodSPIN, Mu: 3, Hinge: true}, {Method: MethodSPACE, Mu: 3}, {Method: MethodSPACE, Mu: 3, Beta: 0.5}, {Method: MethodSIPO, Mu: 3}, {Method: MethodSSimPO, Mu: 3, Gamma: 0.3}} {
 		x := in
 		if c.Method == MethodSFT {
 			x.Gen, x.RefGen, x.GenLen = nil, nil, nil
@@ -92,13 +102,15 @@ func TestLossDerivatives(t *testing.T) {
 }
 
 func TestLossConfigValidate(t *testing.T) {
-	for _, c := range []LossConfig{{Method: "dpo"}, {Method: MethodSPACE, Mu: -1}, {Method: MethodSPACE, Mu: 0}, {Method: MethodSPACE, Mu: MaxMu + 1}, {Method: MethodSPIN, Mu: 1, Beta: -1}, {Method: MethodSPACE, Mu: 1, Hinge: true}, {Method: MethodSSimPO, Mu: 1, Gamma: math.NaN()}} {
+	for _, c := range []LossConfig{{Method: "dpo"}, {Method: MethodSPACE, Mu: -1}, {Method: MethodSPACE, Mu: 0}, {Method: MethodSPACE, Mu: MaxMu + 1}, {Method: MethodSPIN, Mu: 1, Beta: -1}, {Method: MethodSPACE, Mu: 1, Hinge: true}, {Method: MethodSSimPO, Mu: 1, Gamma: math.NaN()},
+		{Method: MethodSFT, SFTNorm: "mean"}, {Method: MethodSPACE, Mu: 1, SFTNorm: SFTNormToken}} {
 		var ie *InputError
 		if err := c.Validate(); !errors.As(err, &ie) {
 			t.Errorf("%+v: got %v, want *InputError", c, err)
 		}
 	}
-	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT}} {
+	for _, c := range []LossConfig{{Method: MethodSPACE, Mu: 1}, {Method: MethodSPACE, Mu: 7}, {Method: MethodSPIN, Mu: 1, Hinge: true}, {Method: MethodSPACE, Mu: MaxMu}, {Method: MethodSFT},
+		{Method: MethodSFT, SFTNorm: SFTNormToken}, {Method: MethodSFT, SFTNorm: SFTNormSequence}} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
 		}

@@ -55,7 +55,7 @@ func (tc TrainConfig) Validate() error {
 type StepInfo struct {
 	Step        int     `json:"step"`      // the number of steps done after this one
 	Total       int     `json:"total"`     // TotalSteps
-	Loss        float64 `json:"loss"`      // mean loss over the batch's examples
+	Loss        float64 `json:"loss"`      // batch loss (LossConfig.BatchLoss: sft "token" per response token)
 	GradNorm    float64 `json:"grad_norm"` // global gradient norm before clipping
 	LR          float64 `json:"lr"`
 	Tokens      int     `json:"tokens"` // tokens (prompt+response, all sequences) processed
@@ -78,8 +78,10 @@ func (e *NonFiniteError) Error() string {
 // Data order: epoch e uses the permutation of the examples drawn from PCG(Seed, e), so the
 // batch of a step depends only on (Seed, step): resuming needs no RNG state beyond the step.
 // TotalSteps = Epochs * ceil(N / BatchSize); an epoch's last batch may be smaller. The loss
-// of a step is the mean over its examples; micro-batches accumulate summed gradients in
-// float64 buffers, divided by the batch's example count before clipping and the update.
+// of a step is LossConfig.BatchLoss of its examples (the mean example loss; for sft with
+// SFTNorm "token" the NLL per response token of the whole batch); micro-batches accumulate
+// summed gradients in float64 buffers, divided by the batch's normaliser (its example
+// count, or its response tokens) before clipping and the update.
 type Trainer struct {
 	m     *GPT
 	data  []Example
@@ -202,10 +204,10 @@ func (t *Trainer) Step() (StepInfo, error) {
 	if err := t.accumulate(idx, &info); err != nil {
 		return StepInfo{}, err
 	}
-	inv := 1 / float64(len(idx))
+	inv := 1 / t.normaliser(idx)
 	info.Loss *= inv
-	info.RewardReal *= inv
-	info.RewardSynth *= inv
+	info.RewardReal /= float64(len(idx))
+	info.RewardSynth /= float64(len(idx))
 	for _, a := range t.acc {
 		parallelChunks(len(a), func(lo, hi int) {
 			for j := lo; j < hi; j++ {
@@ -222,6 +224,16 @@ func (t *Trainer) Step() (StepInfo, error) {
 	t.step++
 	t.hist = append(t.hist, info)
 	return info, nil
+}
+
+// normaliser is the denominator of the batch loss of the examples idx (LossConfig.BatchLoss):
+// the sum of their weights over the whole optimizer batch, whatever its micro-batches.
+func (t *Trainer) normaliser(idx []int) float64 {
+	var w float64
+	for _, i := range idx {
+		w += t.tc.Loss.weight(len(t.data[i].Real))
+	}
+	return w
 }
 
 // accumulate runs the forward/backward passes of the examples idx (in micro-batches) and
@@ -340,7 +352,19 @@ func fingerprint(data []Example, tc TrainConfig) fingerprints {
 			wf(r)
 		}
 	}
-	cj, _ := json.Marshal(tc.normalized())
+	// sft's normalisation is hashed as the loss it selects: "" as "token", and "sequence" as
+	// a configuration without the field, which is what builds before sft_norm hashed (their
+	// only sft loss): a checkpoint written then resumes under "sequence" and is refused under
+	// the default, whose loss differs.
+	tc = tc.normalized()
+	switch {
+	case tc.Loss.Method != MethodSFT:
+	case tc.Loss.SFTNormOrDefault() == SFTNormSequence:
+		tc.Loss.SFTNorm = ""
+	default:
+		tc.Loss.SFTNorm = SFTNormToken
+	}
+	cj, _ := json.Marshal(tc)
 	c := sha256.Sum256(cj)
 	return fingerprints{Data: hex.EncodeToString(h.Sum(nil)), Config: hex.EncodeToString(c[:])}
 }

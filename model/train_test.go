@@ -2,6 +2,9 @@ package model
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -257,5 +260,116 @@ func TestSFTLearns(t *testing.T) {
 	t.Logf("SFT loss %.3f -> %.3f in %d steps", first.Loss, last.Loss, last.Step)
 	if first.Loss < 4 || last.Loss > 1 {
 		t.Fatalf("SFT loss %.3f -> %.3f, want from > 4 to < 1", first.Loss, last.Loss)
+	}
+}
+
+// sftData makes n sft examples whose responses have 2 to 9 tokens (EOS included).
+func sftData(t *testing.T, m *GPT, n int) []Example {
+	var data []Example
+	for i := 0; i < n; i++ {
+		s := mustSeq(t, m, string(rune('a'+i%5))+":", strings.Repeat(string(rune('p'+i%4)), 1+(i*5)%8))
+		data = append(data, Example{Prompt: s.Prompt, Real: s.Response})
+	}
+	return data
+}
+
+// TestSFTTokenNormAcrossMicroBatches: sft's token normalisation divides by the whole
+// optimizer batch's response tokens, so micro-batches of unequal token counts give the
+// loss and the update of the full batch (to float rounding), and the step's loss is the
+// batch's NLL per response token (not the mean of per-micro-batch means).
+func TestSFTTokenNormAcrossMicroBatches(t *testing.T) {
+	m := tinyTrainModel(t, 5)
+	data := sftData(t, m, 6)
+	var ref []float32
+	var refLoss float64
+	for _, mb := range []int{0, 1, 4} {
+		tr, err := NewTrainer(m.Clone(), data, TrainConfig{Loss: LossConfig{Method: MethodSFT}, OptimConfig: OptimConfig{Optimizer: "adam", LR: 1e-2, Epochs: 1, BatchSize: 6, MicroBatch: mb}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp, err := tr.Model().LogProbs(seqsOf(data), len(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nll float64
+		var ntok int
+		for i, ex := range data {
+			nll -= lp[i]
+			ntok += len(ex.Real)
+		}
+		info, err := tr.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(info.Loss-nll/float64(ntok)) > 1e-5*info.Loss {
+			t.Fatalf("micro-batch %d: step loss %v, batch NLL per token %v", mb, info.Loss, nll/float64(ntok))
+		}
+		w := append([]float32(nil), tr.Model().Param("h0.mlp.wfc").Value.Data().([]float32)...)
+		if ref == nil {
+			ref, refLoss = w, info.Loss
+			continue
+		}
+		if math.Abs(info.Loss-refLoss) > 1e-6*refLoss {
+			t.Fatalf("micro-batch %d: loss %v, full batch %v", mb, info.Loss, refLoss)
+		}
+		for j := range w {
+			if math.Abs(float64(w[j]-ref[j])) > 1e-5 {
+				t.Fatalf("micro-batch %d: weight %d is %v after the step, full batch %v", mb, j, w[j], ref[j])
+			}
+		}
+	}
+}
+
+func seqsOf(data []Example) []Sequence {
+	s := make([]Sequence, len(data))
+	for i, ex := range data {
+		s[i] = Sequence{ex.Prompt, ex.Real}
+	}
+	return s
+}
+
+// TestSFTNormFingerprint: a trainer checkpoint is resumed only under the sft loss it was
+// made with. "sequence" hashes as a configuration without sft_norm (what builds before it
+// wrote, whose sft was the sequence mean), so their checkpoints resume under "sequence" and
+// are refused under the default; "" and "token" are the same loss and the same hash.
+func TestSFTNormFingerprint(t *testing.T) {
+	m := tinyTrainModel(t, 6)
+	data := sftData(t, m, 4)
+	tc := func(n SFTNorm) TrainConfig {
+		return TrainConfig{Loss: LossConfig{Method: MethodSFT, SFTNorm: n}, OptimConfig: OptimConfig{LR: 1e-3, Epochs: 2, BatchSize: 2}, Seed: 3}
+	}
+	fp := func(n SFTNorm) string { return fingerprint(data, tc(n)).Config }
+	if fp("") != fp(SFTNormToken) || fp(SFTNormToken) == fp(SFTNormSequence) {
+		t.Fatalf("fingerprints: default %s, token %s, sequence %s", fp(""), fp(SFTNormToken), fp(SFTNormSequence))
+	}
+	// the configuration as builds before sft_norm marshalled it: no sft_norm field
+	old := tc("").normalized()
+	oj, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(oj), "sft_norm") {
+		t.Fatalf("an unset sft_norm is marshalled: %s", oj)
+	}
+	if sum := sha256.Sum256(oj); hex.EncodeToString(sum[:]) != fp(SFTNormSequence) {
+		t.Fatal(`"sequence" does not hash as a configuration without sft_norm`)
+	}
+	for _, made := range []SFTNorm{SFTNormSequence, SFTNormToken} {
+		tr, err := NewTrainer(m.Clone(), data, tc(made))
+		if err != nil {
+			t.Fatal(err)
+		}
+		trainSteps(t, tr, 1)
+		ck := saveBytes(t, func(w *bytes.Buffer) error { return tr.Save(w) })
+		for _, resume := range []SFTNorm{"", SFTNormToken, SFTNormSequence} {
+			_, err := ResumeTrainer(bytes.NewReader(ck), data, tc(resume))
+			same := (made == SFTNormSequence) == (resume == SFTNormSequence)
+			if same && err != nil {
+				t.Errorf("made with %q, resumed with %q: %v", made, resume, err)
+			}
+			if !same && (err == nil || !strings.Contains(err.Error(), "TrainConfig differs")) {
+				t.Errorf("made with %q, resumed with %q: got %v, want a refusal", made, resume, err)
+			}
+		}
 	}
 }

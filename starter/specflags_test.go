@@ -30,7 +30,7 @@ func TestSpecFlagsZero(t *testing.T) {
 		}
 		return s, s.Validate()
 	}
-	for _, args := range [][]string{{"--mu", "0"}, {"--batch-size", "0"}, {"--lr", "0"}, {"--rounds", "0"}, {"--mu", "2000"}} {
+	for _, args := range [][]string{{"--mu", "0"}, {"--batch-size", "0"}, {"--lr", "0"}, {"--rounds", "0"}, {"--mu", "2000"}, {"--train-workers", "0"}, {"--local-steps", "0"}, {"--outer-lr", "0"}} {
 		field := strings.ReplaceAll(strings.TrimPrefix(args[0], "--"), "-", "_")
 		if _, err := parse(args...); err == nil || !strings.Contains(err.Error(), field+": is "+args[1]) {
 			t.Errorf("%v: want an error naming %s, got %v", args, field, err)
@@ -42,5 +42,9 @@ func TestSpecFlagsZero(t *testing.T) {
 	s, err := parse("--mu", "3", "--early-stop-patience", "0", "--lr", "0.001", "--method", "SPIN")
 	if err != nil || s.Mu != 3 || s.LR != 0.001 || s.Method != "spin" {
 		t.Fatalf("valid flags: %+v %v", s, err)
+	}
+	s, err = parse("--train-workers", "2", "--local-steps", "4", "--outer-lr", "0.5", "--outer-momentum", "0")
+	if err != nil || s.TrainWorkers != 2 || s.LocalSteps != 4 || s.OuterLR != 0.5 || s.OuterMomentum != 0 {
+		t.Fatalf("data-parallel flags: %+v %v", s.OuterConfig, err)
 	}
 }

@@ -108,6 +108,14 @@ func (s snapshot) live(width int, sep string) string {
 	return out
 }
 
+// outer is " outer t/T" while a round trains over several workers (outer steps done), else "".
+func outer(p *workflows.Progress) string {
+	if p.OuterSteps == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" outer %d/%d", p.OuterStep, p.OuterSteps)
+}
+
 // line renders a snapshot as one line: round, phase, bar, step/total, loss.
 func (s snapshot) line() string {
 	if s.Progress == nil {
@@ -115,7 +123,7 @@ func (s snapshot) line() string {
 	}
 	p := s.Progress
 	out := fmt.Sprintf("%s: round %d/%d %-8s", s.Run, p.Round, p.Rounds, p.Phase)
-	out += s.live(24, " ")
+	out += outer(p) + s.live(24, " ")
 	if s.Attempt > 1 {
 		out += fmt.Sprintf(" (%s attempt %d: %s)", s.Activity, s.Attempt, s.Failure)
 	}

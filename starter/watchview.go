@@ -89,7 +89,7 @@ func (s snapshot) block() []string {
 	}
 	p := s.Progress
 	step := fmt.Sprintf("round %d/%d  %-8s", p.Round, p.Rounds, p.Phase)
-	step += s.live(30, "  ")
+	step += outer(p) + s.live(30, "  ")
 	lines := []string{head, step}
 	if s.Attempt > 1 {
 		lines = append(lines, fmt.Sprintf("%s attempt %d: %s", s.Activity, s.Attempt, s.Failure))

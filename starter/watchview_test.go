@@ -91,3 +91,18 @@ func TestWatchShowsFault(t *testing.T) {
 		t.Errorf("block:\n%s", b)
 	}
 }
+
+// A round trained over several workers shows its outer steps, in the line and the block.
+func TestWatchShowsOuterSteps(t *testing.T) {
+	s := watchSnapshot(3)
+	if strings.Contains(s.line(), "outer") {
+		t.Errorf("one-worker round shows outer steps: %q", s.line())
+	}
+	s.Progress.OuterStep, s.Progress.OuterSteps = 2, 5
+	if !strings.Contains(s.line(), "train    outer 2/5") {
+		t.Errorf("line %q lacks the outer steps", s.line())
+	}
+	if b := s.block(); len(b) < 2 || !strings.Contains(b[1], "outer 2/5") {
+		t.Errorf("block %q lacks the outer steps", b)
+	}
+}

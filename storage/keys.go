@@ -17,6 +17,7 @@ import (
 //	runs/{run}/rounds/{r:03d}/synthetic/shard-{k:03d}.json
 //	runs/{run}/rounds/{r:03d}/train/step-{s:07d}.safetensors
 //	runs/{run}/rounds/{r:03d}/train/log.jsonl    one JSON line per training step (round 0: the base's)
+//	runs/{run}/rounds/{r:03d}/outer/{t:04d}/...   data-parallel training (OuterStepPrefix)
 //	runs/{run}/rounds/{r:03d}/model.safetensors
 //	runs/{run}/rounds/{r:03d}/metrics.json
 //	runs/{run}/rounds/{r:03d}/manifest.json  written last; lists keys + sha256
@@ -55,6 +56,11 @@ func ShardKey(run string, round, shard int) string {
 	return fmt.Sprintf("%ssynthetic/shard-%03d.json", RoundPrefix(run, round), shard)
 }
 
+// EvalPartKey: the model's outputs on evaluation shard k of round r's held-out prompts.
+func EvalPartKey(run string, round, shard int) string {
+	return fmt.Sprintf("%seval/part-%03d.json", RoundPrefix(run, round), shard)
+}
+
 // TrainPrefix: "runs/{run}/rounds/{r:03d}/train/" (trainer checkpoints).
 func TrainPrefix(run string, round int) string { return RoundPrefix(run, round) + "train/" }
 
@@ -70,6 +76,58 @@ func TrainManifestKey(run string, round int) string { return TrainPrefix(run, ro
 // TrainLogKey: "runs/{run}/rounds/{r:03d}/train/log.jsonl", the round's training history,
 // one JSON line per optimizer step (model.StepInfo), written with the round's model.
 func TrainLogKey(run string, round int) string { return TrainPrefix(run, round) + "log.jsonl" }
+
+// OuterStepPrefix: "runs/{run}/rounds/{r:03d}/outer/{t:04d}/", the objects of outer step t
+// of a round trained over several workers (DiLoCo):
+//
+//	worker-{k:03d}.safetensors            worker k's trainer after its inner steps of step t
+//	worker-{k:03d}.model.safetensors      its weights alone (what the combination reads)
+//	worker-{k:03d}.log.jsonl              its training history, once its shard is done
+//	worker-{k:03d}/step-{s:07d}.safetensors, worker-{k:03d}/manifest.json
+//	                                      its checkpoints within step t (a retry resumes)
+//	global.safetensors, momentum.safetensors   the weights and outer optimizer state after step t
+//
+// Each key's content is a function of the run's inputs alone, so a retried or late attempt
+// writes the same bytes that an earlier one did.
+func OuterStepPrefix(run string, round, step int) string {
+	return fmt.Sprintf("%souter/%04d/", RoundPrefix(run, round), step)
+}
+
+// OuterWorkerKey: worker k's trainer (weights, inner optimizer state) after outer step t.
+func OuterWorkerKey(run string, round, step, worker int) string {
+	return fmt.Sprintf("%sworker-%03d.safetensors", OuterStepPrefix(run, round, step), worker)
+}
+
+// OuterWorkerModelKey: worker k's weights after outer step t (the model of its trainer).
+func OuterWorkerModelKey(run string, round, step, worker int) string {
+	return fmt.Sprintf("%sworker-%03d.model.safetensors", OuterStepPrefix(run, round, step), worker)
+}
+
+// OuterWorkerLogKey: worker k's training history (one model.StepInfo per line) after outer
+// step t, written once its shard's steps are all done.
+func OuterWorkerLogKey(run string, round, step, worker int) string {
+	return fmt.Sprintf("%sworker-%03d.log.jsonl", OuterStepPrefix(run, round, step), worker)
+}
+
+// OuterWorkerCkptKey: worker k's trainer checkpoint after inner step s, within outer step t.
+func OuterWorkerCkptKey(run string, round, step, worker, inner int) string {
+	return fmt.Sprintf("%sworker-%03d/step-%07d.safetensors", OuterStepPrefix(run, round, step), worker, inner)
+}
+
+// OuterWorkerManifestKey: the checkpoints of worker k within outer step t.
+func OuterWorkerManifestKey(run string, round, step, worker int) string {
+	return fmt.Sprintf("%sworker-%03d/manifest.json", OuterStepPrefix(run, round, step), worker)
+}
+
+// OuterGlobalKey: the global weights after outer step t (the start of step t+1).
+func OuterGlobalKey(run string, round, step int) string {
+	return OuterStepPrefix(run, round, step) + "global.safetensors"
+}
+
+// OuterMomentumKey: the outer optimizer's state after outer step t.
+func OuterMomentumKey(run string, round, step int) string {
+	return OuterStepPrefix(run, round, step) + "momentum.safetensors"
+}
 
 // RoundModelKey: the final model of round r, the opponent of round r+1.
 func RoundModelKey(run string, round int) string {

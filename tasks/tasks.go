@@ -2,7 +2,12 @@
 // prompt/response pairs and a scorer for a model's output. A run names a task instead of a
 // dataset when it wants a number that says whether self-play helped.
 //
-// It knows only dataset (pairs): nothing of the model, Temporal or S3.
+// arith and markov are generated (markov's p_data is known in closed form); wordnet is real
+// data (WordNet glosses, a base pre-trained on GCIDE's: wordnet.go), a Corpus whose held-out
+// pairs come from words that training never sees.
+//
+// It knows only dataset (pairs, and dataset/dict's dictionary entries): nothing of the
+// model, Temporal or S3.
 package tasks
 
 import (
@@ -45,6 +50,25 @@ type Distribution interface {
 // target's real pairs (the paper's protocol).
 type Pretrainer interface {
 	Pretrain(seed uint64, n int) []dataset.Pair
+}
+
+// Corpus is implemented by a task whose pairs come from a fixed data set (files) rather
+// than a generator, so that its held-out pairs must come from a part of the data that
+// training never sees (wordnet: other words). Prepare takes a run's held-out pairs from
+// HeldOut, and refuses an n larger than the train split.
+type Corpus interface {
+	// Load reads the data (once per process) and describes them; an error names the files
+	// and the fix.
+	Load() (CorpusInfo, error)
+	// HeldOut returns up to n pairs of the split ("test" or "val"), deterministically for a
+	// seed, a seed's first pairs the same for every n. No prompt of it is ever in Generate's.
+	HeldOut(split string, seed uint64, n int) []dataset.Pair
+}
+
+// CorpusInfo says which data a Corpus task uses and how many pairs each split holds.
+type CorpusInfo struct {
+	Source                     string // e.g. "the full data in .data/wordnet: ..."
+	Train, Val, Test, Pretrain int
 }
 
 var registry = map[string]Task{}

@@ -3,7 +3,10 @@
 // SelfPlay is one run: Prepare imports the real pairs, Base trains (or verifies) the base
 // model, which is round 0 and the first opponent; then every round r samples synthetic
 // responses from the opponent in Shards parallel Generate activities, trains the next model
-// from the opponent (Train), scores it (Evaluate) and commits it (CommitRound writes the
+// from the opponent (Train, or with train_workers K > 1 outer steps of K TrainWorker
+// activities and a CombineOuter: data-parallel, DiLoCo), scores it (Evaluate; a held-out set
+// larger than eval_shard_size is first split over parallel EvaluateShard activities, whose
+// parts Evaluate joins into the same metrics) and commits it (CommitRound writes the
 // round manifest last, so a manifest means a complete round). The round's model is the next
 // opponent. Report renders the summary.
 //
@@ -22,7 +25,7 @@
 //
 // The run's input is a RunSpec (spec.go): the run's own fields plus the settings of the
 // packages that own them, embedded (model.LossConfig, model.OptimConfig, model.SampleConfig,
-// model.Shape, activities.Durability). DefaultSpec gathers their defaults; Validate, their
+// model.Shape, activities.Durability, activities.EvalSharding). DefaultSpec gathers their defaults; Validate, their
 // checks, runs in `space run` and again at workflow start, before any activity.
 //
 // It knows the activities it schedules (by their payload types) and storage.Ref; it must not

@@ -22,8 +22,12 @@ import (
 //     selfplay_history_rounds_last.json, the same run's last execution (round 2 from the
 //     carry, and Report). A change to those commands must be versioned (workflow.GetVersion)
 //     for them to replay.
+//   - selfplay_history_diloco.json: TestEndToEnd's run with train_workers 2, local_steps 2
+//     and batch_size 2 (recorded once, by hand): a round trained over two workers, two
+//     outer steps of two TrainWorker activities and a CombineOuter (version diloco at 1).
 //
-// The newest two are rewritten with: go test ./worker/app -run TestEndToEnd -update
+// A new pair is recorded with go test ./worker/app -run TestEndToEnd -update (into
+// selfplay_history_newest.json and _last.json; rename them to keep them).
 func TestReplaySelfPlayHistory(t *testing.T) {
 	files, err := filepath.Glob("testdata/selfplay_history*.json")
 	if err != nil || len(files) < 3 {

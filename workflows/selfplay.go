@@ -26,11 +26,16 @@ import (
 //
 // The spec must be complete (DefaultSpec); it is validated before any activity runs.
 // Histories recorded before version 1 of "complete-spec" gave zero fields their defaults
-// instead, and replay the same way.
+// instead, and replay the same way; those recorded before version 1 of "sft-norm" trained
+// sft rounds with the sequence mean, and go on doing so (legacySFTNorm).
 func SelfPlay(ctx workflow.Context, spec RunSpec, carry *Carry) (RunResult, error) {
 	if workflow.GetVersion(ctx, versionCompleteSpec, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		spec = spec.legacyDefaults()
 	}
+	if workflow.GetVersion(ctx, versionSFTNorm, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		spec = spec.legacySFTNorm()
+	}
+	spec = spec.legacyOuter()
 	if err := spec.Validate(); err != nil {
 		return RunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSpec", nil)
 	}
@@ -192,14 +197,20 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 	if err := r.gate(ctx); err != nil {
 		return err
 	}
-	in := activities.TrainInput{
-		Run: s.Name, Round: round, Loss: s.LossConfig,
-		Opponent: r.c.Opponent, Train: r.c.Prepared.Train, Shards: shards,
-		Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
-	}
 	var out activities.TrainOutput
-	if err := r.execute(ctx, s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
-		return StepError(fmt.Sprintf("round %d train", round), err)
+	if s.OuterConfig.Enabled() && workflow.GetVersion(ctx, versionDiLoCo, workflow.DefaultVersion, 1) == 1 {
+		if out, err = r.trainOuter(ctx, round, shards); err != nil {
+			return err
+		}
+	} else {
+		in := activities.TrainInput{
+			Run: s.Name, Round: round, Loss: s.LossConfig,
+			Opponent: r.c.Opponent, Train: r.c.Prepared.Train, Shards: shards,
+			Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
+		}
+		if err := r.execute(ctx, s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
+			return StepError(fmt.Sprintf("round %d train", round), err)
+		}
 	}
 	r.prog.Step, r.prog.TotalSteps = out.Steps, out.Steps
 
@@ -213,6 +224,77 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 		r.c.BestRound = round
 	}
 	return r.publishBest(ctx)
+}
+
+// trainOuter trains a round over TrainWorkers workers (DiLoCo, see model.OuterConfig and
+// activities/train_outer.go): each outer step runs one TrainWorker activity per worker on
+// the train task queue, all from the same global weights, then CombineOuter; only keys and
+// sha256s pass through here. The round's model is the last combination's.
+func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Ref) (activities.TrainOutput, error) {
+	var a *activities.Activities
+	s := r.spec
+	o := s.OuterConfig
+	steps, err := o.OuterSteps(r.c.Prepared.NTrain, s.OptimConfig)
+	if err != nil {
+		return activities.TrainOutput{}, temporal.NewNonRetryableApplicationError("invalid spec: "+err.Error(), activities.ErrInvalidInput, nil)
+	}
+	r.prog.OuterStep, r.prog.OuterSteps = 0, steps
+	defer func() { r.prog.OuterStep, r.prog.OuterSteps = 0, 0 }()
+	wctx := s.Timeouts.LongActivities(ctx, s.TaskQueues.Train)
+	global, momentum := r.c.Opponent, storage.Ref{}
+	states := make([]storage.Ref, o.TrainWorkers)
+	models := make([]storage.Ref, o.TrainWorkers)
+	var logs []storage.Ref
+	var out activities.TrainOutput
+	for t := 0; t < steps; t++ {
+		if err := r.gate(ctx); err != nil {
+			return activities.TrainOutput{}, err
+		}
+		futures := make([]workflow.Future, o.TrainWorkers)
+		for k := range futures {
+			futures[k] = r.execute(ctx, wctx, a.TrainWorker, activities.TrainWorkerInput{
+				Run: s.Name, Round: round, Loss: s.LossConfig, Train: r.c.Prepared.Train, Shards: shards,
+				Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
+				Outer: o, Worker: k, Step: t, Global: global, State: states[k],
+			})
+		}
+		var firstErr error
+		out.Steps, out.FinalLoss = 0, 0 // the workers' step counts are of the whole round so far
+		logs = logs[:0]
+		for k, f := range futures { // wait for all, so no activity is left running unobserved
+			var wo activities.TrainWorkerOutput
+			if err := f.Get(ctx, &wo); err != nil {
+				if firstErr == nil {
+					firstErr = StepError(fmt.Sprintf("round %d outer step %d worker %d", round, t, k), err)
+				}
+				continue
+			}
+			states[k], models[k] = wo.State, wo.Model
+			if wo.Log.Key != "" {
+				logs = append(logs, wo.Log)
+			}
+			out.Steps += wo.Steps
+			out.Tokens += wo.Tokens
+			out.FinalLoss += wo.FinalLoss / float64(o.TrainWorkers)
+		}
+		if firstErr != nil {
+			return activities.TrainOutput{}, firstErr
+		}
+		var co activities.CombineOutput
+		cin := activities.CombineInput{Run: s.Name, Round: round, Step: t, Steps: steps, Outer: o, Global: global, Workers: models, Momentum: momentum}
+		if t == steps-1 {
+			cin.Logs = logs
+		}
+		if err := r.execute(ctx, wctx, a.CombineOuter, cin).Get(ctx, &co); err != nil {
+			return activities.TrainOutput{}, StepError(fmt.Sprintf("round %d outer step %d combine", round, t), err)
+		}
+		global, momentum = co.Global, co.Momentum
+		out.Log = co.Log
+		r.prog.OuterStep = t + 1
+		r.prog.Step, r.prog.TotalSteps = out.Steps, 0
+	}
+	out.Model = global
+	return out, nil
 }
 
 // generate fans the train prompts out over Shards parallel activities (prompt i goes to
@@ -267,9 +349,9 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Task: s.Task, Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed, MaxEval: s.MaxEval,
 		Scorer: s.Scorer,
 	}
-	var ev activities.EvaluateOutput
-	if err := r.execute(ctx, s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
-		return RoundResult{}, StepError(fmt.Sprintf("round %d evaluate", round), err)
+	ev, err := r.evaluate(ctx, ein)
+	if err != nil {
+		return RoundResult{}, err
 	}
 	metrics := map[string]float64{eval.TrainLoss: tr.FinalLoss}
 	for k, v := range ev.Values {

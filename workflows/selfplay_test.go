@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -44,7 +45,10 @@ func (s *selfPlaySuite) mockAll() {
 	s.env.OnActivity(a.TrainBase, mock.Anything, mock.Anything).Return(s.f.TrainBase).Maybe()
 	s.env.OnActivity(a.Generate, mock.Anything, mock.Anything).Return(s.f.Generate).Maybe()
 	s.env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(s.f.Train).Maybe()
+	s.env.OnActivity(a.TrainWorker, mock.Anything, mock.Anything).Return(s.f.TrainWorker).Maybe()
+	s.env.OnActivity(a.CombineOuter, mock.Anything, mock.Anything).Return(s.f.CombineOuter).Maybe()
 	s.env.OnActivity(a.Evaluate, mock.Anything, mock.Anything).Return(s.f.Evaluate).Maybe()
+	s.env.OnActivity(a.EvaluateShard, mock.Anything, mock.Anything).Return(s.f.EvaluateShard).Maybe()
 	s.env.OnActivity(a.CommitRound, mock.Anything, mock.Anything).Return(s.f.CommitRound).Maybe()
 	s.env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(s.f.Report).Maybe()
 }
@@ -92,6 +96,132 @@ func (s *selfPlaySuite) TestHappyPathTwoRoundsShardFanOut() {
 	s.Equal("runs/t1/rounds/002/synthetic/shard-002.json", s.f.train[1].Shards[2].Key)
 	s.Equal(model.MethodSPACE, s.f.train[0].Loss.Method)
 	s.Equal(0.5, res.Rounds[1].Metrics[eval.TrainLoss])
+}
+
+// TestDataParallelRounds: with train_workers 2 a round trains as outer steps of two
+// TrainWorker activities (on the train queue, from the same global weights, each worker
+// continuing its own state) and a CombineOuter, whose last result is the round's model;
+// Train is not called. 12 train pairs: shards of 6, batch 2, 2 epochs = 6 inner steps, 2 per
+// outer step: 3 outer steps per round.
+func (s *selfPlaySuite) TestDataParallelRounds() {
+	spec := testSpec()
+	spec.TrainWorkers, spec.LocalSteps, spec.BatchSize, spec.Epochs = 2, 2, 2, 2
+	spec.TaskQueues.Train = "gpu"
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	res := s.result()
+	s.Len(res.Rounds, 3)
+	s.Empty(s.f.train, "a data-parallel round does not call Train")
+	s.Require().Len(s.f.workers, 2*3*2) // rounds x outer steps x workers
+	s.Require().Len(s.f.combines, 2*3)
+	for i, c := range s.f.combines {
+		round, t := 1+i/3, i%3
+		s.Equal(round, c.Round)
+		s.Equal(t, c.Step)
+		s.Equal(3, c.Steps)
+		// The combination starts from the previous one's weights and momentum.
+		wantGlobal := "runs/t1/base/model.safetensors"
+		if round == 2 {
+			wantGlobal = "runs/t1/rounds/001/model.safetensors"
+		}
+		wantMomentum := ""
+		if t > 0 {
+			wantGlobal = fmt.Sprintf("runs/t1/rounds/%03d/outer/%04d/global.safetensors", round, t-1)
+			wantMomentum = fmt.Sprintf("runs/t1/rounds/%03d/outer/%04d/momentum.safetensors", round, t-1)
+		}
+		s.Equal(wantGlobal, c.Global.Key, "combine %d global", i)
+		s.Equal(wantMomentum, c.Momentum.Key, "combine %d momentum", i)
+		s.Require().Len(c.Workers, 2)
+		for k, w := range c.Workers {
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/outer/%04d/worker-%03d.model.safetensors", round, t, k), w.Key)
+		}
+		if t == 2 { // the last step gets every worker's log
+			s.Require().Len(c.Logs, 2)
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/outer/0002/worker-001.log.jsonl", round), c.Logs[1].Key)
+		} else {
+			s.Empty(c.Logs)
+		}
+	}
+	for _, w := range s.f.workers {
+		i := (w.Round-1)*3 + w.Step
+		s.Equal(s.f.combines[i].Global, w.Global, "worker %d of round %d step %d starts from the step's global weights", w.Worker, w.Round, w.Step)
+		wantState := ""
+		if w.Step > 0 {
+			wantState = fmt.Sprintf("runs/t1/rounds/%03d/outer/%04d/worker-%03d.safetensors", w.Round, w.Step-1, w.Worker)
+		}
+		s.Equal(wantState, w.State.Key, "worker %d continues its own trainer", w.Worker)
+		s.Equal(spec.Seed+uint64(w.Round), w.Seed)
+		s.Equal(spec.OuterConfig, w.Outer)
+	}
+	s.Equal("runs/t1/rounds/002/model.safetensors", res.Rounds[2].ModelKey)
+	s.Equal(0.375, res.Rounds[1].Metrics[eval.TrainLoss], "train loss: the mean of the workers' last losses")
+}
+
+// TestDataParallelTooManyWorkers: more workers than train pairs fails the run at once.
+func (s *selfPlaySuite) TestDataParallelTooManyWorkers() {
+	spec := testSpec()
+	spec.TrainWorkers = 13 // the fake Prepare has 12 train pairs
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Contains(err.Error(), "train_workers: is 13 but the round has only 12 train examples")
+	var app *temporal.ApplicationError
+	s.Require().True(errors.As(err, &app))
+	s.True(app.NonRetryable())
+	s.Empty(s.f.workers)
+}
+
+// TestSpecWithoutOuterSettings: a spec recorded before data-parallel training (every outer
+// field zero) runs as before, on one worker.
+func (s *selfPlaySuite) TestSpecWithoutOuterSettings() {
+	spec := testSpec()
+	spec.OuterConfig = model.OuterConfig{}
+	s.Require().Error(spec.Validate(), "a spec file may not set train_workers 0")
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	res := s.result()
+	s.Len(res.Rounds, 3)
+	s.Len(s.f.train, 2)
+	s.Empty(s.f.workers)
+}
+
+// TestEvaluateShardFanOut: a held-out set larger than eval_shard_size is evaluated by
+// parallel EvaluateShard activities, one per eval_shard_size prompts (the last one short),
+// and Evaluate gets their parts in shard order; max_eval caps the prompts counted.
+func (s *selfPlaySuite) TestEvaluateShardFanOut() {
+	s.f.nTest = 70
+	spec := testSpec()
+	spec.EvalShardSize = 32
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	res := s.result()
+	s.Len(res.Rounds, 3)
+
+	s.Len(s.f.evalShards, 9) // ceil(70/32) = 3 shards for the base and each of 2 rounds
+	seen := map[[2]int]bool{}
+	for _, e := range s.f.evalShards {
+		s.Equal(32, e.ShardSize)
+		s.Equal("runs/t1/inputs/test.jsonl", e.Test.Key)
+		seen[[2]int{e.Round, e.Shard}] = true
+	}
+	s.Len(seen, 9)
+	s.Len(s.f.evals, 3)
+	for _, e := range s.f.evals {
+		s.Require().Len(e.Parts, 3)
+		for k, p := range e.Parts {
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/eval/part-%03d.json", e.Round, k), p.Key)
+		}
+	}
+}
+
+func (s *selfPlaySuite) TestEvaluateUnsplitUpToShardSize() {
+	s.f.nTest = 70
+	spec := testSpec()
+	spec.EvalShardSize, spec.MaxEval = 32, 32 // 32 prompts evaluated: one shard's worth
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	s.result()
+	s.Empty(s.f.evalShards)
+	s.Len(s.f.evals, 3)
+	for _, e := range s.f.evals {
+		s.Empty(e.Parts)
+	}
 }
 
 func (s *selfPlaySuite) TestSFTSkipsGeneration() {
@@ -267,6 +397,46 @@ func (s *selfPlaySuite) TestContinueAsNewCarriesState() {
 	s.Equal(3, res.Rounds[3].Round)
 	s.Equal("runs/t1/rounds/002/model.safetensors", s.f.train[0].Opponent.Key)
 	s.Equal(3, res.BestRound)
+}
+
+// sft's loss in an sft run's rounds: a new history trains with the spec's sft_norm ("" is
+// maximum likelihood, "token"); a history recorded before the "sft-norm" marker trained
+// with the sequence mean and goes on with it, also after it continues as new (the choice is
+// written into the spec it hands on). Other methods are left alone.
+func (s *selfPlaySuite) TestSFTNormOfOldHistories() {
+	sft := testSpec()
+	sft.Method, sft.Mu, sft.Rounds, sft.ContinueAsNewEvery = model.MethodSFT, 0, 3, 2
+	s.env.ExecuteWorkflow(SelfPlay, sft, nil)
+	s.Require().True(workflow.IsContinueAsNewError(s.env.GetWorkflowError()))
+	s.Require().NotEmpty(s.f.train)
+	for _, tr := range s.f.train {
+		s.Equal(model.SFTNorm(""), tr.Loss.SFTNorm, "a new run trains with the default, maximum likelihood")
+	}
+
+	for _, spec := range []RunSpec{sft, testSpec()} {
+		s.env = s.NewTestWorkflowEnvironment()
+		s.f = &fakes{}
+		s.mockAll()
+		s.env.OnGetVersion(versionSFTNorm, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		spec.Rounds, spec.ContinueAsNewEvery = 3, 2
+		s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+		err := s.env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		s.Require().True(errors.As(err, &can), "got %v", err)
+		var next RunSpec
+		var carry *Carry
+		s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next, &carry))
+		want := model.SFTNorm("")
+		if spec.Method == model.MethodSFT {
+			want = model.SFTNormSequence
+		}
+		s.Require().NotEmpty(s.f.train)
+		for _, tr := range s.f.train {
+			s.Equal(want, tr.Loss.SFTNorm, "method %s: an old history keeps its loss", spec.Method)
+		}
+		s.Equal(want, next.SFTNorm, "method %s: the spec handed on keeps it", spec.Method)
+		s.NoError(next.Validate())
+	}
 }
 
 func (s *selfPlaySuite) TestProgressQuery() {

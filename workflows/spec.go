@@ -20,11 +20,13 @@ import (
 //
 // Settings that belong to another package are that package's type, embedded (their JSON
 // fields inline) rather than copied: the loss (model.LossConfig: method, mu, beta, hinge,
-// gamma), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
-// epochs, batch_size, micro_batch, clip_norm), the sampling of synthetic responses
+// gamma, sft_norm), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
+// epochs, batch_size, micro_batch, clip_norm), the training of a round over several workers
+// (model.OuterConfig: train_workers, local_steps, outer_lr, outer_momentum), the sampling of synthetic responses
 // (model.SampleConfig), the base model's shape (model.Shape), how a dataset is read
-// (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer) and how often
-// training checkpoints (activities.Durability). Their defaults and their checks are written once, by
+// (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer), how often
+// training checkpoints (activities.Durability) and when evaluation is split over parallel
+// activities (activities.EvalSharding). Their defaults and their checks are written once, by
 // their owner; DefaultSpec gathers the defaults and Validate runs the checks.
 //
 // A spec is complete: every field holds the value the run uses. Start from DefaultSpec
@@ -34,8 +36,9 @@ type RunSpec struct {
 	Name   string `json:"name"`   // run id: [a-z0-9][a-z0-9._-]{0,62}; workflow ID is "space-run-"+Name
 	Rounds int    `json:"rounds"` // self-play rounds after the base model (>= 1)
 
-	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma
+	model.LossConfig                     // method (space, spin, sft, sipo, ssimpo), mu, beta, hinge, gamma, sft_norm
 	model.OptimConfig                    // the rounds' optimizer, learning rate, batch, epochs
+	model.OuterConfig                    // train_workers, local_steps, outer_lr, outer_momentum: a round's training over workers (DiLoCo; train_workers 1 = off)
 	Generation        model.SampleConfig `json:"generation"` // sampling of the synthetic responses
 	Shards            int                `json:"shards"`     // parallel Generate activities per round
 	Seed              uint64             `json:"seed"`
@@ -70,9 +73,10 @@ type RunSpec struct {
 	// It may not exceed them.
 	Context int `json:"context,omitempty"`
 
-	activities.Durability     // checkpoint_every, checkpoint_seconds
-	ContinueAsNewEvery    int `json:"continue_as_new_every"`         // rounds per workflow run
-	EarlyStopPatience     int `json:"early_stop_patience,omitempty"` // rounds without improvement (0 = off)
+	activities.Durability       // checkpoint_every, checkpoint_seconds
+	activities.EvalSharding     // eval_shard_size: held-out prompts per parallel evaluation shard
+	ContinueAsNewEvery      int `json:"continue_as_new_every"`         // rounds per workflow run
+	EarlyStopPatience       int `json:"early_stop_patience,omitempty"` // rounds without improvement (0 = off)
 
 	TaskQueues TaskQueues `json:"task_queues"`
 	Timeouts   Timeouts   `json:"timeouts"`
@@ -136,12 +140,14 @@ func DefaultSpec() RunSpec {
 	return RunSpec{
 		LossConfig:         model.DefaultLoss(),
 		OptimConfig:        model.DefaultOptim(),
+		OuterConfig:        model.DefaultOuter(),
 		Generation:         model.DefaultSampling(),
 		Shards:             1,
 		N:                  256,
 		TestFrac:           0.2,
 		BaseModel:          BaseSpec{Shape: model.DefaultShape(), Tokenizer: model.DefaultTokenizer(), Epochs: 10, LR: 3e-3},
 		Durability:         activities.DefaultDurability(),
+		EvalSharding:       activities.DefaultEvalSharding(),
 		ContinueAsNewEvery: 2,
 		Timeouts:           Timeouts{HeartbeatSeconds: 20, ActivityMinutes: 120},
 	}
@@ -186,6 +192,9 @@ func (s RunSpec) validate() error {
 		return err
 	}
 	if err := s.OptimConfig.Validate(); err != nil {
+		return err
+	}
+	if err := s.OuterConfig.Validate(); err != nil {
 		return err
 	}
 	if err := s.Generation.Validate(); err != nil {
@@ -234,6 +243,9 @@ func (s RunSpec) validate() error {
 		}
 	}
 	if err := s.Durability.Validate(); err != nil {
+		return err
+	}
+	if err := s.EvalSharding.Validate(); err != nil {
 		return err
 	}
 	switch {
@@ -288,6 +300,27 @@ func (s RunSpec) legacyDefaults() RunSpec {
 	fillZeros(reflect.ValueOf(&s).Elem(), reflect.ValueOf(DefaultSpec()))
 	if s.Task == "" {
 		s.N = n // n had a default only for tasks
+	}
+	return s
+}
+
+// legacySFTNorm gives a spec recorded before sft_norm existed (a history without the
+// "sft-norm" version marker) the loss it had then: sft was the token mean per sequence.
+// The choice is written into the spec, so a run continued as new, whose history starts
+// afresh with the marker, keeps it.
+func (s RunSpec) legacySFTNorm() RunSpec {
+	if s.Method == model.MethodSFT && s.SFTNorm == "" {
+		s.SFTNorm = model.SFTNormSequence
+	}
+	return s
+}
+
+// legacyOuter gives a spec written before data-parallel training (no train_workers,
+// local_steps, outer_lr or outer_momentum: all zero) the default, one worker, which is how
+// such runs trained. A spec that sets any of them is taken as written.
+func (s RunSpec) legacyOuter() RunSpec {
+	if s.OuterConfig == (model.OuterConfig{}) {
+		s.OuterConfig = model.DefaultOuter()
 	}
 	return s
 }

@@ -67,6 +67,15 @@ func (r RunResult) Best() (RoundResult, bool) {
 // versionCompleteSpec marks histories whose SelfPlay input is a complete spec (DefaultSpec).
 const versionCompleteSpec = "complete-spec"
 
+// versionSFTNorm marks histories recorded since sft became maximum likelihood
+// (model.SFTNorm): an sft spec without sft_norm means "token" in them, "sequence" before.
+const versionSFTNorm = "sft-norm"
+
+// versionDiLoCo marks histories whose rounds may train over several workers (RunSpec's
+// train_workers > 1: TrainWorker and CombineOuter activities instead of one Train). It is
+// asked only for such rounds, so histories of one-worker rounds are unchanged.
+const versionDiLoCo = "diloco"
+
 // Carry is the state one workflow run hands to the next through Continue-As-New (the
 // workflow's second argument, never part of the spec a user writes): the
 // inputs, the committed rounds (whose last model is the next opponent), the best round,
@@ -93,12 +102,16 @@ func (c *Carry) nextRound() int {
 // workflow only between activities; `space watch` fills them live from the heartbeat
 // details of the pending activity (DescribeWorkflowExecution).
 type Progress struct {
-	Run         string             `json:"run"`
-	Round       int                `json:"round"`
-	Rounds      int                `json:"rounds"`
-	Phase       string             `json:"phase"`
-	Step        int                `json:"step"`
-	TotalSteps  int                `json:"total_steps"`
+	Run        string `json:"run"`
+	Round      int    `json:"round"`
+	Rounds     int    `json:"rounds"`
+	Phase      string `json:"phase"`
+	Step       int    `json:"step"`
+	TotalSteps int    `json:"total_steps"`
+	// OuterStep of OuterSteps: outer steps done in a round trained over several workers
+	// (train_workers > 1); both 0 otherwise.
+	OuterStep   int                `json:"outer_step,omitempty"`
+	OuterSteps  int                `json:"outer_steps,omitempty"`
 	LastMetrics map[string]float64 `json:"last_metrics,omitempty"`
 	Results     []RoundResult      `json:"results"`
 	BestRound   int                `json:"best_round"`

@@ -1,6 +1,7 @@
-// Command compare is `make compare` / `make compare-quick`: a comparison of SFT (n, 4n),
-// SPIN and SPACE (mu 1, 3) from one pre-trained base on a fresh local stack, with the report
-// written to a local folder (see package compare).
+// Command compare is `make compare` / `make compare-quick` / `make compare-sftnorm`: a
+// comparison of SFT (n, 4n), SPIN and SPACE (mu 1, 3), or with --arms sft-norm of the two
+// SFT losses, from one pre-trained base on a fresh local stack, with the report written to
+// a local folder (see package compare).
 package main
 
 import (

@@ -55,7 +55,7 @@ func TestQuickCompare(t *testing.T) {
 			continue
 		}
 		for _, rr := range r.Rounds {
-			for _, m := range []string{eval.KL, eval.NLL, eval.SampleValid, eval.GreedyValid} {
+			for _, m := range []string{eval.KL, eval.NLL, eval.SampleValid, eval.GreedyValid, eval.SampleChars, eval.DataChars} {
 				if _, ok := rr.Metrics[m]; !ok {
 					t.Errorf("run %s round %d lacks %s", r.Run, rr.Round, m)
 				}

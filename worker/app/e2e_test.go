@@ -30,9 +30,11 @@ import (
 
 // newestHistory is the history file -update writes (the run's first execution: prepare,
 // base, round 1, continue-as-new; and its last, round 2 and the report, to newestHistory
-// with "_last"); the older ones stay as they were recorded, so that the replay test keeps
-// proving that runs begun by older workers replay.
-const newestHistory = "selfplay_history_rounds.json"
+// with "_last"). The recorded ones stay as they were, so that the replay test keeps proving
+// that runs begun by older workers replay: selfplay_history_rounds.json and its _last were
+// written by -update on 2 Dec 2026 and renamed; rename a new recording the same way
+// (selfplay_history_WHAT.json) to keep it.
+const newestHistory = "selfplay_history_newest.json"
 
 var update = flag.Bool("update", false, "rewrite workflows/testdata/"+newestHistory+" (and its _last) from this run")
 

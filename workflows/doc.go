@@ -17,7 +17,11 @@
 //
 // Operators talk to a run by workflow ID ("space-run-"+name): the "progress" query, and the
 // "pause", "resume" and "stop" signals (pause between activities, stop after the current
-// round, both survive Continue-As-New).
+// round, both survive Continue-As-New). A run also pauses itself on a fault that only a
+// person can fix: an activity that failed with StorageFull (S3 stayed full for
+// storage.Config.FullWait) leaves the run paused with the fault and what to do in its
+// progress (Progress.Fault, shown by `space status` and `space watch`), and `space resume`
+// runs that activity again (faults.go; version "fault-pause").
 //
 // The run's input is a RunSpec (spec.go): the run's own fields plus the settings of the
 // packages that own them, embedded (model.LossConfig, model.OptimConfig, model.SampleConfig,

@@ -29,7 +29,7 @@ func (r *runner) evaluate(ctx workflow.Context, in activities.EvaluateInput) (ac
 	if k := s.EvalSharding.Shards(n); k > 1 && workflow.GetVersion(ctx, versionEvalShards, workflow.DefaultVersion, 1) == 1 {
 		futures := make([]workflow.Future, k)
 		for i := range futures {
-			futures[i] = workflow.ExecuteActivity(actx, a.EvaluateShard, activities.EvaluateShardInput{
+			futures[i] = r.execute(ctx, actx, a.EvaluateShard, activities.EvaluateShardInput{
 				EvaluateInput: in, Shard: i, ShardSize: s.EvalShardSize,
 			})
 		}
@@ -50,7 +50,7 @@ func (r *runner) evaluate(ctx workflow.Context, in activities.EvaluateInput) (ac
 		}
 	}
 	var ev activities.EvaluateOutput
-	if err := workflow.ExecuteActivity(actx, a.Evaluate, in).Get(ctx, &ev); err != nil {
+	if err := r.execute(ctx, actx, a.Evaluate, in).Get(ctx, &ev); err != nil {
 		return activities.EvaluateOutput{}, StepError(fmt.Sprintf("round %d evaluate", in.Round), err)
 	}
 	return ev, nil

@@ -283,6 +283,51 @@ func (s *selfPlaySuite) TestPauseResume() {
 	s.Len(res.Rounds, 3)
 }
 
+// TestStorageFullPausesThenResumes: a Train that fails with StorageFull (S3 stayed full for
+// storage.Config.FullWait) pauses the run with one message naming the fault and the fix;
+// `space resume` runs Train again and the run completes with every round. A stop while
+// paused on it fails the run with the fault instead.
+func (s *selfPlaySuite) TestStorageFullPausesThenResumes() {
+	var a *activities.Activities
+	env := s.NewTestWorkflowEnvironment()
+	s.env = env
+	full := `storage: put runs/t1/rounds/001/train/step-0000002.safetensors: S3 storage full at endpoint http://127.0.0.1:1, bucket "space"`
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(activities.TrainOutput{},
+		temporal.NewNonRetryableApplicationError(full, activities.ErrStorageFull, nil)).Once()
+	s.mockAll()
+	var during Progress
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		s.Require().NoError(err)
+		s.Require().NoError(v.Get(&during))
+	}, 30*time.Minute)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalResume, nil) }, time.Hour)
+	env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
+	res := s.result()
+	s.True(during.Paused)
+	s.Equal(PhasePaused, during.Phase)
+	s.Equal(1, during.Round)
+	s.Contains(during.Fault, full)
+	s.Contains(during.Fault, "space resume t1")
+	s.Equal(StatusCompleted, res.Status)
+	s.Len(res.Rounds, 3)
+	env.AssertNumberOfCalls(s.T(), "Train", 3) // round 1 twice (full, then after resume), round 2 once
+
+	env = s.NewTestWorkflowEnvironment()
+	s.env = env
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(activities.TrainOutput{},
+		temporal.NewNonRetryableApplicationError(full, activities.ErrStorageFull, nil)).Once()
+	s.mockAll()
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalStop, nil) }, time.Hour)
+	env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
+	err := env.GetWorkflowError()
+	s.Require().Error(err)
+	var app *temporal.ApplicationError
+	s.Require().True(errors.As(err, &app))
+	s.Equal(activities.ErrStorageFull, app.Type())
+	s.Contains(err.Error(), "round 1 train")
+}
+
 func (s *selfPlaySuite) TestStopFinishesRoundThenReports() {
 	spec := testSpec()
 	spec.Rounds = 4

@@ -176,11 +176,14 @@ chaos: tools
 
 # Network faults: e2e's TestNetChaos puts toxiproxy (in-process, loopback) between the worker
 # and S3 and between the worker and Temporal, and injects latency, a bandwidth cap, connections
-# cut mid-transfer, stalled reads, a partition, S3 503/500 answers and corrupted reads; and
-# TestHungWorker (SIGSTOP, takeover, SIGCONT). The fault table goes to $(DATA)/chaos-net.md.
+# cut mid-transfer, stalled reads, a partition, S3 503/500 answers and corrupted reads;
+# TestHungWorker (SIGSTOP, takeover, SIGCONT); TestBigTransferResets (300 MiB up and down, cut
+# mid-transfer); TestDiskFull (the gateway's tmpfs filled during saves, a full worker TMPDIR:
+# needs root for mount); TestUpgrade (a worker built from an older commit replaced mid-run by
+# this tree's: needs the git history). The fault tables go to $(DATA)/chaos-net.md.
 #   make chaos-net [CHAOS_SEED=n]
 .PHONY: chaos-net
 chaos-net: tools
 	@mkdir -p $(DATA)
-	$(GO) test $(TAGS) ./e2e -run '^(TestNetChaos|TestHungWorker)$$' -count=1 -v -timeout 30m \
+	$(GO) test $(TAGS) ./e2e -run '^(TestNetChaos|TestHungWorker|TestBigTransferResets|TestDiskFull|TestUpgrade)$$' -count=1 -v -timeout 45m \
 		-args -e2e.net -chaos.seed $(CHAOS_SEED) -net.table $(abspath $(DATA))/chaos-net.md

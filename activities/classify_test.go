@@ -25,6 +25,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("load: %w", &storage.IntegrityError{Key: "k", Want: "a", Got: "b"}), ErrIntegrity, "k"},
 		{fmt.Errorf("load: %w", &storage.IntegrityError{Key: "k", Want: "a", Got: "b", Source: "metadata", InTransit: true}), "", "in transit"},
 		{&storage.NotFoundError{Key: "runs/x/base/model.safetensors"}, ErrInvalidInput, "not found"},
+		{fmt.Errorf("save: %w", &storage.FullError{Op: "put", Key: "k", Bucket: "b", Endpoint: "http://127.0.0.1:1"}), ErrStorageFull, `S3 storage full at endpoint http://127.0.0.1:1, bucket "b"`},
 		{errors.New("connection reset"), "", "reset"},
 	}
 	for _, c := range cases {

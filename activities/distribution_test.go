@@ -18,16 +18,24 @@ func TestDistributionMetrics(t *testing.T) {
 	}
 	test := task.Generate(5, 6)
 	var greedy [][]int
+	var seqs []model.Sequence
 	for _, p := range test {
 		s, _ := m.Encode(p.Prompt, p.Response)
+		seqs = append(seqs, s)
 		greedy = append(greedy, s.Response) // the real responses: all valid
 	}
 	in := EvaluateInput{Seed: 3, Round: 1, Sampling: model.SampleConfig{MaxNewTokens: 20}}
-	v := map[string]float64{}
 	a := &Activities{}
-	if err := a.distributionMetrics(context.Background(), in, m, d, test, greedy, v); err != nil {
-		t.Fatal(err)
+	metrics := func() map[string]float64 {
+		part := EvalPart{Lo: 0, Hi: len(test), Greedy: greedy}
+		if err := a.distributionPart(context.Background(), in, m, d, test, seqs, &part); err != nil {
+			t.Fatal(err)
+		}
+		v := map[string]float64{}
+		distributionMetrics(in, m, d, test, part, v)
+		return v
 	}
+	v := metrics()
 	// An untrained byte model spreads its mass over 260 tokens: KL is many nats per response.
 	if v[eval.KL] < 10 || v[eval.GreedyValid] != 1 || v[eval.SampleValid] < 0 || v[eval.SampleValid] > 0.5 {
 		t.Fatalf("metrics %v", v)
@@ -37,10 +45,7 @@ func TestDistributionMetrics(t *testing.T) {
 	if v[eval.DataChars] < 1 || v[eval.DataChars] > 16 || v[eval.SampleChars] <= 0 || v[eval.SampleChars] > 20 {
 		t.Fatalf("lengths: data %v, samples %v", v[eval.DataChars], v[eval.SampleChars])
 	}
-	w := map[string]float64{}
-	if err := a.distributionMetrics(context.Background(), in, m, d, test, greedy, w); err != nil {
-		t.Fatal(err)
-	}
+	w := metrics()
 	if w[eval.KL] != v[eval.KL] || w[eval.DataChars] != v[eval.DataChars] {
 		t.Fatalf("KL samples are not seeded: %v vs %v", w[eval.KL], v[eval.KL])
 	}

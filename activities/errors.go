@@ -15,11 +15,14 @@ const (
 	ErrInvalidInput = "InvalidInput"
 	ErrNonFinite    = "NonFinite"
 	ErrIntegrity    = "Integrity"
+	// ErrStorageFull: S3 refused writes for lack of space for storage.Config.FullWait (the
+	// storage layer retried them with backoff). The workflow pauses the run on it.
+	ErrStorageFull = "StorageFull"
 )
 
 // Classify marks errors that a retry cannot fix as non-retryable, at the activity boundary:
 // bad input (model.InputError, dataset.Error, a missing object), a NaN or Inf in training,
-// and storage integrity or other permanent errors. Everything else (a network blip, a
+// storage integrity or other permanent errors, and a store that stayed full (StorageFull). Everything else (a network blip, a
 // killed worker, bytes changed in transit from an object that a second read found intact:
 // storage.IntegrityError.InTransit) is returned as is and retried by Temporal.
 func Classify(err error) error {
@@ -31,6 +34,7 @@ func Classify(err error) error {
 		de  *dataset.Error
 		nf  *model.NonFiniteError
 		ie  *storage.IntegrityError
+		fe  *storage.FullError
 		app *temporal.ApplicationError
 	)
 	switch {
@@ -38,6 +42,8 @@ func Classify(err error) error {
 		return err // already decided
 	case errors.As(err, &nf):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNonFinite, err)
+	case errors.As(err, &fe):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrStorageFull, err)
 	case errors.As(err, &ie) && ie.InTransit:
 		return err // the stored object is intact: the next attempt reads it again
 	case errors.As(err, &ie):

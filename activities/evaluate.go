@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/eval"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
@@ -53,61 +54,137 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	if err != nil {
 		return EvaluateOutput{}, err
 	}
-	test, err := a.loadPairs(ctx, in.Test)
+	test, seqs, err := a.heldOutSet(ctx, in, m)
 	if err != nil {
 		return EvaluateOutput{}, err
+	}
+	task, err := evalTask(in.Task)
+	if err != nil {
+		return EvaluateOutput{}, err
+	}
+	hb := startHeartbeat(ctx, Heartbeat{Phase: "evaluate", Round: in.Round, Total: 2 * len(seqs)})
+	defer hb.done()
+
+	// The model's work on the held-out prompts: done here, or by EvaluateShard activities
+	// whose parts are joined (the same values, bit for bit: see EvalSharding).
+	var part EvalPart
+	if len(in.Parts) > 0 {
+		part, err = a.loadParts(ctx, in, len(seqs), task)
+	} else {
+		part, err = a.heldOut(ctx, in, m, task, test, seqs, 0, len(seqs), hb)
+	}
+	if err != nil {
+		return EvaluateOutput{}, err
+	}
+	f := MetricsFile{Run: in.Run, Round: in.Round, Model: in.Model, Values: map[string]float64{}}
+	if err := heldOutMetrics(in, m, task, test, seqs, part, &f); err != nil {
+		return EvaluateOutput{}, err
+	}
+
+	if len(in.Shards) > 0 {
+		if err := a.rewards(ctx, in, m, &f); err != nil {
+			return EvaluateOutput{}, err
+		}
+	}
+	for k, v := range f.Values {
+		// JSON (and so Temporal's payloads) cannot carry NaN or Inf; a diverged model's
+		// metric is reported as absent rather than failing the round's bookkeeping.
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			a.log().Warn("non-finite metric dropped", "run", in.Run, "round", in.Round, "metric", k, "value", v)
+			delete(f.Values, k)
+		}
+	}
+	c, err := a.putJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
+	if err != nil {
+		return EvaluateOutput{}, err
+	}
+	a.log().Info("evaluated", "run", in.Run, "round", in.Round, "parts", len(in.Parts), "metrics", f.Values)
+	return EvaluateOutput{File: c, Values: f.Values}, nil
+}
+
+// heldOutSet loads the held-out pairs (at most MaxEval) and encodes them for m.
+func (a *Activities) heldOutSet(ctx context.Context, in EvaluateInput, m *model.GPT) ([]dataset.Pair, []model.Sequence, error) {
+	test, err := a.loadPairs(ctx, in.Test)
+	if err != nil {
+		return nil, nil, err
 	}
 	if in.MaxEval > 0 && len(test) > in.MaxEval {
 		test = test[:in.MaxEval]
 	}
 	seqs, err := encodeAll(m, test)
 	if err != nil {
-		return EvaluateOutput{}, err
+		return nil, nil, err
 	}
-	hb := startHeartbeat(ctx, Heartbeat{Phase: "evaluate", Round: in.Round, Total: 2 * len(seqs)})
-	defer hb.done()
-	beat := func(step, total int) {
-		hb.set(Heartbeat{Phase: "evaluate", Round: in.Round, Step: step, Total: total})
-	}
-	f := MetricsFile{Run: in.Run, Round: in.Round, Model: in.Model, Values: map[string]float64{}}
+	return test, seqs, nil
+}
 
-	// Held-out NLL per token of the real responses.
-	lp, err := a.logProbs(ctx, m, seqs, func(done int) { beat(done, 2*len(seqs)) })
+// evalTask is the run's task, nil for a run on data.
+func evalTask(name string) (tasks.Task, error) {
+	if name == "" {
+		return nil, nil
+	}
+	task, err := tasks.Get(name)
 	if err != nil {
-		return EvaluateOutput{}, err
+		return nil, Invalid("task: " + err.Error())
 	}
-	f.Values[eval.NLL] = eval.NLLPerToken(seqs, lp)
+	return task, nil
+}
 
-	// Greedy outputs: task metric and diversity.
-	var task tasks.Task
-	if in.Task != "" {
-		if task, err = tasks.Get(in.Task); err != nil {
-			return EvaluateOutput{}, Invalid("task: " + err.Error())
-		}
-		f.TaskMetric = task.MetricName()
+// heldOut runs the model on held-out prompts [lo, hi): the log-probs of the real
+// responses, the greedy outputs and, for a task with a known p_data, the log-probs of its
+// samples and one temperature-1 sample per prompt. Every value depends only on the prompt's
+// global index and the batch of `chunk` prompts it is computed in, so shards that start at
+// multiples of chunk give the values of one unsplit call.
+func (a *Activities) heldOut(ctx context.Context, in EvaluateInput, m *model.GPT, task tasks.Task, test []dataset.Pair, seqs []model.Sequence, lo, hi int, hb *heartbeat) (EvalPart, error) {
+	part := EvalPart{Run: in.Run, Round: in.Round, Model: in.Model, Lo: lo, Hi: hi}
+	total := 2 * (hi - lo)
+	beat := func(step int) { hb.set(Heartbeat{Phase: "evaluate", Round: in.Round, Step: step, Total: total}) }
+
+	// Held-out log-probs of the real responses (NLL per token).
+	lp, err := a.logProbs(ctx, m, seqs[lo:hi], beat)
+	if err != nil {
+		return EvalPart{}, err
 	}
-	var outs [][]int
-	for lo := 0; lo < len(seqs); lo += chunk {
+	part.LogProb = lp
+
+	// Greedy outputs: task metric, answer scores and diversity.
+	for c := lo; c < hi; c += chunk {
 		if err := ctx.Err(); err != nil {
-			return EvaluateOutput{}, err
+			return EvalPart{}, err
 		}
-		hi := min(lo+chunk, len(seqs))
-		prompts := make([][]int, 0, hi-lo)
-		for _, s := range seqs[lo:hi] {
+		end := min(c+chunk, hi)
+		prompts := make([][]int, 0, end-c)
+		for _, s := range seqs[c:end] {
 			prompts = append(prompts, s.Prompt)
 		}
 		g, err := m.Greedy(prompts, min(in.Sampling.MaxNewTokens, m.Config.Context-maxLen(prompts)))
 		if err != nil {
-			return EvaluateOutput{}, fmt.Errorf("greedy decode: %w", err)
+			return EvalPart{}, fmt.Errorf("greedy decode: %w", err)
 		}
-		outs = append(outs, g...)
-		beat(len(seqs)+hi, 2*len(seqs))
+		part.Greedy = append(part.Greedy, g...)
+		beat(hi - lo + end - lo)
 	}
+	if d, ok := task.(tasks.Distribution); ok {
+		if err := a.distributionPart(ctx, in, m, d, test, seqs, &part); err != nil {
+			return EvalPart{}, err
+		}
+	}
+	return part, nil
+}
+
+// heldOutMetrics turns the model's outputs on every held-out prompt (part, covering all of
+// them) into the metrics, summing over the prompts in their order.
+func heldOutMetrics(in EvaluateInput, m *model.GPT, task tasks.Task, test []dataset.Pair, seqs []model.Sequence, part EvalPart, f *MetricsFile) error {
+	f.Values[eval.NLL] = eval.NLLPerToken(seqs, part.LogProb)
+	if task != nil {
+		f.TaskMetric = task.MetricName()
+	}
+	outs := part.Greedy
 	var scoreSum, em, f1, pass float64
 	var scorer func(output, reference string) bool
 	if !in.Scorer.IsZero() {
 		if err := in.Scorer.Validate(); err != nil { // the spec was validated: a run recorded by another build
-			return EvaluateOutput{}, Invalid("scorer: " + err.Error())
+			return Invalid("scorer: " + err.Error())
 		}
 		scorer = in.Scorer.Compile()
 	}
@@ -138,30 +215,9 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	}
 	f.Values[eval.Distinct2] = eval.DistinctBigrams(outs)
 	if d, ok := task.(tasks.Distribution); ok {
-		if err := a.distributionMetrics(ctx, in, m, d, test, outs, f.Values); err != nil {
-			return EvaluateOutput{}, err
-		}
+		distributionMetrics(in, m, d, test, part, f.Values)
 	}
-
-	if len(in.Shards) > 0 {
-		if err := a.rewards(ctx, in, m, &f); err != nil {
-			return EvaluateOutput{}, err
-		}
-	}
-	for k, v := range f.Values {
-		// JSON (and so Temporal's payloads) cannot carry NaN or Inf; a diverged model's
-		// metric is reported as absent rather than failing the round's bookkeeping.
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			a.log().Warn("non-finite metric dropped", "run", in.Run, "round", in.Round, "metric", k, "value", v)
-			delete(f.Values, k)
-		}
-	}
-	c, err := a.putJSON(ctx, storage.MetricsKey(in.Run, in.Round), f)
-	if err != nil {
-		return EvaluateOutput{}, err
-	}
-	a.log().Info("evaluated", "run", in.Run, "round", in.Round, "metrics", f.Values)
-	return EvaluateOutput{File: c, Values: f.Values}, nil
+	return nil
 }
 
 // rewards scores the round's own training data (real pairs and synthetic shards) with the

@@ -58,6 +58,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 	defer hb.done()
 	gens := make([][]int, 0, len(prompts))
 	tokens := 0
+	phase(ctx, "generate", in.Run, in.Round, "sample")
 	sampleStart := time.Now()
 	for lo := 0; lo < len(prompts); lo += chunk {
 		if err := ctx.Err(); err != nil {
@@ -87,6 +88,7 @@ func (a *Activities) generate(ctx context.Context, in GenerateInput) (GenerateOu
 
 	// Opponent log-probs: the real response once per prompt, then every synthetic one.
 	sampleSec := time.Since(sampleStart).Seconds()
+	phase(ctx, "generate", in.Run, in.Round, "score")
 	scoreStart := time.Now()
 	score := make([]model.Sequence, 0, len(idx)+len(gens))
 	for _, i := range idx {

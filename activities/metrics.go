@@ -75,6 +75,13 @@ func (m *Telemetry) track(ctx context.Context, activity, run string, round int) 
 	}
 }
 
+// phase relabels the calling goroutine (and the goroutines the model starts from it) with
+// the activity's labels plus phase, so that a profile splits one activity's steps
+// (Generate's "sample" and "score": go tool pprof -tagfocus phase=score ...).
+func phase(ctx context.Context, activity, run string, round int, name string) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("activity", activity, "run", run, "round", strconv.Itoa(round), "phase", name)))
+}
+
 func (m *Telemetry) step(activity, run string, loss, tokS float64) {
 	if m == nil {
 		return

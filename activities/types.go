@@ -155,6 +155,9 @@ type EvaluateInput struct {
 	Seed     uint64             `json:"seed"`
 	MaxEval  int                `json:"max_eval"`        // cap on held-out prompts decoded (0 = all)
 	Scorer   eval.Scorer        `json:"scorer,omitzero"` // the spec's scorer; zero: none
+	// Parts are the EvaluateShard parts of the held-out prompts, in shard order; empty:
+	// Evaluate runs the model on every held-out prompt itself.
+	Parts []storage.Ref `json:"parts,omitempty"`
 }
 
 // EvaluateOutput carries the metric values inline (a handful of floats) and the object

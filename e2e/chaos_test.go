@@ -395,15 +395,8 @@ func chaosTableMarkdown(plan []fault, got, want workflows.RunResult, retries int
 		}
 		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %s | %.1f | %.1f | %s |\n", i+1, f.kind, f.at.Seconds(), f.phase, down, f.lost.Seconds(), f.bound.Seconds(), f.how)
 	}
-	fmt.Fprintf(&b, "\nRecoveries: %d of %d faults that hit a running activity (%d injected).\n\n", recovered, countLanded(plan), countInjected(plan))
-	b.WriteString("| round | model sha256 (chaos) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
-	for i := range got.Rounds {
-		w := ""
-		if i < len(want.Rounds) {
-			w = want.Rounds[i].ModelSHA256
-		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %v |\n", got.Rounds[i].Round, short(got.Rounds[i].ModelSHA256), short(w), got.Rounds[i].ModelSHA256 == w)
-	}
+	fmt.Fprintf(&b, "\nRecoveries: %d of %d faults that hit a running activity (%d injected).\n", recovered, countLanded(plan), countInjected(plan))
+	b.WriteString(shaTable(got, want, "chaos"))
 	return b.String()
 }
 

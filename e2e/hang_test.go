@@ -28,6 +28,7 @@ func TestHungWorker(t *testing.T) {
 		t.Skip("runs with make chaos-net (-args -e2e.net)")
 	}
 	e := harness.NewEnv(t)
+	harness.WatchLocal(t, e.Processes(), e.Dir, e.Stack.Dir())
 	ctx, cancel := timeout(t, 10*time.Minute)
 	defer cancel()
 	// Worker a reaches Temporal through a proxy, so that on resuming it can be kept from

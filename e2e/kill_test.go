@@ -31,14 +31,19 @@ func TestKillDuringTrain(t *testing.T) {
 	spec := ref
 	spec.Name = "kill-a"
 	e.StartRun(ctx, spec)
-	// Kill once round 1 has a trainer checkpoint (checkpoint_every 2: step 2 or later).
+	// Kill once round 1's trainer manifest lists a checkpoint (checkpoint_every 2: step 2 or
+	// later). The checkpoint object alone is not enough: a resume reads only what the manifest,
+	// written after it, lists, and a kill between the two leaves nothing to resume from.
 	var atStep int
-	harness.WaitFor(ctx, t, "a trainer checkpoint of round 1", func() bool {
+	harness.WaitFor(ctx, t, "a listed trainer checkpoint of round 1", func() bool {
+		m, err := storage.ReadManifest(ctx, e.Store, storage.TrainManifestKey(spec.Name, 1), "")
+		if err != nil || len(m.Keys) == 0 {
+			return false
+		}
 		if steps := e.TrainCheckpoints(ctx, spec.Name, 1); len(steps) > 0 {
 			atStep = steps[len(steps)-1]
-			return true
 		}
-		return false
+		return true
 	})
 	w1.Kill()
 	killedAt := time.Now()

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +69,7 @@ func TestNetChaos(t *testing.T) {
 	}
 	const rounds, epochs = 8, 2
 	e := harness.NewEnv(t)
+	harness.WatchLocal(t, e.Processes(), e.Dir, e.Stack.Dir())
 	ctx, cancel := timeout(t, 25*time.Minute)
 	defer cancel()
 	httpf := harness.NewS3Faults(t, e.Stack.S3Endpoint())
@@ -217,11 +219,7 @@ func TestNetChaos(t *testing.T) {
 	}
 	table := netTableMarkdown(plan, got, want, dur, retries, time.Since(t0))
 	t.Logf("network fault table:\n%s", table)
-	if *netTable != "" {
-		if err := os.WriteFile(*netTable, []byte(table), 0o644); err != nil {
-			t.Error(err)
-		}
-	}
+	appendNetTable(t, table)
 	sameModels(t, got, want)
 	for _, f := range plan {
 		switch {
@@ -261,15 +259,29 @@ func netTableMarkdown(plan []netFault, got, want workflows.RunResult, dur map[st
 		fmt.Fprintf(&b, "| %d | %s | %.1f | %s | %.1f | %.1f | %.1f | %d | %s | %s | %.1f | %.1f | %s |\n", i+1, f.name, f.at.Seconds(), f.phase, f.hold.Seconds(),
 			f.outcome.Seconds, dur[f.hit.Type], f.outcome.Attempt, hit, failure, f.lost.Seconds(), f.bound.Seconds(), f.how)
 	}
-	b.WriteString("\n| round | model sha256 (faults) | model sha256 (undisturbed) | match |\n|---|---|---|---|\n")
-	for i := range got.Rounds {
-		w := ""
-		if i < len(want.Rounds) {
-			w = want.Rounds[i].ModelSHA256
-		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %v |\n", got.Rounds[i].Round, short(got.Rounds[i].ModelSHA256), short(w), got.Rounds[i].ModelSHA256 == w)
-	}
+	b.WriteString(shaTable(got, want, "faults"))
 	return b.String()
+}
+
+var tableOnce sync.Once
+
+// appendNetTable adds a test's section to the -net.table file (make chaos-net's table): the
+// first section of the test binary starts the file afresh.
+func appendNetTable(t *testing.T, section string) {
+	if *netTable == "" {
+		return
+	}
+	mode := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	tableOnce.Do(func() { mode |= os.O_TRUNC })
+	f, err := os.OpenFile(*netTable, mode, 0o644)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "### %s\n\n%s\n", t.Name(), section); err != nil {
+		t.Error(err)
+	}
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7e7)) }

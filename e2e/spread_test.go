@@ -24,32 +24,11 @@ func TestShardsSpreadOverWorkers(t *testing.T) {
 
 	ref := smallSpec("spread-ref", 1, 1)
 	ref.Shards = 4
-	solo := e.StartWorker("solo")
-	e.StartRun(ctx, ref)
-	want := runToEnd(ctx, t, e, ref, solo)
-	solo.Stop()
-
-	wa := e.StartWorker("wa", "--max-activities", "1")
-	wb := e.StartWorker("wb", "--max-activities", "1")
-	waitPollers(ctx, t, e, "wa", "wb")
 	spec := ref
 	spec.Name = "spread"
-	e.StartRun(ctx, spec)
-	got := runToEnd(ctx, t, e, spec, wa, wb)
+	want, got := soloThenPair(ctx, t, e, ref, spec)
 
-	byIdentity := map[string][]int64{}
-	wid := workflows.WorkflowID(spec.Name)
-	for _, runID := range e.RunIDs(ctx, wid) {
-		scheduled := map[int64]string{} // event id -> activity type
-		for _, ev := range e.History(ctx, wid, runID) {
-			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-				scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
-			}
-			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "Generate" {
-				byIdentity[a.GetIdentity()] = append(byIdentity[a.GetIdentity()], a.GetScheduledEventId())
-			}
-		}
-	}
+	byIdentity := startedBy(ctx, e, spec.Name, "Generate")
 	var ids []string
 	for id, evs := range byIdentity {
 		ids = append(ids, id)
@@ -61,6 +40,41 @@ func TestShardsSpreadOverWorkers(t *testing.T) {
 	}
 	sameModels(t, got, want)
 	t.Logf("round 1 model sha256: two workers %s, one worker %s", short(got.Rounds[1].ModelSHA256), short(want.Rounds[1].ModelSHA256))
+}
+
+// soloThenPair runs ref to the end on one worker ("solo"), then spec on two workers ("wa",
+// "wb") that each take one activity at a time, and returns both results.
+func soloThenPair(ctx context.Context, t *testing.T, e *harness.Env, ref, spec workflows.RunSpec) (solo, pair workflows.RunResult) {
+	t.Helper()
+	w := e.StartWorker("solo")
+	e.StartRun(ctx, ref)
+	solo = runToEnd(ctx, t, e, ref, w)
+	w.Stop()
+
+	wa := e.StartWorker("wa", "--max-activities", "1")
+	wb := e.StartWorker("wb", "--max-activities", "1")
+	waitPollers(ctx, t, e, "wa", "wb")
+	e.StartRun(ctx, spec)
+	return solo, runToEnd(ctx, t, e, spec, wa, wb)
+}
+
+// startedBy lists, per worker identity, the activities of a type that the worker started in
+// every execution of a run (the scheduled event ids of their ActivityTaskStarted events).
+func startedBy(ctx context.Context, e *harness.Env, run, activityType string) map[string][]int64 {
+	byIdentity := map[string][]int64{}
+	wid := workflows.WorkflowID(run)
+	for _, runID := range e.RunIDs(ctx, wid) {
+		scheduled := map[int64]string{} // event id -> activity type
+		for _, ev := range e.History(ctx, wid, runID) {
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+				scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
+			}
+			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activityType {
+				byIdentity[a.GetIdentity()] = append(byIdentity[a.GetIdentity()], a.GetScheduledEventId())
+			}
+		}
+	}
+	return byIdentity
 }
 
 // waitPollers waits until every named worker polls the activity queue.

@@ -131,11 +131,11 @@ func TestBackendGradientsMatchReference(t *testing.T) {
 		if err := tr.accumulate(idx, &info); err != nil {
 			t.Fatal(err)
 		}
-		g := make([][]float64, len(tr.acc))
-		for i, a := range tr.acc {
-			g[i] = make([]float64, len(a))
-			for j, v := range a {
-				g[i][j] = v / n
+		g := make([][]float64, len(m.Params))
+		for i := range g {
+			g[i] = tr.acc.floats(i)
+			for j := range g[i] {
+				g[i][j] /= n
 			}
 		}
 		return g, info.Loss / n

@@ -106,7 +106,12 @@ func trainFLOPsPerToken(m *GPT) float64 {
 // benchTrainSteps times b.N optimizer steps of a trainer on data (batch examples a step)
 // after a warm-up step, reports tok/s and tok/cpu-s, and returns the tokens and seconds.
 func benchTrainSteps(b *testing.B, m *GPT, data []Example, method Method, batch int) (tokens int, sec float64) {
-	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: batch}})
+	return benchTrainStepsMicro(b, m, data, method, batch, 0)
+}
+
+// benchTrainStepsMicro is benchTrainSteps with micro-batches of micro examples (0: none).
+func benchTrainStepsMicro(b *testing.B, m *GPT, data []Example, method Method, batch, micro int) (tokens int, sec float64) {
+	tr, err := NewTrainer(m, data, TrainConfig{Loss: LossConfig{Method: method, Mu: 1}, OptimConfig: OptimConfig{LR: 1e-4, Epochs: b.N + 1, BatchSize: batch, MicroBatch: micro}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,10 @@ package model
 // train_config_sha256 and rng. Keys are sorted (encoding/json sorts maps), so saving the
 // same state twice gives byte-identical files. Load verifies every tensor's sha256.
 // A trainer checkpoint holds the model's tensors under their names plus the optimizer's
-// moments as "opt.m.<name>" and "opt.v.<name>" (F64).
+// moments as "opt.m.<name>" and "opt.v.<name>", in the model's dtype (F32 for float32
+// models), and trainer_format "2". Format 1 (no trainer_format key: earlier builds) held
+// float64 moments for every model; ResumeTrainer refuses it with an error saying why (see
+// trainerFormat), and a round that finds only such checkpoints starts again from step 0.
 
 import (
 	"bufio"
@@ -33,6 +36,14 @@ import (
 )
 
 const checkpointFormat = "space-sft/1"
+
+// trainerFormat is the version of a trainer checkpoint's optimizer state (metadata key
+// trainer_format). 2: gradients and moments in the model's dtype (float32 for float32
+// models). 1 (the key absent): float64 moments whatever the model. A format 1 checkpoint is
+// not converted: its moments rounded to float32 would continue a run that neither the
+// earlier build nor this one would have made, so a resume from it could not be
+// bit-identical to any uninterrupted training. Refusing it makes the round start again.
+const trainerFormat = "2"
 
 type stEntry struct {
 	DType   string   `json:"dtype"`
@@ -475,6 +486,7 @@ func (t *Trainer) Save(w io.Writer) error {
 	meta["train_config"] = string(tcj)
 	meta["data_sha256"] = t.fp.Data
 	meta["train_config_sha256"] = t.fp.Config
+	meta["trainer_format"] = trainerFormat
 	meta["rng"] = "stateless: epoch e visits examples in the order of PCG(seed, e).Perm"
 	hj, err := json.Marshal(t.hist) // floats in their shortest exact form: a resume reads them back bit for bit
 	if err != nil {
@@ -482,11 +494,20 @@ func (t *Trainer) Save(w io.Writer) error {
 	}
 	meta["history"] = string(hj)
 	ts := paramTensors(t.m)
-	for i, p := range t.m.Params {
-		ts = append(ts, namedTensor{name: "opt.m." + p.Name, shape: []int{len(t.opt.m[i])}, f64: t.opt.m[i]})
-	}
-	for i, p := range t.m.Params {
-		ts = append(ts, namedTensor{name: "opt.v." + p.Name, shape: []int{len(t.opt.v[i])}, f64: t.opt.v[i]})
+	for _, kind := range []string{"m", "v"} {
+		st := t.opt.m
+		if kind == "v" {
+			st = t.opt.v
+		}
+		for i, p := range t.m.Params {
+			nt := namedTensor{name: "opt." + kind + "." + p.Name, shape: []int{p.Value.Shape().TotalSize()}}
+			if st.isF64() {
+				nt.f64 = st.f64[i]
+			} else {
+				nt.f32 = st.f32[i]
+			}
+			ts = append(ts, nt)
+		}
 	}
 	return writeSafetensors(w, ts, meta)
 }
@@ -501,6 +522,12 @@ func ResumeTrainer(r io.Reader, data []Example, tc TrainConfig) (*Trainer, error
 	}
 	if f.meta["kind"] != "trainer" {
 		return nil, fmt.Errorf("model: checkpoint kind is %q, ResumeTrainer needs a trainer checkpoint (Trainer.Save)", f.meta["kind"])
+	}
+	if v := f.meta["trainer_format"]; v != trainerFormat {
+		if v == "" {
+			v = "1"
+		}
+		return nil, fmt.Errorf("model: cannot resume: trainer checkpoint format %s (float64 optimizer state, an earlier build), this build writes and resumes format %s (optimizer state in the model's dtype); its moments cannot continue the training bit-identically, so start the training again from step 0", v, trainerFormat)
 	}
 	if err := tc.Validate(); err != nil {
 		return nil, err
@@ -536,15 +563,20 @@ func ResumeTrainer(r io.Reader, data []Example, tc TrainConfig) (*Trainer, error
 	}
 	for i, p := range m.Params {
 		for _, kind := range []string{"m", "v"} {
-			nt, ok := f.tensors["opt."+kind+"."+p.Name]
-			dst := t.opt.m[i]
+			name := "opt." + kind + "." + p.Name
+			nt, ok := f.tensors[name]
+			st := t.opt.m
 			if kind == "v" {
-				dst = t.opt.v[i]
+				st = t.opt.v
 			}
-			if !ok || len(nt.f64) != len(dst) {
-				return nil, fmt.Errorf("model: trainer checkpoint lacks optimizer state %q (or it has the wrong size)", "opt."+kind+"."+p.Name)
+			switch {
+			case ok && st.isF64() && len(nt.f64) == len(st.f64[i]):
+				copy(st.f64[i], nt.f64)
+			case ok && !st.isF64() && len(nt.f32) == len(st.f32[i]):
+				copy(st.f32[i], nt.f32)
+			default:
+				return nil, fmt.Errorf("model: trainer checkpoint lacks optimizer state %q (or it has the wrong size or dtype)", name)
 			}
-			copy(dst, nt.f64)
 		}
 	}
 	return t, nil

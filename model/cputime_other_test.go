@@ -7,3 +7,6 @@ func cpuSeconds() float64 { return 0 }
 
 // peakRSSBytes is not measured here.
 func peakRSSBytes() int64 { return 0 }
+
+// resetPeakRSS does nothing here.
+func resetPeakRSS() {}

@@ -26,17 +26,20 @@
 //   - logprob.go: GPT.LogProbs, a forward-only graph cached per shape.
 //   - loss.go: LossConfig and the losses (sft, space, spin, sipo, ssimpo, psft) as scalar float64
 //     reference functions; the training graph's loss op calls the same code.
-//   - optim.go: RMSProp and Adam over the parameter tensors, the warm-up/decay schedule,
-//     global-norm clipping.
+//   - optim.go: RMSProp and Adam over the parameter tensors (moments in the model's dtype),
+//     the warm-up/decay schedule, global-norm clipping.
 //   - train.go: Trainer (data order, micro-batches, non-finite checks, fingerprints).
 //   - outer.go: data-parallel training over workers (DiLoCo): OuterConfig (train_workers,
 //     local_steps, outer_lr, outer_momentum), the Nesterov outer step (OuterUpdate,
 //     OuterStep), its state (OuterState), Trainer.SetWeights.
-//   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer).
+//   - checkpoint.go: safetensors files for models and trainers (Save, Load, ResumeTrainer;
+//     trainer format 2: moments in the model's dtype; format 1 is refused with the reason).
 //   - sample.go: KV-cache batched sampling (GPT.Generate; GPT.GenerateStream reports each
 //     token as it is sampled).
 //   - hf.go: Hugging Face GPT-2 checkpoints (ImportHF, ExportHF); testdata/hf holds real
 //     transformers-saved fixtures.
+//   - exp32.go, internal/vec: exp for the float32 softmaxes (Cephes' expf in float32), AVX2
+//     assembly on amd64 and a Go loop with the same bits (TestExp32AssemblyMatchesGo).
 //   - gelu32.go, internal/vec: GELU for float32 models, in float32 (tanh by a rational
 //     approximation, exactly +-1 past its clamp): AVX2 assembly on amd64 and a Go loop that
 //     gives the same bits (no FMA; checked by TestGelu32AssemblyMatchesGo).
@@ -93,11 +96,20 @@
 // configuration). Saving the same state twice gives byte-identical files.
 //
 // Precision: float32 by default; float64 (Config.DType) is used for gradient checks.
-// GELU is evaluated in the model's dtype (float64 models use math.Exp for its tanh).
-// The row-wise reductions of the fused ops (softmax and log-sum-exp normalizers, LayerNorm
-// statistics, bias and LayerNorm gain gradients, per-sequence log-probs) accumulate in
-// float64; matrix products (attention's included) accumulate in the model's dtype inside
-// BLAS. The optimizer keeps its moments and the accumulated micro-batch gradients in float64.
+// GELU is evaluated in the model's dtype (float64 models use math.Exp for its tanh), and so
+// are the exps of the softmaxes (attention, and the log-softmax over the vocabulary: exp32.go
+// for float32 models). The row-wise reductions of the fused ops (softmax and log-sum-exp
+// normalizers, LayerNorm statistics, bias and LayerNorm gain gradients, per-sequence
+// log-probs) accumulate in float64; matrix products (attention's included) accumulate in the
+// model's dtype inside BLAS. The gradients and the optimizer's moments are in the model's
+// dtype too (float32: 4 bytes a parameter each; TestFloat32StateCurve compares training
+// curves with float64 state), each update computed in float64 and rounded once.
+//
+// Memory: a training graph keeps what its backward needs and no more: the GELU tanh and the
+// attention probabilities are computed again in the backward, the log-softmax's gradient is
+// written over the logits, a tied wte has one gradient tensor, and a step of one micro-batch
+// updates from the graph's gradient tensors directly (BenchmarkGPT2Small reports bytes per
+// parameter).
 //
 // Speed: see ops.go (fused ops, both cores, reused buffers) and bench_test.go (make bench).
 // Work split over goroutines is cut the same way on any machine: same bits with one core

@@ -117,7 +117,7 @@ func TestGradientsFiniteDifference(t *testing.T) {
 					lm := refBatchLoss(t, m, data, lc)
 					d[j] = orig
 					num := (lp - lm) / (2 * h)
-					ana := tr.acc[pi][j] / norm
+					ana := tr.acc.f64[pi][j] / norm
 					err := math.Abs(num - ana)
 					scale := math.Max(math.Abs(num), math.Abs(ana))
 					if err > 1e-4*scale+1e-8 {
@@ -130,14 +130,14 @@ func TestGradientsFiniteDifference(t *testing.T) {
 			}
 			t.Logf("worst relative error %.2e", worst)
 			// gorgonia must not accumulate gradients across runs: a second pass gives the same.
-			first := make([][]float64, len(tr.acc))
-			for i, a := range tr.acc {
+			first := make([][]float64, len(tr.acc.f64))
+			for i, a := range tr.acc.f64 {
 				first[i] = append([]float64(nil), a...)
 			}
 			if err := tr.accumulate([]int{0, 1, 2}, &info); err != nil {
 				t.Fatal(err)
 			}
-			for i, a := range tr.acc {
+			for i, a := range tr.acc.f64 {
 				for j := range a {
 					if a[j] != first[i][j] {
 						t.Fatalf("%s[%d]: second pass gradient %v, first %v", m.Params[i].Name, j, a[j], first[i][j])

@@ -18,7 +18,8 @@ type net struct {
 	logp   *G.Node   // [B] log p(response | prompt) per row
 	loss   *G.Node   // scalar, training graphs only
 	ls     *lossState
-	grads  G.Nodes // d loss / d params, training graphs only
+	grads  G.Nodes // d loss / d params, training graphs only (tied wte: see addEmbedGrad)
+	tied   bool    // training graph of tied embeddings: wte's gradient lacks the embedding's rows
 	vm     G.VM
 }
 
@@ -78,7 +79,7 @@ func (m *GPT) build(B, T int, ls *lossState) (*net, error) {
 	}
 
 	// x = wte[tokens] + wpe[positions]   [B*T, D]
-	x := must(G.ApplyOp(newEmbedOp(st, 0), P("wte"), P("wpe")))
+	x := must(G.ApplyOp(newEmbedOp(st, 0, c.TiedEmbeddings && ls != nil), P("wte"), P("wpe")))
 	for l := 0; l < c.Layers; l++ {
 		h := fmt.Sprintf("h%d.", l)
 		// x = x + attn(ln1(x))
@@ -104,6 +105,7 @@ func (m *GPT) build(B, T int, ls *lossState) (*net, error) {
 		n.vm = G.NewTapeMachine(g)
 		return n, nil
 	}
+	n.tied = c.TiedEmbeddings
 	perEx := must(G.ApplyOp(newLossOp(ls), n.logp))
 	n.loss = must(G.Sum(perEx))
 	if err != nil {
@@ -131,4 +133,19 @@ func (n *net) run(m *GPT) error {
 // models this is more precise than the graph's float32 output).
 func (n *net) logps() []float64 {
 	return append([]float64(nil), n.st.seqLogp...)
+}
+
+// addEmbedGrad adds the embedding's contribution to a tied wte's gradient: row n of the
+// last backward's embedding-output gradient to row tokens[n] of acc (wte's gradient, the
+// logits' part already in it). Untied graphs have it in their own gradient: nothing to do.
+func addEmbedGrad[S fnum](n *net, acc []S, D int) {
+	if !n.tied {
+		return
+	}
+	switch g := n.st.dEmbed.Data().(type) {
+	case []float32:
+		embedScatterAdd(acc, g, n.st.tokens, D)
+	case []float64:
+		embedScatterAdd(acc, g, n.st.tokens, D)
+	}
 }

@@ -15,7 +15,8 @@ package model
 //
 // Precision: the row statistics and sums written here (softmax normalizers, LayerNorm
 // statistics and dg/db, bias gradients, log-sum-exp, the per-sequence log-probs) accumulate
-// in float64; the matrix products (including attention's QK^T, PV and their gradients)
+// in float64; the log-softmax over the vocabulary of a float32 model computes its exps in
+// float32 (exp32.go: AVX2, 8 lanes) and only sums them in float64; the matrix products (including attention's QK^T, PV and their gradients)
 // accumulate in the model's dtype inside BLAS. float32 models use a rational tanh for GELU
 // (abs error 2.6e-7), float64 models an exp-based one (abs error ~1e-16).
 
@@ -81,13 +82,14 @@ func allTrue(n int) []bool {
 // each run (this is how "inputs" that are not float tensors enter the graph).
 type batchState struct {
 	B, T    int
-	tokens  []int     // [B*T] input ids
-	targets []int     // [B*T] target ids
-	weights []float64 // [B*T] 1 where the target is a response token, else 0
-	lens    []int     // [B] number of response tokens (targets) of each row
-	seqLogp []float64 // [B] the last forward's log-probs, summed in float64
-	lse     []float64 // [B*T] log-sum-exp of each scored position's logits (forward -> backward)
-	pad     int       // id of padding positions (the tokenizer's padFill: PAD for the byte tokenizer)
+	tokens  []int         // [B*T] input ids
+	targets []int         // [B*T] target ids
+	weights []float64     // [B*T] 1 where the target is a response token, else 0
+	lens    []int         // [B] number of response tokens (targets) of each row
+	seqLogp []float64     // [B] the last forward's log-probs, summed in float64
+	lse     []float64     // [B*T] log-sum-exp of each scored position's logits (forward -> backward)
+	dEmbed  *tensor.Dense // [B*T, D] gradient of the embedding's output (the last backward)
+	pad     int           // id of padding positions (the tokenizer's padFill: PAD for the byte tokenizer)
 }
 
 func newBatchState(B, T int) *batchState {
@@ -129,14 +131,25 @@ func (st *batchState) fill(seqs []Sequence) {
 
 // ---- embedding: x[n] = wte[tokens[n]] + wpe[n mod T] ----
 
+// With tied embeddings (wte is also the output projection) the graph does not differentiate
+// the embedding with respect to wte: the tied logits' weight gradient is wte's only gradient
+// tensor, and the trainer adds the embedding's rows into it after each run (net.addEmbedGrad,
+// from the gradient of x that the wpe gradient op leaves in batchState.dEmbed). So a training
+// graph holds one [V, D] gradient for wte, not three (the logits', the embedding's, their sum:
+// 154 MB each at GPT-2's vocabulary).
 type embedOp struct {
 	opBase
-	st  *batchState
-	buf outBuf
+	st   *batchState
+	tied bool // wte is not differentiated here (see above)
+	buf  outBuf
 }
 
-func newEmbedOp(st *batchState, id int) *embedOp {
-	return &embedOp{opBase: opBase{"Embed", id, []int{2, 2, 2}}, st: st}
+func newEmbedOp(st *batchState, id int, tied bool) *embedOp {
+	name := "Embed"
+	if tied {
+		name = "EmbedTied"
+	}
+	return &embedOp{opBase: opBase{name, id, []int{2, 2, 2}}, st: st, tied: tied}
 }
 
 func (o *embedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -166,13 +179,18 @@ func embedFwd[F fnum](wte, wpe, y []F, st *batchState, D int) {
 	}
 }
 
-func (o *embedOp) DiffWRT(n int) []bool { return allTrue(n) }
+func (o *embedOp) DiffWRT(n int) []bool {
+	d := allTrue(n)
+	d[0] = !o.tied
+	return d
+}
+
 func (o *embedOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	dwte, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWte", o.id, []int{2, 2, 2}}, st: o.st}, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
 	dwpe, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWpe", o.id, []int{2, 2, 2}}, st: o.st, which: 1}, in[1], grad)
+	if err != nil || o.tied {
+		return G.Nodes{nil, dwpe}, err
+	}
+	dwte, err := G.ApplyOp(&embedGradOp{opBase: opBase{"EmbedGradWte", o.id, []int{2, 2, 2}}, st: o.st}, in[0], grad)
 	return G.Nodes{dwte, dwpe}, err
 }
 
@@ -190,6 +208,9 @@ func (o *embedGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 func (o *embedGradOp) Do(in ...G.Value) (G.Value, error) {
 	tab, g := dense(in[0]), dense(in[1])
+	if o.which == 1 {
+		o.st.dEmbed = g // the gradient of the embedding's output, for tied wte (net.addEmbedGrad)
+	}
 	s := tab.Shape()
 	r := o.buf.get(tab, s[0], s[1])
 	switch gd := g.Data().(type) {
@@ -211,6 +232,16 @@ func embedBwd[F fnum](g, d []F, st *batchState, D, which int) {
 		dr, gr := d[row*D:row*D+D], g[n*D:n*D+D]
 		for i := range dr {
 			dr[i] += gr[i]
+		}
+	}
+}
+
+// embedScatterAdd adds row n of g to row tokens[n] of acc (D columns), in order.
+func embedScatterAdd[S, F fnum](acc []S, g []F, tokens []int, D int) {
+	for n, tok := range tokens {
+		ar, gr := acc[tok*D:tok*D+D], g[n*D:n*D+D]
+		for i := range ar {
+			ar[i] += S(gr[i])
 		}
 	}
 }
@@ -643,7 +674,7 @@ func (o *geluOp) Do(in ...G.Value) (G.Value, error) {
 	r := o.buf.get(x, s[0], s[1])
 	switch xd := x.Data().(type) {
 	case []float32:
-		geluFwd(xd, r.Data().([]float32), scratchOf[float32](o.th, len(xd)))
+		geluFwd32Recompute(xd, r.Data().([]float32))
 	case []float64:
 		geluFwd(xd, r.Data().([]float64), scratchOf[float64](o.th, len(xd)))
 	}
@@ -703,7 +734,7 @@ func (o *geluGradOp) Do(in ...G.Value) (G.Value, error) {
 	r := o.buf.get(x, s[0], s[1])
 	switch xd := x.Data().(type) {
 	case []float32:
-		geluBwd(xd, dense(in[1]).Data().([]float32), r.Data().([]float32), geluSaved[float32](o.th, xd))
+		geluBwd32Recompute(xd, dense(in[1]).Data().([]float32), r.Data().([]float32))
 	case []float64:
 		geluBwd(xd, dense(in[1]).Data().([]float64), r.Data().([]float64), geluSaved[float64](o.th, xd))
 	}
@@ -711,6 +742,35 @@ func (o *geluGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // geluSaved returns the forward's tanh values for x (recomputed if the forward did not run).
+// geluChunk is the number of elements whose tanh a float32 GELU keeps at a time.
+const geluChunk = 2048
+
+// geluFwd32Recompute is GELU of a float32 model without keeping tanh u for the backward:
+// geluBwd32Recompute computes it again (the same bits: the same function of x), so a
+// training graph holds no [rows, 4D] tanh buffer per layer (at GPT-2 small, batch 4 x 256
+// tokens: 151 MB over 12 layers) for a second tanh per element.
+func geluFwd32Recompute(x, y []float32) {
+	parallelFor(len(x), func(lo, hi int) {
+		var th [geluChunk]float32
+		for c := lo; c < hi; c += geluChunk {
+			e := min(c+geluChunk, hi)
+			geluFwd32(x[c:e], y[c:e], th[:e-c])
+		}
+	})
+}
+
+// geluBwd32Recompute writes d = g * GELU'(x), recomputing tanh u chunk by chunk.
+func geluBwd32Recompute(x, g, d []float32) {
+	parallelFor(len(x), func(lo, hi int) {
+		var th, y [geluChunk]float32
+		for c := lo; c < hi; c += geluChunk {
+			e := min(c+geluChunk, hi)
+			geluFwd32(x[c:e], y[:e-c], th[:e-c])
+			geluBwd32(x[c:e], g[c:e], d[c:e], th[:e-c])
+		}
+	})
+}
+
 func geluSaved[F fnum](s *scratch, x []F) []F {
 	if th, ok := s.v.([]F); ok && len(th) == len(x) {
 		return th
@@ -743,23 +803,26 @@ func geluBwd[F fnum](x, g, d, th []F) {
 // ---- causal multi-head attention on packed qkv [B*T, 3D] -> [B*T, D] ----
 //
 // Per (row, head): S = Q K^T * scale (BLAS, on strided views of qkv), causal softmax row by
-// row in float64, Y = P V (BLAS). The probabilities P are kept for the backward op of the
-// same run, which then needs no recomputation:
+// row (float32 models: exp32 in float32, the normalizer summed in float64; float64 models:
+// math.Exp), Y = P V (BLAS). The probabilities P are not kept: the backward op computes them
+// again, the same way (the same bits), one (row, head) at a time, so a graph holds no
+// [B*H, T, T] buffer per layer (at GPT-2 small, 4 x 256 tokens: 151 MB over 12 layers; 4 x
+// 1024: 2.4 GB) for one more Q K^T product and softmax per (row, head) in the backward:
 //
 //	dV = P^T dY;  dP = dY V^T;  dS = P * (dP - rowsum(P * dP));  dQ = scale dS K;  dK = scale dS^T Q
 //
-// The (row, head) pairs are split over goroutines; each owns its columns of the output.
+// The (row, head) pairs are split over goroutines; each owns its columns of the output and
+// a T x T buffer from attnPool.
 
 type attnOp struct {
 	opBase
 	st    *batchState
 	heads int
 	buf   outBuf
-	probs *scratch // [B*H, T, T] softmax of the last forward
 }
 
 func newAttnOp(st *batchState, heads int) *attnOp {
-	return &attnOp{opBase: opBase{"CausalAttention", heads, []int{2, 2}}, st: st, heads: heads, probs: &scratch{}}
+	return &attnOp{opBase: opBase{"CausalAttention", heads, []int{2, 2}}, st: st, heads: heads}
 }
 
 func (o *attnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -774,68 +837,77 @@ func (o *attnOp) Do(in ...G.Value) (G.Value, error) {
 	B, T := o.st.B, o.st.T
 	switch d := qkv.Data().(type) {
 	case []float32:
-		attnFwd(d, r.Data().([]float32), scratchOf[float32](o.probs, B*o.heads*T*T), B, T, s[1]/3, o.heads)
+		attnFwd(d, r.Data().([]float32), B, T, s[1]/3, o.heads)
 	case []float64:
-		attnFwd(d, r.Data().([]float64), scratchOf[float64](o.probs, B*o.heads*T*T), B, T, s[1]/3, o.heads)
+		attnFwd(d, r.Data().([]float64), B, T, s[1]/3, o.heads)
 	}
 	return r, nil
 }
 
-// attnFwd computes y and leaves the probabilities of (row b, head h) in p[(b*H+h)*T*T:].
-func attnFwd[F fnum](qkv, y, p []F, B, T, D, H int) {
+// attnPool holds T x T buffers (a []float32 or []float64) for the (row, head) loops.
+var attnPool sync.Pool
+
+func attnBuf[F fnum](n int) []F {
+	if b, ok := attnPool.Get().([]F); ok && cap(b) >= n {
+		return b[:n]
+	}
+	return make([]F, n)
+}
+
+// attnProbsBH writes into pb [T, T] the causal softmax of (row b, head at column off) of
+// qkv: row i holds P[i, j] for j <= i and zeros after.
+func attnProbsBH[F fnum](qkv, pb []F, base, off, T, D, hd int, scale float64, e []float64) {
+	q, k := qkv[base*3*D+off:], qkv[base*3*D+D+off:]
+	gemm(false, true, T, T, hd, F(scale), q, 3*D, k, 3*D, 0, pb, T)
+	for i := 0; i < T; i++ {
+		row := pb[i*T : i*T+T]
+		if r32, ok := any(row).([]float32); ok {
+			mx := r32[0]
+			for _, v := range r32[1 : i+1] {
+				if v > mx {
+					mx = v
+				}
+			}
+			expScale32(r32[:i+1], r32[:i+1], mx, 1)
+			var z float64
+			for _, v := range r32[:i+1] {
+				z += float64(v)
+			}
+			for j, v := range r32[:i+1] {
+				r32[j] = float32(float64(v) / z)
+			}
+		} else {
+			mx := math.Inf(-1)
+			for _, v := range row[:i+1] {
+				mx = max(mx, float64(v))
+			}
+			var z float64
+			for j, v := range row[:i+1] {
+				e[j] = math.Exp(float64(v) - mx)
+				z += e[j]
+			}
+			for j := range row[:i+1] {
+				row[j] = F(e[j] / z)
+			}
+		}
+		clear(row[i+1:])
+	}
+}
+
+// attnFwd computes y.
+func attnFwd[F fnum](qkv, y []F, B, T, D, H int) {
 	hd := D / H
 	scale := 1 / math.Sqrt(float64(hd))
 	parallelFor(B*H, func(lo, hi int) {
 		e := make([]float64, T)
+		pb := attnBuf[F](T * T)
+		defer attnPool.Put(pb)
 		for bh := lo; bh < hi; bh++ {
 			base, off := (bh/H)*T, (bh%H)*hd
-			pb := p[bh*T*T : (bh+1)*T*T]
-			q, k, v := qkv[base*3*D+off:], qkv[base*3*D+D+off:], qkv[base*3*D+2*D+off:]
-			gemm(false, true, T, T, hd, F(scale), q, 3*D, k, 3*D, 0, pb, T)
-			for i := 0; i < T; i++ {
-				row := pb[i*T : i*T+T]
-				mx := math.Inf(-1)
-				for _, s := range row[:i+1] {
-					mx = max(mx, float64(s))
-				}
-				var z float64
-				for j, s := range row[:i+1] {
-					e[j] = math.Exp(float64(s) - mx)
-					z += e[j]
-				}
-				for j := range row[:i+1] {
-					row[j] = F(e[j] / z)
-				}
-				clear(row[i+1:])
-			}
-			gemm(false, false, T, hd, T, 1, pb, T, v, 3*D, 0, y[base*D+off:], D)
+			attnProbsBH(qkv, pb, base, off, T, D, hd, scale, e)
+			gemm(false, false, T, hd, T, 1, pb, T, qkv[base*3*D+2*D+off:], 3*D, 0, y[base*D+off:], D)
 		}
 	})
-}
-
-// attnProbs writes into p[0..i] the softmax over j <= i of q_i.k_j / sqrt(hd) (the
-// backward's fallback when the forward's probabilities are not there).
-func attnProbs[F fnum](qkv []F, p []F, base, i, D, off, hd int, scale float64) {
-	q := qkv[(base+i)*3*D+off : (base+i)*3*D+off+hd]
-	mx := math.Inf(-1)
-	s := make([]float64, i+1)
-	for j := 0; j <= i; j++ {
-		k := qkv[(base+j)*3*D+D+off : (base+j)*3*D+D+off+hd]
-		var d float64
-		for c := range q {
-			d += float64(q[c]) * float64(k[c])
-		}
-		s[j] = d * scale
-		mx = max(mx, s[j])
-	}
-	var z float64
-	for j := range s {
-		s[j] = math.Exp(s[j] - mx)
-		z += s[j]
-	}
-	for j := range s {
-		p[j] = F(s[j] / z)
-	}
 }
 
 // parallelFor splits [0, n) into contiguous chunks run on up to GOMAXPROCS goroutines.
@@ -862,7 +934,7 @@ func parallelFor(n int, f func(lo, hi int)) {
 
 func (o *attnOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *attnOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&attnGradOp{opBase: opBase{"CausalAttentionGrad", o.heads, []int{2, 2, 2}}, st: o.st, heads: o.heads, probs: o.probs}, in[0], grad)
+	d, err := G.ApplyOp(&attnGradOp{opBase: opBase{"CausalAttentionGrad", o.heads, []int{2, 2, 2}}, st: o.st, heads: o.heads}, in[0], grad)
 	return G.Nodes{d}, err
 }
 
@@ -872,7 +944,6 @@ type attnGradOp struct {
 	st    *batchState
 	heads int
 	buf   outBuf
-	probs *scratch
 }
 
 func (o *attnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -886,36 +957,24 @@ func (o *attnGradOp) Do(in ...G.Value) (G.Value, error) {
 	B, T, H := o.st.B, o.st.T, o.heads
 	switch d := qkv.Data().(type) {
 	case []float32:
-		attnBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), attnSaved[float32](o.probs, d, B, T, s[1]/3, H), B, T, s[1]/3, H)
+		attnBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), B, T, s[1]/3, H)
 	case []float64:
-		attnBwd(d, dense(in[1]).Data().([]float64), r.Data().([]float64), attnSaved[float64](o.probs, d, B, T, s[1]/3, H), B, T, s[1]/3, H)
+		attnBwd(d, dense(in[1]).Data().([]float64), r.Data().([]float64), B, T, s[1]/3, H)
 	}
 	return r, nil
 }
 
-// attnSaved returns the forward's probabilities (recomputed if the forward did not run).
-func attnSaved[F fnum](s *scratch, qkv []F, B, T, D, H int) []F {
-	if p, ok := s.v.([]F); ok && len(p) == B*H*T*T {
-		return p
-	}
-	p := scratchOf[F](s, B*H*T*T)
-	hd := D / H
-	for bh := 0; bh < B*H; bh++ {
-		for i := 0; i < T; i++ {
-			attnProbs(qkv, p[bh*T*T+i*T:], (bh/H)*T, i, D, (bh%H)*hd, hd, 1/math.Sqrt(float64(hd)))
-		}
-	}
-	return p
-}
-
-func attnBwd[F fnum](qkv, gy, dqkv, p []F, B, T, D, H int) {
+// attnBwd computes dqkv, the probabilities of each (row, head) computed again as attnFwd did.
+func attnBwd[F fnum](qkv, gy, dqkv []F, B, T, D, H int) {
 	hd := D / H
 	scale := F(1 / math.Sqrt(float64(hd)))
 	parallelFor(B*H, func(lo, hi int) {
-		ds := make([]F, T*T)
+		e := make([]float64, T)
+		ds, pb := attnBuf[F](T*T), attnBuf[F](T*T)
+		defer func() { attnPool.Put(ds); attnPool.Put(pb) }()
 		for bh := lo; bh < hi; bh++ {
 			base, off := (bh/H)*T, (bh%H)*hd
-			pb := p[bh*T*T : (bh+1)*T*T]
+			attnProbsBH(qkv, pb, base, off, T, D, hd, 1/math.Sqrt(float64(hd)), e)
 			qo, ko, vo := base*3*D+off, base*3*D+D+off, base*3*D+2*D+off
 			g := gy[base*D+off:]
 			gemm(false, true, T, T, hd, 1, g, D, qkv[vo:], 3*D, 0, ds, T)  // dP = dY V^T
@@ -983,12 +1042,20 @@ func logSumExp[F fnum](row []F) float64 {
 func tokLogpFwd[F fnum](x, y []F, st *batchState, V int) {
 	acc := st.seqLogp
 	parallelFor(st.B, func(lo, hi int) {
+		var buf []float32 // float32 rows: their exps, summed in float64
+		if _, ok := any(x).([]float32); ok {
+			buf = make([]float32, V)
+		}
 		for b := lo; b < hi; b++ {
 			var s float64
 			for n := b * st.T; n < (b+1)*st.T; n++ {
 				if w := st.weights[n]; w != 0 {
 					row := x[n*V : n*V+V]
-					st.lse[n] = logSumExp(row)
+					if r32, ok := any(row).([]float32); ok {
+						st.lse[n] = logSumExp32(r32, buf)
+					} else {
+						st.lse[n] = logSumExp(row)
+					}
 					s += w * (float64(row[st.targets[n]]) - st.lse[n])
 				}
 			}
@@ -1000,27 +1067,51 @@ func tokLogpFwd[F fnum](x, y []F, st *batchState, V int) {
 	}
 }
 
+// logSumExp32 is the log-sum-exp of a float32 row: its max, the exps of row - max in
+// float32 (exp32, into buf), their sum in float64. The float64 sum is one add per element
+// (no conversion of the row): over GPT-2's 50257 logits it keeps the sum's rounding error
+// near 1e-16 where float32 sums drift to about 1e-6 (TestLogSumExp32Accuracy measures both).
+func logSumExp32(row, buf []float32) float64 {
+	mx := row[0]
+	for _, v := range row[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	buf = buf[:len(row)]
+	expScale32(row, buf, mx, 1)
+	var z float64
+	for _, e := range buf {
+		z += float64(e)
+	}
+	return float64(mx) + math.Log(z)
+}
+
 func (o *tokLogpOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (o *tokLogpOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	d, err := G.ApplyOp(&tokLogpGradOp{opBase: opBase{"TokenLogProbGrad", 0, []int{2, 1, 2}}, st: o.st}, in[0], grad)
 	return G.Nodes{d}, err
 }
 
-// tokLogpGradOp: (logits, grad [B]) -> dlogits = grad[b] * w * (onehot(target) - softmax).
+// tokLogpGradOp: (logits, grad [B]) -> dlogits = grad[b] * w * (onehot(target) - softmax),
+// in place of the logits.
 type tokLogpGradOp struct {
 	opBase
-	st  *batchState
-	buf outBuf
+	st *batchState
 }
 
 func (o *tokLogpGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
 }
 
+// Do writes dlogits over the logits (in[0], the forward's output buffer): nothing reads the
+// logits after this op, and the forward overwrites them on the next run, so a training graph
+// holds one [rows, V] buffer, not two (at GPT-2's vocabulary of 50257 and 1024 positions,
+// 206 MB).
 func (o *tokLogpGradOp) Do(in ...G.Value) (G.Value, error) {
 	x := dense(in[0])
 	s := x.Shape()
-	r := o.buf.get(x, s[0], s[1])
+	r := x
 	switch d := x.Data().(type) {
 	case []float32:
 		tokLogpBwd(d, dense(in[1]).Data().([]float32), r.Data().([]float32), o.st, s[1])
@@ -1030,6 +1121,8 @@ func (o *tokLogpGradOp) Do(in ...G.Value) (G.Value, error) {
 	return r, nil
 }
 
+// tokLogpBwd writes dlogits to d, which may be x itself (each element is read, then
+// written). float32 rows use exp32 on x - lse in float32.
 func tokLogpBwd[F fnum](x, g, d []F, st *batchState, V int) {
 	parallelFor(len(st.weights), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
@@ -1041,8 +1134,12 @@ func tokLogpBwd[F fnum](x, g, d []F, st *batchState, V int) {
 			}
 			lse := st.lse[n] // the forward's, same logits
 			c := float64(g[n/st.T]) * w
-			for v := range row {
-				dr[v] = F(-c * math.Exp(float64(row[v])-lse))
+			if r32, ok := any(row).([]float32); ok {
+				expScale32(r32, any(dr).([]float32), float32(lse), float32(-c))
+			} else {
+				for v := range row {
+					dr[v] = F(-c * math.Exp(float64(row[v])-lse))
+				}
 			}
 			dr[st.targets[n]] += F(c)
 		}

@@ -1,7 +1,9 @@
 package model
 
 // The optimizer is our own, over the parameter tensors, so that its whole state (moments
-// and step count) is plain float64 slices that checkpoints store exactly. gorgonia's solvers
+// and step count) is plain slices that checkpoints store exactly: float32 for float32
+// models (the moments, like the gradients, take 4 bytes a parameter), float64 for float64
+// ones. Each element's update is computed in float64 and rounded once into the state. gorgonia's solvers
 // are not used: their state cannot be saved.
 //
 //	RMSProp (PyTorch's defaults; the paper's optimizer): v = a v + (1-a) g^2,
@@ -79,56 +81,116 @@ func (o OptimConfig) Validate() error {
 	return nil
 }
 
-type optimizer struct {
-	kind string      // "rmsprop" or "adam"
-	t    int         // updates done (Adam's bias correction)
-	m, v [][]float64 // per parameter; m unused by rmsprop (kept zero)
+// vecs is one float slice per parameter tensor, all float32 or all float64 (f64): a step's
+// gradients and the optimizer's moments. A float32 model keeps them in float32 (4 bytes a
+// parameter each, checkpoints of half the size), a float64 model in float64.
+type vecs struct {
+	f32 [][]float32
+	f64 [][]float64
 }
 
-func newOptimizer(kind string, m *GPT) *optimizer {
-	o := &optimizer{kind: kind}
+func newVecs(m *GPT, f64 bool) vecs {
+	var v vecs
 	for _, p := range m.Params {
 		n := p.Value.Shape().TotalSize()
-		o.m = append(o.m, make([]float64, n))
-		o.v = append(o.v, make([]float64, n))
+		if f64 {
+			v.f64 = append(v.f64, make([]float64, n))
+		} else {
+			v.f32 = append(v.f32, make([]float32, n))
+		}
 	}
-	return o
+	return v
 }
 
-// update applies one step with gradient g (per parameter, float64) and learning rate lr.
-func (o *optimizer) update(m *GPT, g [][]float64, lr float64) {
+func (v vecs) isF64() bool { return v.f64 != nil }
+
+// floats returns tensor i as float64 (a copy).
+func (v vecs) floats(i int) []float64 {
+	if v.isF64() {
+		return append([]float64(nil), v.f64[i]...)
+	}
+	out := make([]float64, len(v.f32[i]))
+	for j, x := range v.f32[i] {
+		out[j] = float64(x)
+	}
+	return out
+}
+
+// scale multiplies every element by f (element-wise, split over goroutines: same bits).
+func (v vecs) scale(f float64) {
+	for i := range v.f32 {
+		scaleVec(v.f32[i], f)
+	}
+	for i := range v.f64 {
+		scaleVec(v.f64[i], f)
+	}
+}
+
+func scaleVec[S fnum](a []S, f float64) {
+	parallelChunks(len(a), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			a[j] = S(float64(a[j]) * f)
+		}
+	})
+}
+
+type optimizer struct {
+	kind string // "rmsprop" or "adam"
+	t    int    // updates done (Adam's bias correction)
+	m, v vecs   // per parameter; m unused by rmsprop (kept zero)
+}
+
+// newOptimizer makes zero moments, in float64 when f64 (float64 models) else float32.
+func newOptimizer(kind string, m *GPT, f64 bool) *optimizer {
+	return &optimizer{kind: kind, m: newVecs(m, f64), v: newVecs(m, f64)}
+}
+
+// update applies one step with gradient g (per parameter, the moments' dtype) and learning
+// rate lr. Each element's update is computed in float64 from the stored moments and
+// gradient; the new moments are stored in their dtype, the weight in the model's.
+func (o *optimizer) update(m *GPT, g vecs, lr float64) {
 	o.t++
 	bc1 := 1 - math.Pow(adamBeta1, float64(o.t))
 	bc2 := 1 - math.Pow(adamBeta2, float64(o.t))
+	adam := o.kind == "adam"
 	for i, p := range m.Params {
-		mi, vi, gi := o.m[i], o.v[i], g[i]
-		delta := func(j int) float64 {
-			if o.kind == "adam" {
-				mi[j] = adamBeta1*mi[j] + (1-adamBeta1)*gi[j]
-				vi[j] = adamBeta2*vi[j] + (1-adamBeta2)*gi[j]*gi[j]
-				return lr * (mi[j] / bc1) / (math.Sqrt(vi[j]/bc2) + optEps)
-			}
-			vi[j] = rmspropAlpha*vi[j] + (1-rmspropAlpha)*gi[j]*gi[j]
-			return lr * gi[j] / (math.Sqrt(vi[j]) + optEps)
-		}
-		// Element-wise: split over goroutines, same bits whatever the split.
 		switch d := p.Value.Data().(type) {
 		case []float32:
-			parallelChunks(len(d), func(lo, hi int) {
-				for j := lo; j < hi; j++ {
-					d[j] = float32(float64(d[j]) - delta(j))
-				}
-			})
+			if o.m.isF64() {
+				updateTensor(d, o.m.f64[i], o.v.f64[i], g.f64[i], adam, lr, bc1, bc2)
+			} else {
+				updateTensor(d, o.m.f32[i], o.v.f32[i], g.f32[i], adam, lr, bc1, bc2)
+			}
 		case []float64:
-			parallelChunks(len(d), func(lo, hi int) {
-				for j := lo; j < hi; j++ {
-					d[j] -= delta(j)
-				}
-			})
+			if o.m.isF64() {
+				updateTensor(d, o.m.f64[i], o.v.f64[i], g.f64[i], adam, lr, bc1, bc2)
+			} else {
+				updateTensor(d, o.m.f32[i], o.v.f32[i], g.f32[i], adam, lr, bc1, bc2)
+			}
 		default:
 			panic(fmt.Sprintf("model: unsupported dtype %v", p.Value.Dtype()))
 		}
 	}
+}
+
+// updateTensor is one parameter tensor's update. Element-wise: split over goroutines, same
+// bits whatever the split.
+func updateTensor[P, S fnum](d []P, mi, vi, gi []S, adam bool, lr, bc1, bc2 float64) {
+	parallelChunks(len(d), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			g := float64(gi[j])
+			var delta float64
+			if adam {
+				mi[j] = S(adamBeta1*float64(mi[j]) + (1-adamBeta1)*g)
+				vi[j] = S(adamBeta2*float64(vi[j]) + (1-adamBeta2)*g*g)
+				delta = lr * (float64(mi[j]) / bc1) / (math.Sqrt(float64(vi[j])/bc2) + optEps)
+			} else {
+				vi[j] = S(rmspropAlpha*float64(vi[j]) + (1-rmspropAlpha)*g*g)
+				delta = lr * g / (math.Sqrt(float64(vi[j])) + optEps)
+			}
+			d[j] = P(float64(d[j]) - delta)
+		}
+	})
 }
 
 // parallelChunks is parallelFor for element-wise loops, serial below 64k elements (where
@@ -156,17 +218,18 @@ func Schedule(lr, warmupFrac float64, s, total int) float64 {
 // clipGlobalNorm scales g so that its global L2 norm is at most maxNorm (when maxNorm > 0)
 // and returns the norm before clipping.
 //
-// The sum of squares is taken per tensor (tensors in parallel, each summed in order), then
-// over the tensors in order: the same bits on any number of cores.
-func clipGlobalNorm(g [][]float64, maxNorm float64) float64 {
-	sq := make([]float64, len(g))
-	parallelFor(len(g), func(lo, hi int) {
+// The sum of squares is taken per tensor in float64 (tensors in parallel, each summed in
+// order), then over the tensors in order: the same bits on any number of cores.
+func clipGlobalNorm(g vecs, maxNorm float64) float64 {
+	n := max(len(g.f32), len(g.f64))
+	sq := make([]float64, n)
+	parallelFor(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			var s float64
-			for _, v := range g[i] {
-				s += v * v
+			if g.isF64() {
+				sq[i] = sumSquares(g.f64[i])
+			} else {
+				sq[i] = sumSquares(g.f32[i])
 			}
-			sq[i] = s
 		}
 	})
 	var s float64
@@ -175,14 +238,15 @@ func clipGlobalNorm(g [][]float64, maxNorm float64) float64 {
 	}
 	norm := math.Sqrt(s)
 	if maxNorm > 0 && norm > maxNorm {
-		f := maxNorm / norm
-		for _, gi := range g {
-			parallelChunks(len(gi), func(lo, hi int) {
-				for j := lo; j < hi; j++ {
-					gi[j] *= f
-				}
-			})
-		}
+		g.scale(maxNorm / norm)
 	}
 	return norm
+}
+
+func sumSquares[S fnum](a []S) float64 {
+	var s float64
+	for _, v := range a {
+		s += float64(v) * float64(v)
+	}
+	return s
 }

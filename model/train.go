@@ -79,9 +79,12 @@ func (e *NonFiniteError) Error() string {
 // batch of a step depends only on (Seed, step): resuming needs no RNG state beyond the step.
 // TotalSteps = Epochs * ceil(N / BatchSize); an epoch's last batch may be smaller. The loss
 // of a step is LossConfig.BatchLoss of its examples (the mean example loss; for sft with
-// SFTNorm "token" the NLL per response token of the whole batch); micro-batches accumulate
-// summed gradients in float64 buffers, divided by the batch's normaliser (its example
-// count, or its response tokens) before clipping and the update.
+// SFTNorm "token" the NLL per response token of the whole batch); its gradient, divided by
+// the batch's normaliser (its example count, or its response tokens) before clipping and
+// the update, is kept in the model's dtype, as are the optimizer's moments (float32 for
+// float32 models: 4 bytes a parameter each). When a step is one forward/backward
+// (MicroBatch = BatchSize) the gradient is the graph's own output, scaled in place; with
+// micro-batches they are summed into a buffer of their own.
 type Trainer struct {
 	m     *GPT
 	data  []Example
@@ -93,7 +96,8 @@ type Trainer struct {
 	ls    *lossState
 	T     int
 	fp    fingerprints
-	acc   [][]float64
+	acc   vecs       // the step's gradient (the graph's outputs when one micro-batch is a step)
+	alias bool       // acc is the graph's gradient tensors (one micro-batch a step), not a buffer
 	hist  []StepInfo // one per step done (saved in trainer checkpoints)
 }
 
@@ -105,6 +109,12 @@ type fingerprints struct {
 // NewTrainer validates the configuration and every example (lengths against the model's
 // context, number of synthetic responses) and builds the training graph once.
 func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
+	return newTrainer(m, data, tc, m.Config.DType == "float64")
+}
+
+// newTrainer is NewTrainer with gradients and moments in float64 when f64 (float64 models;
+// for float32 ones only the tests' reference: the float64 state that earlier builds kept).
+func newTrainer(m *GPT, data []Example, tc TrainConfig, f64 bool) (*Trainer, error) {
 	if err := tc.Validate(); err != nil {
 		return nil, err
 	}
@@ -148,7 +158,8 @@ func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
 			maxLen = max(maxLen, len(ex.Prompt)+len(g))
 		}
 	}
-	t := &Trainer{m: m, data: data, tc: tc, opt: newOptimizer(tc.Optimizer, m)}
+	f64 = f64 || m.Config.DType == "float64"
+	t := &Trainer{m: m, data: data, tc: tc, opt: newOptimizer(tc.Optimizer, m, f64)}
 	t.total = tc.Epochs * t.stepsPerEpoch()
 	t.fp = fingerprint(data, tc)
 	t.T = padT(maxLen, m.Config.Context)
@@ -157,8 +168,11 @@ func NewTrainer(m *GPT, data []Example, tc TrainConfig) (*Trainer, error) {
 	if t.n, err = m.build(tc.MicroBatch*(1+mu), t.T, t.ls); err != nil {
 		return nil, err
 	}
-	for _, p := range m.Params {
-		t.acc = append(t.acc, make([]float64, p.Value.Shape().TotalSize()))
+	t.alias = !f64 && tc.MicroBatch >= tc.BatchSize
+	if t.alias {
+		t.acc = vecs{f32: make([][]float32, len(m.Params))} // set to the graph's gradients by each step
+	} else {
+		t.acc = newVecs(m, f64)
 	}
 	return t, nil
 }
@@ -208,13 +222,7 @@ func (t *Trainer) Step() (StepInfo, error) {
 	info.Loss *= inv
 	info.RewardReal /= float64(len(idx))
 	info.RewardSynth /= float64(len(idx))
-	for _, a := range t.acc {
-		parallelChunks(len(a), func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				a[j] *= inv
-			}
-		})
-	}
+	t.acc.scale(inv)
 	info.GradNorm = clipGlobalNorm(t.acc, t.tc.ClipNorm)
 	if !finite(info.GradNorm) {
 		return StepInfo{}, &NonFiniteError{Step: t.step, Term: "gradient"}
@@ -288,7 +296,21 @@ func (t *Trainer) accumulate(idx []int, info *StepInfo) error {
 			}
 		}
 		for i, gn := range t.n.grads {
-			addFloats(t.acc[i], gn.Value(), lo == 0)
+			if t.alias {
+				t.acc.f32[i] = denseData(gn.Value()).([]float32)
+				continue
+			}
+			if t.acc.isF64() {
+				addFloats(t.acc.f64[i], gn.Value(), lo == 0)
+			} else {
+				addFloats(t.acc.f32[i], gn.Value(), lo == 0)
+			}
+		}
+		// wte (parameter 0): with tied embeddings, the embedding's rows are added here.
+		if t.acc.isF64() {
+			addEmbedGrad(t.n, t.acc.f64[0], t.m.Config.DModel)
+		} else {
+			addEmbedGrad(t.n, t.acc.f32[0], t.m.Config.DModel)
 		}
 	}
 	return nil
@@ -298,31 +320,27 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // addFloats adds a gradient value (float32 or float64 tensor) into acc, or sets acc to it
 // when first (the first micro-batch of a step). Element-wise, split over goroutines.
-func addFloats(acc []float64, v G.Value, first bool) {
+func addFloats[S fnum](acc []S, v G.Value, first bool) {
 	switch d := denseData(v).(type) {
 	case []float32:
-		parallelChunks(len(d), func(lo, hi int) {
-			if first {
-				for j := lo; j < hi; j++ {
-					acc[j] = float64(d[j])
-				}
-				return
-			}
-			for j := lo; j < hi; j++ {
-				acc[j] += float64(d[j])
-			}
-		})
+		addInto(acc, d, first)
 	case []float64:
-		parallelChunks(len(d), func(lo, hi int) {
-			if first {
-				copy(acc[lo:hi], d[lo:hi])
-				return
-			}
-			for j := lo; j < hi; j++ {
-				acc[j] += d[j]
-			}
-		})
+		addInto(acc, d, first)
 	}
+}
+
+func addInto[S, F fnum](acc []S, d []F, first bool) {
+	parallelChunks(len(d), func(lo, hi int) {
+		if first {
+			for j := lo; j < hi; j++ {
+				acc[j] = S(d[j])
+			}
+			return
+		}
+		for j := lo; j < hi; j++ {
+			acc[j] += S(d[j])
+		}
+	})
 }
 
 // fingerprint hashes the training data (ids and opponent log-probs, exactly) and the

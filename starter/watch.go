@@ -127,7 +127,10 @@ func (s snapshot) line() string {
 	if s.Attempt > 1 {
 		out += fmt.Sprintf(" (%s attempt %d: %s)", s.Activity, s.Attempt, s.Failure)
 	}
-	if p.Paused {
+	switch {
+	case p.Fault != "":
+		out += " [paused: " + p.Fault + "]"
+	case p.Paused:
 		out += " [paused]"
 	}
 	if p.Stopping {

@@ -94,7 +94,10 @@ func (s snapshot) block() []string {
 	if s.Attempt > 1 {
 		lines = append(lines, fmt.Sprintf("%s attempt %d: %s", s.Activity, s.Attempt, s.Failure))
 	}
-	if p.Paused {
+	switch {
+	case p.Fault != "":
+		lines = append(lines, "paused: "+p.Fault)
+	case p.Paused:
 		lines = append(lines, "paused (space resume "+s.Run+")")
 	}
 	if p.Stopping {

@@ -78,6 +78,20 @@ func TestWatchRedrawsInPlace(t *testing.T) {
 	}
 }
 
+// A run paused on a fault (S3 storage full) shows the fault and what to do, in the line
+// (`space status`, plain `space watch`) and in the block (a terminal).
+func TestWatchShowsFault(t *testing.T) {
+	s := watchSnapshot(5)
+	s.Progress.Paused, s.Progress.Phase = true, "paused"
+	s.Progress.Fault = `round 2 train: S3 storage full at endpoint http://127.0.0.1:7070, bucket "space"; the run is paused: once that is fixed, ` + "`space resume r1`"
+	if l := s.line(); !strings.Contains(l, "[paused: round 2 train: S3 storage full at endpoint") || !strings.Contains(l, "space resume r1") {
+		t.Errorf("line %q", l)
+	}
+	if b := strings.Join(s.block(), "\n"); !strings.Contains(b, "paused: round 2 train: S3 storage full") || strings.Count(b, "space resume") != 1 {
+		t.Errorf("block:\n%s", b)
+	}
+}
+
 // A round trained over several workers shows its outer steps, in the line and the block.
 func TestWatchShowsOuterSteps(t *testing.T) {
 	s := watchSnapshot(3)

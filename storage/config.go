@@ -22,6 +22,12 @@ const (
 	// blocks the activity until its start-to-close timeout, heartbeating all the while.
 	// A minute is far longer than any pause of a working gateway.
 	DefaultReadTimeout = time.Minute
+
+	// DefaultFullWait is how long a write refused because the gateway's disk is full is
+	// retried (backoff from 1 s, doubling, at most 30 s apart) before it fails with a
+	// *FullError: long enough for a cleanup job or a growing volume, short enough that a
+	// run does not sit silently on a full disk.
+	DefaultFullWait = 2 * time.Minute
 )
 
 // Config says where the bucket is and how to reach it. The zero value plus Bucket talks to
@@ -52,17 +58,28 @@ type Config struct {
 	// MultipartThreshold: objects larger than this many bytes are uploaded in parts
 	// (0 = DefaultMultipartThreshold).
 	MultipartThreshold int64
+
+	// FullWait: a write that the gateway refuses for lack of space is retried with backoff
+	// for this long, then fails with a *FullError (0 = DefaultFullWait, negative = no
+	// retry).
+	FullWait time.Duration
 }
 
+// fullWait is FullWait with its default applied (0: fail at once).
+func (c Config) fullWait() time.Duration { return withDefault(c.FullWait, DefaultFullWait) }
+
 // readTimeout is ReadTimeout with its default applied (0: none).
-func (c Config) readTimeout() time.Duration {
+func (c Config) readTimeout() time.Duration { return withDefault(c.ReadTimeout, DefaultReadTimeout) }
+
+// withDefault reads a duration setting: 0 is def, negative is off (0).
+func withDefault(d, def time.Duration) time.Duration {
 	switch {
-	case c.ReadTimeout == 0:
-		return DefaultReadTimeout
-	case c.ReadTimeout < 0:
+	case d == 0:
+		return def
+	case d < 0:
 		return 0
 	}
-	return c.ReadTimeout
+	return d
 }
 
 // UnsignedPayload reports whether uploads are sent with the SigV4 payload hash
@@ -103,6 +120,7 @@ func (c Config) UnsignedPayload() bool {
 //	S3_PATH_STYLE                     true/false (default true when S3_ENDPOINT is set)
 //	S3_CA_BUNDLE, else AWS_CA_BUNDLE  PEM file of extra root CAs
 //	S3_READ_TIMEOUT                   Go duration, e.g. 30s (default DefaultReadTimeout)
+//	S3_FULL_WAIT                      Go duration, e.g. 5m (default DefaultFullWait)
 func ConfigFromEnv() Config {
 	c := Config{
 		Endpoint:     strings.TrimSpace(os.Getenv("S3_ENDPOINT")),
@@ -122,6 +140,11 @@ func ConfigFromEnv() Config {
 	if v := os.Getenv("S3_READ_TIMEOUT"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
 			c.ReadTimeout = d
+		}
+	}
+	if v := os.Getenv("S3_FULL_WAIT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.FullWait = d
 		}
 	}
 	return c

@@ -24,7 +24,7 @@
 //
 // Configuration comes from the environment (ConfigFromEnv): S3_ENDPOINT, S3_REGION or
 // AWS_REGION, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, S3_PATH_STYLE,
-// S3_CA_BUNDLE or AWS_CA_BUNDLE, and S3_READ_TIMEOUT. `make up` starts a local versitygw and
+// S3_CA_BUNDLE or AWS_CA_BUNDLE, S3_READ_TIMEOUT and S3_FULL_WAIT. `make up` starts a local versitygw and
 // writes these to .data/stack.env.
 //
 // Faults on the way: a connection that carries no byte for Config.ReadTimeout (a minute by
@@ -33,6 +33,10 @@
 // bytes were changed in transit (Get returns the good bytes; GetStream, whose reader has
 // consumed the bad ones, returns an *IntegrityError with InTransit set, which is not
 // permanent), and otherwise the stored object itself is wrong (a permanent *IntegrityError).
+// A write the gateway refuses for lack of space (507 InsufficientStorage, QuotaExceeded,
+// ENOSPC) is retried with backoff (1 s, 2 s, 4 s ... at most 30 s apart) for Config.FullWait
+// (S3_FULL_WAIT, two minutes by default), each retry logged; a store that stays full is a
+// permanent *FullError naming the endpoint and the bucket.
 //
 // It knows aws-sdk-go-v2 only: nothing of Temporal, the model or the workflows.
 package storage

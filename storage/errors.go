@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	smithy "github.com/aws/smithy-go"
@@ -92,6 +94,40 @@ func (e *UnreachableError) Error() string {
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// FullError: the gateway refused a write because its storage is full (its disk, or a quota),
+// and kept refusing it for Waited (Config.FullWait, retried with backoff). No retry of the
+// activity can fix it while the disk stays full, so it is permanent for IsPermanent's
+// purpose; the workflow pauses the run on it (type StorageFull) instead of failing it.
+// Nothing committed is lost: a write either lands whole or not at all.
+type FullError struct {
+	Op, Key, Bucket, Endpoint string
+	Waited                    time.Duration
+	Err                       error
+}
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("storage: %s %s: S3 storage full at endpoint %s, bucket %q (writes refused for %v): "+
+		"free space on the gateway's disk (or raise its quota)", e.Op, e.Key, e.Endpoint, e.Bucket, e.Waited.Round(time.Second))
+}
+func (e *FullError) Unwrap() error { return e.Err }
+
+// IsFull reports whether err is (or wraps) a *FullError.
+func IsFull(err error) bool {
+	var fe *FullError
+	return errors.As(err, &fe)
+}
+
+// isNoSpace reports whether an S3 error says the gateway is out of space: HTTP 507
+// (Insufficient Storage: versitygw's InsufficientStorage on ENOSPC, MinIO's
+// XMinioStorageFull), versitygw's QuotaExceeded (EDQUOT, a 403), or a message carrying the
+// OS error.
+func isNoSpace(err error, code string, status int) bool {
+	if status == http.StatusInsufficientStorage || code == "XMinioStorageFull" || code == "InsufficientStorage" || code == "QuotaExceeded" {
+		return true
+	}
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(strings.ToLower(err.Error()), "no space left on device")
+}
+
 // TLSError: the HTTPS handshake with the endpoint failed (certificate not trusted, wrong
 // host name, or an http:// gateway addressed as https://). A configuration problem.
 type TLSError struct {
@@ -138,8 +174,9 @@ func (e *KeyError) Error() string {
 }
 
 // IsPermanent reports whether err is one a retry cannot fix: an integrity failure, a missing
-// object, rejected credentials, a missing bucket, an invalid key or name, a TLS failure. Activities mark
-// these non-retryable. An unreachable endpoint and other errors are not permanent.
+// object, rejected credentials, a missing bucket, an invalid key or name, a TLS failure, a
+// store that stayed full for Config.FullWait. Activities mark these non-retryable. An
+// unreachable endpoint and other errors are not permanent.
 func IsPermanent(err error) bool {
 	var (
 		ie *IntegrityError
@@ -148,12 +185,13 @@ func IsPermanent(err error) bool {
 		be *BucketError
 		ke *KeyError
 		te *TLSError
+		fe *FullError
 	)
 	if errors.As(err, &ie) && ie.InTransit {
 		return false
 	}
 	return errors.As(err, &ie) || errors.As(err, &nf) || errors.As(err, &ae) ||
-		errors.As(err, &be) || errors.As(err, &ke) || errors.As(err, &te)
+		errors.As(err, &be) || errors.As(err, &ke) || errors.As(err, &te) || errors.As(err, &fe)
 }
 
 // IsNotFound reports whether err is (or wraps) a *NotFoundError.
@@ -177,6 +215,9 @@ func (s *Store) classify(op, key string, err error) error {
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
 	}
+	if isNoSpace(err, code, status) { // before the 403s: versitygw answers a full quota with 403 QuotaExceeded
+		return &FullError{Op: op, Key: key, Bucket: s.cfg.Bucket, Endpoint: s.endpointName(), Err: err}
+	}
 	switch {
 	case code == "NoSuchKey" || (status == http.StatusNotFound && code == "NotFound"):
 		return &NotFoundError{Key: key, Bucket: s.cfg.Bucket, Endpoint: s.endpointName()}
@@ -193,6 +234,7 @@ func (s *Store) classify(op, key string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("storage: %s %s: %w", op, key, err)
 	}
+
 	if tlsErr := tlsCause(err); tlsErr != nil {
 		return &TLSError{Op: op, Key: key, Endpoint: s.endpointName(), Err: tlsErr}
 	}

@@ -41,6 +41,8 @@ func TestClassify(t *testing.T) {
 		{"bad signature", apiErr(403, "SignatureDoesNotMatch"), new(*AuthError), true, []string{"AWS_SECRET_ACCESS_KEY"}},
 		{"refused", refused, new(*UnreachableError), false, []string{"http://127.0.0.1:1", "make up"}},
 		{"server error", apiErr(500, "InternalError"), nil, false, []string{"k1"}},
+		{"disk full", apiErr(507, "InsufficientStorage"), new(*FullError), true, []string{"k1", "S3 storage full at endpoint http://127.0.0.1:1", `bucket "bk"`, "free space"}},
+		{"quota", apiErr(403, "QuotaExceeded"), new(*FullError), true, []string{"S3 storage full"}},
 		{"canceled", &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: context.Canceled}}, nil, false, []string{"k1", "canceled"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

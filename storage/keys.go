@@ -56,6 +56,11 @@ func ShardKey(run string, round, shard int) string {
 	return fmt.Sprintf("%ssynthetic/shard-%03d.json", RoundPrefix(run, round), shard)
 }
 
+// EvalPartKey: the model's outputs on evaluation shard k of round r's held-out prompts.
+func EvalPartKey(run string, round, shard int) string {
+	return fmt.Sprintf("%seval/part-%03d.json", RoundPrefix(run, round), shard)
+}
+
 // TrainPrefix: "runs/{run}/rounds/{r:03d}/train/" (trainer checkpoints).
 func TrainPrefix(run string, round int) string { return RoundPrefix(run, round) + "train/" }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -200,33 +201,65 @@ func (s *Store) putHashed(ctx context.Context, obj Object, data []byte, contentT
 	key := obj.Key
 	start := time.Now()
 	meta := map[string]string{metaSHA: obj.SHA256}
-	var err error
-	if int64(len(data)) > s.cfg.MultipartThreshold {
-		_, err = s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-			Bucket:        &s.cfg.Bucket,
-			Key:           &key,
-			Body:          bytes.NewReader(data),
-			ContentLength: aws.Int64(obj.Size),
-			ContentType:   &contentType,
-			Metadata:      meta,
-		})
-	} else {
-		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:        &s.cfg.Bucket,
-			Key:           &key,
-			Body:          bytes.NewReader(data),
-			ContentLength: aws.Int64(obj.Size),
-			ContentType:   &contentType,
-			Metadata:      meta,
-		})
-	}
+	err := s.whileFull(ctx, func() error {
+		var err error
+		if int64(len(data)) > s.cfg.MultipartThreshold {
+			_, err = s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+				Bucket:        &s.cfg.Bucket,
+				Key:           &key,
+				Body:          bytes.NewReader(data),
+				ContentLength: aws.Int64(obj.Size),
+				ContentType:   &contentType,
+				Metadata:      meta,
+			})
+		} else {
+			_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+				Bucket:        &s.cfg.Bucket,
+				Key:           &key,
+				Body:          bytes.NewReader(data),
+				ContentLength: aws.Int64(obj.Size),
+				ContentType:   &contentType,
+				Metadata:      meta,
+			})
+		}
+		return s.classify("put", key, err)
+	})
 	if err != nil {
-		return Object{}, s.classify("put", key, err)
+		return Object{}, err
 	}
 	if s.observe != nil {
 		s.observe("put", obj.Size, time.Since(start))
 	}
 	return obj, nil
+}
+
+// whileFull runs put (a write, its error classified) and, while it fails with a *FullError,
+// runs it again after 1 s, 2 s, 4 s ... (at most 30 s apart) until Config.FullWait has
+// passed; then the last *FullError is returned with Waited set. A disk that fills for a
+// moment (another writer's temporary files, a cleanup about to run) costs a pause, not an
+// attempt; one that stays full is reported once, as such.
+func (s *Store) whileFull(ctx context.Context, put func() error) error {
+	start := time.Now()
+	wait := time.Second
+	for {
+		err := put()
+		var fe *FullError
+		if !errors.As(err, &fe) {
+			return err
+		}
+		fe.Waited = time.Since(start)
+		if fe.Waited+wait > s.cfg.fullWait() {
+			return fe
+		}
+		slog.Warn("S3 storage full: retrying the write", "key", fe.Key, "endpoint", fe.Endpoint, "bucket", fe.Bucket,
+			"waited", fe.Waited.Round(time.Millisecond).String(), "next_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return fe
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 // Get returns the object's bytes after checking their SHA-256 against the object's

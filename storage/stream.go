@@ -64,7 +64,22 @@ func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer)
 		return s.putHashed(ctx, obj, small.buf.Bytes(), contentType)
 	}
 
-	// Pass 2, above the threshold: encode again into a multipart upload, part by part.
+	// Pass 2, above the threshold: encode again into a multipart upload, part by part (and
+	// again for each retry while the store is full).
+	err := s.whileFull(ctx, func() error { return s.putPass2(ctx, obj, contentType, write) })
+	if err != nil {
+		return Object{}, err
+	}
+	if s.observe != nil {
+		s.observe("put", obj.Size, time.Since(start))
+	}
+	return obj, nil
+}
+
+// putPass2 uploads what write writes as obj (its SHA-256 and size known from pass 1) in
+// parts, and checks that write wrote the same bytes.
+func (s *Store) putPass2(ctx context.Context, obj Object, contentType string, write func(io.Writer) error) error {
+	key := obj.Key
 	pr, pw := io.Pipe()
 	second := newCountingHash()
 	wrote := make(chan error, 1)
@@ -85,21 +100,18 @@ func (s *Store) PutStream(ctx context.Context, key string, write func(io.Writer)
 	werr := <-wrote
 	if err != nil {
 		if werr != nil && werr != io.ErrClosedPipe {
-			return Object{}, fmt.Errorf("encode %s: %w", key, werr)
+			return fmt.Errorf("encode %s: %w", key, werr)
 		}
-		return Object{}, s.classify("put", key, err)
+		return s.classify("put", key, err)
 	}
 	if werr != nil {
-		return Object{}, fmt.Errorf("encode %s: %w", key, werr)
+		return fmt.Errorf("encode %s: %w", key, werr)
 	}
 	if got := second.hex(); got != obj.SHA256 || second.n != obj.Size {
 		_ = s.Delete(ctx, key)
-		return Object{}, fmt.Errorf("storage: %s: the encoder wrote %d bytes (sha256 %s) on its second pass and %d (%s) on its first; nothing stored", key, second.n, got, obj.Size, obj.SHA256)
+		return fmt.Errorf("storage: %s: the encoder wrote %d bytes (sha256 %s) on its second pass and %d (%s) on its first; nothing stored", key, second.n, got, obj.Size, obj.SHA256)
 	}
-	if s.observe != nil {
-		s.observe("put", obj.Size, time.Since(start))
-	}
-	return obj, nil
+	return nil
 }
 
 // GetStream streams the object at key into read (e.g. model.Load) while hashing it, then

@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&o.Storage.Region, "s3-region", s3.Region, "region (S3_REGION)")
 	flag.BoolVar(&o.Storage.PathStyle, "s3-path-style", s3.PathStyle, "path-style addressing (S3_PATH_STYLE)")
 	flag.DurationVar(&o.Storage.ReadTimeout, "s3-read-timeout", s3.ReadTimeout, "fail and retry an S3 request whose connection is silent this long (S3_READ_TIMEOUT; 0 = 1m, negative = never)")
+	flag.DurationVar(&o.Storage.FullWait, "s3-full-wait", s3.FullWait, "retry a write that S3 refuses for lack of space this long, then pause the run (S3_FULL_WAIT; 0 = 2m, negative = no retry)")
 	flag.BoolVar(&o.CreateBucket, "create-bucket", envBool("SPACE_CREATE_BUCKET"), "create the bucket if it is missing (SPACE_CREATE_BUCKET; default: stop with an error)")
 	level := flag.String("log-level", env("SPACE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	flag.Usage = func() {

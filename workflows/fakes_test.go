@@ -13,13 +13,17 @@ import (
 // fakes are in-memory stand-ins for the activities: they return plausible keys and
 // metrics at once and record what they were asked, so tests can check the orchestration.
 type fakes struct {
-	mu       sync.Mutex
-	generate []activities.GenerateInput
-	train    []activities.TrainInput
-	workers  []activities.TrainWorkerInput
-	combines []activities.CombineInput
-	commits  []int
-	reports  []activities.ReportInput
+	mu         sync.Mutex
+	generate   []activities.GenerateInput
+	train      []activities.TrainInput
+	workers    []activities.TrainWorkerInput
+	combines   []activities.CombineInput
+	commits    []int
+	reports    []activities.ReportInput
+	evalShards []activities.EvaluateShardInput
+	evals      []activities.EvaluateInput
+	// nTest is the number of held-out pairs Prepare reports (default 3).
+	nTest int
 	// nll returns the held-out NLL of a round (default: decreasing with the round).
 	nll func(round int) float64
 }
@@ -31,7 +35,7 @@ func ck(key string) storage.Ref { return storage.Ref{Key: key, SHA256: sha(key)}
 func (f *fakes) Prepare(_ context.Context, in activities.PrepareInput) (activities.PrepareOutput, error) {
 	return activities.PrepareOutput{
 		Train: ck("runs/" + in.Run + "/inputs/train.jsonl"), Test: ck("runs/" + in.Run + "/inputs/test.jsonl"),
-		Manifest: ck("runs/" + in.Run + "/inputs/manifest.json"), NTrain: 12, NTest: 3,
+		Manifest: ck("runs/" + in.Run + "/inputs/manifest.json"), NTrain: 12, NTest: max(f.nTest, 3),
 	}, nil
 }
 
@@ -53,7 +57,17 @@ func (f *fakes) Train(_ context.Context, in activities.TrainInput) (activities.T
 	return activities.TrainOutput{Model: ck(fmt.Sprintf("runs/%s/rounds/%03d/model.safetensors", in.Run, in.Round)), Steps: 6, FinalLoss: 0.5}, nil
 }
 
+func (f *fakes) EvaluateShard(_ context.Context, in activities.EvaluateShardInput) (activities.EvaluateShardOutput, error) {
+	f.mu.Lock()
+	f.evalShards = append(f.evalShards, in)
+	f.mu.Unlock()
+	return activities.EvaluateShardOutput{Part: ck(fmt.Sprintf("runs/%s/rounds/%03d/eval/part-%03d.json", in.Run, in.Round, in.Shard)), Prompts: in.ShardSize}, nil
+}
+
 func (f *fakes) Evaluate(_ context.Context, in activities.EvaluateInput) (activities.EvaluateOutput, error) {
+	f.mu.Lock()
+	f.evals = append(f.evals, in)
+	f.mu.Unlock()
 	nll := 3.0 - 0.5*float64(in.Round)
 	if f.nll != nil {
 		nll = f.nll(in.Round)

@@ -9,7 +9,7 @@ import (
 
 // Error types a retry cannot fix. Activities mark such errors non-retryable themselves;
 // listing the types here as well protects against an activity that forgot to.
-var nonRetryable = []string{"InvalidInput", "InvalidSpec", "NonFinite", "Integrity"}
+var nonRetryable = []string{"InvalidInput", "InvalidSpec", "NonFinite", "Integrity", "StorageFull"}
 
 // retryPolicy is every activity's: exponential backoff from 1 s to 1 min, 10 attempts,
 // never for the error types a retry cannot fix.

@@ -146,7 +146,7 @@ func (r *runner) prepare(ctx workflow.Context) error {
 		in.Tokenizer = r.spec.BaseModel.Tokenizer
 	}
 	var out activities.PrepareOutput
-	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
+	if err := r.execute(ctx, ShortActivities(ctx), a.Prepare, in).Get(ctx, &out); err != nil {
 		return StepError("prepare", err)
 	}
 	r.c.Prepared = out
@@ -167,7 +167,7 @@ func (r *runner) base(ctx workflow.Context) error {
 		Tokenizer: r.c.Prepared.Tokenizer, Context: r.c.Prepared.Context,
 	}
 	var out activities.TrainOutput
-	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {
+	if err := r.execute(ctx, s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.TrainBase, in).Get(ctx, &out); err != nil {
 		return StepError("base", err)
 	}
 	r.c.Base, r.c.Opponent = out.Model, out.Model
@@ -208,7 +208,7 @@ func (r *runner) round(ctx workflow.Context, round int) error {
 			Opponent: r.c.Opponent, Train: r.c.Prepared.Train, Shards: shards,
 			Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
 		}
-		if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
+		if err := r.execute(ctx, s.Timeouts.LongActivities(ctx, s.TaskQueues.Train), a.Train, in).Get(ctx, &out); err != nil {
 			return StepError(fmt.Sprintf("round %d train", round), err)
 		}
 	}
@@ -252,7 +252,7 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 		}
 		futures := make([]workflow.Future, o.TrainWorkers)
 		for k := range futures {
-			futures[k] = workflow.ExecuteActivity(wctx, a.TrainWorker, activities.TrainWorkerInput{
+			futures[k] = r.execute(ctx, wctx, a.TrainWorker, activities.TrainWorkerInput{
 				Run: s.Name, Round: round, Loss: s.LossConfig, Train: r.c.Prepared.Train, Shards: shards,
 				Optim: s.OptimConfig, Seed: s.Seed + uint64(round), Durability: s.Durability,
 				Outer: o, Worker: k, Step: t, Global: global, State: states[k],
@@ -285,7 +285,7 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 		if t == steps-1 {
 			cin.Logs = logs
 		}
-		if err := workflow.ExecuteActivity(wctx, a.CombineOuter, cin).Get(ctx, &co); err != nil {
+		if err := r.execute(ctx, wctx, a.CombineOuter, cin).Get(ctx, &co); err != nil {
 			return activities.TrainOutput{}, StepError(fmt.Sprintf("round %d outer step %d combine", round, t), err)
 		}
 		global, momentum = co.Global, co.Momentum
@@ -312,7 +312,7 @@ func (r *runner) generate(ctx workflow.Context, round int) ([]storage.Ref, error
 	actx := s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate)
 	futures := make([]workflow.Future, s.Shards)
 	for k := range futures {
-		futures[k] = workflow.ExecuteActivity(actx, a.Generate, activities.GenerateInput{
+		futures[k] = r.execute(ctx, actx, a.Generate, activities.GenerateInput{
 			Run: s.Name, Round: round, Shard: k, Shards: s.Shards,
 			Opponent: r.c.Opponent, Train: r.c.Prepared.Train,
 			Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed,
@@ -349,9 +349,9 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Task: s.Task, Mu: s.Mu, Sampling: s.Generation, Seed: s.Seed, MaxEval: s.MaxEval,
 		Scorer: s.Scorer,
 	}
-	var ev activities.EvaluateOutput
-	if err := workflow.ExecuteActivity(s.Timeouts.LongActivities(ctx, s.TaskQueues.Generate), a.Evaluate, ein).Get(ctx, &ev); err != nil {
-		return RoundResult{}, StepError(fmt.Sprintf("round %d evaluate", round), err)
+	ev, err := r.evaluate(ctx, ein)
+	if err != nil {
+		return RoundResult{}, err
 	}
 	metrics := map[string]float64{eval.TrainLoss: tr.FinalLoss}
 	for k, v := range ev.Values {
@@ -366,7 +366,7 @@ func (r *runner) evaluateAndCommit(ctx workflow.Context, round int, tr activitie
 		Metrics: ev.File, Values: metrics, Shards: shards, TrainLog: tr.Log,
 	}
 	var manifest storage.Ref
-	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {
+	if err := r.execute(ctx, ShortActivities(ctx), a.CommitRound, cin).Get(ctx, &manifest); err != nil {
 		return RoundResult{}, StepError(fmt.Sprintf("round %d commit", round), err)
 	}
 	return RoundResult{Round: round, ModelKey: tr.Model.Key, ModelSHA256: tr.Model.SHA256, Metrics: metrics, ManifestKey: manifest.Key}, nil
@@ -378,7 +378,7 @@ func (r *runner) report(ctx workflow.Context, status string) (RunResult, error) 
 	res := RunResult{Run: r.spec.Name, Status: status, Rounds: r.c.Rounds, BestRound: r.c.BestRound}
 	in := activities.ReportInput{Run: r.spec.Name, Method: string(r.spec.Method), Status: status, BestRound: r.c.BestRound, Rounds: r.c.Rounds}
 	var rep storage.Ref
-	if err := workflow.ExecuteActivity(ShortActivities(ctx), a.Report, in).Get(ctx, &rep); err != nil {
+	if err := r.execute(ctx, ShortActivities(ctx), a.Report, in).Get(ctx, &rep); err != nil {
 		return RunResult{}, StepError("report", err)
 	}
 	res.ReportKey = rep.Key

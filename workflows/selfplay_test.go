@@ -48,6 +48,7 @@ func (s *selfPlaySuite) mockAll() {
 	s.env.OnActivity(a.TrainWorker, mock.Anything, mock.Anything).Return(s.f.TrainWorker).Maybe()
 	s.env.OnActivity(a.CombineOuter, mock.Anything, mock.Anything).Return(s.f.CombineOuter).Maybe()
 	s.env.OnActivity(a.Evaluate, mock.Anything, mock.Anything).Return(s.f.Evaluate).Maybe()
+	s.env.OnActivity(a.EvaluateShard, mock.Anything, mock.Anything).Return(s.f.EvaluateShard).Maybe()
 	s.env.OnActivity(a.CommitRound, mock.Anything, mock.Anything).Return(s.f.CommitRound).Maybe()
 	s.env.OnActivity(a.Report, mock.Anything, mock.Anything).Return(s.f.Report).Maybe()
 }
@@ -182,6 +183,47 @@ func (s *selfPlaySuite) TestSpecWithoutOuterSettings() {
 	s.Empty(s.f.workers)
 }
 
+// TestEvaluateShardFanOut: a held-out set larger than eval_shard_size is evaluated by
+// parallel EvaluateShard activities, one per eval_shard_size prompts (the last one short),
+// and Evaluate gets their parts in shard order; max_eval caps the prompts counted.
+func (s *selfPlaySuite) TestEvaluateShardFanOut() {
+	s.f.nTest = 70
+	spec := testSpec()
+	spec.EvalShardSize = 32
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	res := s.result()
+	s.Len(res.Rounds, 3)
+
+	s.Len(s.f.evalShards, 9) // ceil(70/32) = 3 shards for the base and each of 2 rounds
+	seen := map[[2]int]bool{}
+	for _, e := range s.f.evalShards {
+		s.Equal(32, e.ShardSize)
+		s.Equal("runs/t1/inputs/test.jsonl", e.Test.Key)
+		seen[[2]int{e.Round, e.Shard}] = true
+	}
+	s.Len(seen, 9)
+	s.Len(s.f.evals, 3)
+	for _, e := range s.f.evals {
+		s.Require().Len(e.Parts, 3)
+		for k, p := range e.Parts {
+			s.Equal(fmt.Sprintf("runs/t1/rounds/%03d/eval/part-%03d.json", e.Round, k), p.Key)
+		}
+	}
+}
+
+func (s *selfPlaySuite) TestEvaluateUnsplitUpToShardSize() {
+	s.f.nTest = 70
+	spec := testSpec()
+	spec.EvalShardSize, spec.MaxEval = 32, 32 // 32 prompts evaluated: one shard's worth
+	s.env.ExecuteWorkflow(SelfPlay, spec, nil)
+	s.result()
+	s.Empty(s.f.evalShards)
+	s.Len(s.f.evals, 3)
+	for _, e := range s.f.evals {
+		s.Empty(e.Parts)
+	}
+}
+
 func (s *selfPlaySuite) TestSFTSkipsGeneration() {
 	spec := testSpec()
 	spec.Method = "sft"
@@ -239,6 +281,51 @@ func (s *selfPlaySuite) TestPauseResume() {
 	s.True(during.Paused)
 	s.Equal(StatusCompleted, res.Status)
 	s.Len(res.Rounds, 3)
+}
+
+// TestStorageFullPausesThenResumes: a Train that fails with StorageFull (S3 stayed full for
+// storage.Config.FullWait) pauses the run with one message naming the fault and the fix;
+// `space resume` runs Train again and the run completes with every round. A stop while
+// paused on it fails the run with the fault instead.
+func (s *selfPlaySuite) TestStorageFullPausesThenResumes() {
+	var a *activities.Activities
+	env := s.NewTestWorkflowEnvironment()
+	s.env = env
+	full := `storage: put runs/t1/rounds/001/train/step-0000002.safetensors: S3 storage full at endpoint http://127.0.0.1:1, bucket "space"`
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(activities.TrainOutput{},
+		temporal.NewNonRetryableApplicationError(full, activities.ErrStorageFull, nil)).Once()
+	s.mockAll()
+	var during Progress
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		s.Require().NoError(err)
+		s.Require().NoError(v.Get(&during))
+	}, 30*time.Minute)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalResume, nil) }, time.Hour)
+	env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
+	res := s.result()
+	s.True(during.Paused)
+	s.Equal(PhasePaused, during.Phase)
+	s.Equal(1, during.Round)
+	s.Contains(during.Fault, full)
+	s.Contains(during.Fault, "space resume t1")
+	s.Equal(StatusCompleted, res.Status)
+	s.Len(res.Rounds, 3)
+	env.AssertNumberOfCalls(s.T(), "Train", 3) // round 1 twice (full, then after resume), round 2 once
+
+	env = s.NewTestWorkflowEnvironment()
+	s.env = env
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(activities.TrainOutput{},
+		temporal.NewNonRetryableApplicationError(full, activities.ErrStorageFull, nil)).Once()
+	s.mockAll()
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalStop, nil) }, time.Hour)
+	env.ExecuteWorkflow(SelfPlay, testSpec(), nil)
+	err := env.GetWorkflowError()
+	s.Require().Error(err)
+	var app *temporal.ApplicationError
+	s.Require().True(errors.As(err, &app))
+	s.Equal(activities.ErrStorageFull, app.Type())
+	s.Contains(err.Error(), "round 1 train")
 }
 
 func (s *selfPlaySuite) TestStopFinishesRoundThenReports() {

@@ -24,8 +24,9 @@ import (
 // epochs, batch_size, micro_batch, clip_norm), the training of a round over several workers
 // (model.OuterConfig: train_workers, local_steps, outer_lr, outer_momentum), the sampling of synthetic responses
 // (model.SampleConfig), the base model's shape (model.Shape), how a dataset is read
-// (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer) and how often
-// training checkpoints (activities.Durability). Their defaults and their checks are written once, by
+// (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer), how often
+// training checkpoints (activities.Durability) and when evaluation is split over parallel
+// activities (activities.EvalSharding). Their defaults and their checks are written once, by
 // their owner; DefaultSpec gathers the defaults and Validate runs the checks.
 //
 // A spec is complete: every field holds the value the run uses. Start from DefaultSpec
@@ -72,9 +73,10 @@ type RunSpec struct {
 	// It may not exceed them.
 	Context int `json:"context,omitempty"`
 
-	activities.Durability     // checkpoint_every, checkpoint_seconds
-	ContinueAsNewEvery    int `json:"continue_as_new_every"`         // rounds per workflow run
-	EarlyStopPatience     int `json:"early_stop_patience,omitempty"` // rounds without improvement (0 = off)
+	activities.Durability       // checkpoint_every, checkpoint_seconds
+	activities.EvalSharding     // eval_shard_size: held-out prompts per parallel evaluation shard
+	ContinueAsNewEvery      int `json:"continue_as_new_every"`         // rounds per workflow run
+	EarlyStopPatience       int `json:"early_stop_patience,omitempty"` // rounds without improvement (0 = off)
 
 	TaskQueues TaskQueues `json:"task_queues"`
 	Timeouts   Timeouts   `json:"timeouts"`
@@ -145,6 +147,7 @@ func DefaultSpec() RunSpec {
 		TestFrac:           0.2,
 		BaseModel:          BaseSpec{Shape: model.DefaultShape(), Tokenizer: model.DefaultTokenizer(), Epochs: 10, LR: 3e-3},
 		Durability:         activities.DefaultDurability(),
+		EvalSharding:       activities.DefaultEvalSharding(),
 		ContinueAsNewEvery: 2,
 		Timeouts:           Timeouts{HeartbeatSeconds: 20, ActivityMinutes: 120},
 	}
@@ -240,6 +243,9 @@ func (s RunSpec) validate() error {
 		}
 	}
 	if err := s.Durability.Validate(); err != nil {
+		return err
+	}
+	if err := s.EvalSharding.Validate(); err != nil {
 		return err
 	}
 	switch {

@@ -117,4 +117,6 @@ type Progress struct {
 	BestRound   int                `json:"best_round"`
 	Paused      bool               `json:"paused"`
 	Stopping    bool               `json:"stopping"`
+	// Fault: why the run paused itself (S3 storage full) and what to do; empty otherwise.
+	Fault string `json:"fault,omitempty"`
 }

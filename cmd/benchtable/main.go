@@ -1,11 +1,12 @@
 // Command benchtable merges the model benchmark outputs of the two BLAS backends (the
 // backend is a build tag, so `make bench` runs the benchmarks twice) into one table:
 //
-//	go run ./cmd/benchtable out/bench/gonum.txt out/bench/openblas.txt
+//	go run ./cmd/benchtable out/bench/gonum.txt out/bench/openblas.txt [out/bench/llmc.txt]
 //
 // Each argument is the output of `go test ./model -bench ...` for one backend, named by
 // its file name (gonum.txt -> gonum). A missing file is skipped. When a benchmark appears
-// several times (-count), the median is used.
+// several times (-count), the median is used. A file named llmc.txt holds the RESULT lines
+// of llm.c's train_gpt2.c at GPT-2 shape (make bench-llmc), printed as their own table.
 package main
 
 import (
@@ -91,7 +92,17 @@ func num(v float64, prec int) string {
 
 func main() {
 	var bs []*backend
+	var llmc []llmcRow
 	for _, p := range os.Args[1:] {
+		if filepath.Base(p) == "llmc.txt" {
+			rows, err := parseLLMC(p)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "benchtable:", err)
+				os.Exit(1)
+			}
+			llmc = append(llmc, rows...)
+			continue
+		}
 		b, err := parse(p)
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -151,6 +162,7 @@ func main() {
 		}
 	}
 	gpt2Table(bs)
+	llmcTable(llmc, bs)
 	fmt.Println()
 	fmt.Println("tok/cpu-s: tokens per second of the process's CPU time (all threads): steadier than tok/s")
 	fmt.Println("on a shared machine; 2x tok/cpu-s bounds what both cores of an idle machine would give.")
@@ -164,33 +176,100 @@ func shapeSize(s string) int {
 	return d*1000 + l
 }
 
-// gpt2Table prints BenchmarkGPT2Small's rows, when the run has them.
+// gpt2Table prints BenchmarkGPT2Small's rows (one per backend and context length), when the
+// run has them.
 func gpt2Table(bs []*backend) {
 	have := false
 	for _, b := range bs {
-		have = have || len(b.res["GPT2Small/TrainStep/sft"]) > 0
+		have = have || len(b.res["GPT2Small/T256/TrainStep/sft"]) > 0
 	}
 	if !have {
 		return
 	}
 	fmt.Println()
 	fmt.Println("GPT-2 small shape (d768, 12 layers, 12 heads, 1024 positions, vocabulary 50257, tied; 124.4M")
-	fmt.Println("parameters): a training step at batch 4 of 256-token sequences (space: + 4 synthetic); peak RSS")
-	fmt.Println("of the benchmark process after the step (B/param: over the parameter count); generation: 16")
-	fmt.Println("prompts x 64 new tokens with the KV cache; log-probs: 4 x 256 tokens.")
+	fmt.Println("parameters): a training step at batch 4 of T-token sequences (space: + 4 synthetic; T 1024")
+	fmt.Println("in micro-batches of one example); peak RSS of each benchmark alone (Linux VmHWM reset before")
+	fmt.Println("it; B/param: over the parameter count); log-probs: 4 x T tokens; generation: 16 prompts x 64")
+	fmt.Println("new tokens with the KV cache.")
 	fmt.Println()
-	fmt.Println("| backend  | train sft tok/s | train space tok/s | tok/cpu-s sft, space | GFLOP/s sft, space | % sgemm sft, space | peak RSS MB sft, space | B/param sft, space | gen tok/s (batch 16) | logprob tok/s |")
-	fmt.Println("|----------|-----------------|-------------------|----------------------|--------------------|--------------------|------------------------|--------------------|----------------------|---------------|")
+	fmt.Println("| backend  | T    | train sft tok/s | train space tok/s | tok/cpu-s sft, space | GFLOP/s sft, space | % sgemm sft, space | peak RSS MB sft, space | B/param sft, space | logprob tok/s |")
+	fmt.Println("|----------|------|-----------------|-------------------|----------------------|--------------------|--------------------|------------------------|--------------------|---------------|")
 	for _, b := range bs {
-		sf, sp := "GPT2Small/TrainStep/sft", "GPT2Small/TrainStep/space"
 		ceil := b.get("Sgemm/1024/2part", "GFLOP/s")
-		fmt.Printf("| %-8s | %15s | %17s | %20s | %18s | %18s | %22s | %18s | %20s | %13s |\n", b.name,
-			num(b.get(sf, "tok/s"), 0), num(b.get(sp, "tok/s"), 0),
-			num(b.get(sf, "tok/cpu-s"), 0)+", "+num(b.get(sp, "tok/cpu-s"), 0),
-			num(b.get(sf, "GFLOP/s"), 1)+", "+num(b.get(sp, "GFLOP/s"), 1),
-			num(100*b.get(sf, "GFLOP/s")/ceil, 0)+", "+num(100*b.get(sp, "GFLOP/s")/ceil, 0),
-			num(b.get(sf, "peak-RSS-MB"), 0)+", "+num(b.get(sp, "peak-RSS-MB"), 0),
-			num(b.get(sf, "B/param"), 1)+", "+num(b.get(sp, "B/param"), 1),
-			num(b.get("GPT2Small/Generate", "tok/s"), 1), num(b.get("GPT2Small/LogProbs", "tok/s"), 0))
+		for _, T := range []string{"T256", "T1024"} {
+			sf, sp := "GPT2Small/"+T+"/TrainStep/sft", "GPT2Small/"+T+"/TrainStep/space"
+			fmt.Printf("| %-8s | %-4s | %15s | %17s | %20s | %18s | %18s | %22s | %18s | %13s |\n", b.name, T[1:],
+				num(b.get(sf, "tok/s"), 0), num(b.get(sp, "tok/s"), 0),
+				num(b.get(sf, "tok/cpu-s"), 0)+", "+num(b.get(sp, "tok/cpu-s"), 0),
+				num(b.get(sf, "GFLOP/s"), 1)+", "+num(b.get(sp, "GFLOP/s"), 1),
+				num(100*b.get(sf, "GFLOP/s")/ceil, 0)+", "+num(100*b.get(sp, "GFLOP/s")/ceil, 0),
+				num(b.get(sf, "peak-RSS-MB"), 0)+", "+num(b.get(sp, "peak-RSS-MB"), 0),
+				num(b.get(sf, "B/param"), 1)+", "+num(b.get(sp, "B/param"), 1),
+				num(b.get("GPT2Small/"+T+"/LogProbs", "tok/s"), 0))
+		}
+	}
+	fmt.Println()
+	for _, b := range bs {
+		fmt.Printf("  %-8s KV-cache generation, batch 16: %s tok/s\n", b.name, num(b.get("GPT2Small/Generate", "tok/s"), 1))
+	}
+}
+
+// llmcRow is one RESULT line of llm.c's train_gpt2.c timed by the README's bench_gpt2.c.
+type llmcRow struct {
+	B, T, threads                    int
+	msStep, tokS, gflops, rssMB, bpp float64
+}
+
+// parseLLMC reads the RESULT lines of an llm.c run (make bench-llmc); a missing file gives none.
+func parseLLMC(path string) ([]llmcRow, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var rows []llmcRow
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r llmcRow
+		if _, err := fmt.Sscanf(strings.TrimSpace(sc.Text()), "RESULT B=%d T=%d threads=%d: %f ms/step, %f tok/s, %f GFLOP/s, peak RSS %f MB (%f B/param)",
+			&r.B, &r.T, &r.threads, &r.msStep, &r.tokS, &r.gflops, &r.rssMB, &r.bpp); err == nil {
+			rows = append(rows, r)
+		}
+	}
+	return rows, sc.Err()
+}
+
+// llmcTable prints llm.c's rows of the same session, when make bench-llmc ran, and each
+// backend's GPT-2 SFT step (the same work: next-token training at batch 4) over llm.c's best
+// at the same length.
+func llmcTable(rows []llmcRow, bs []*backend) {
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Println()
+	fmt.Println("llm.c train_gpt2.c (commit db2454f, AdamW step, built and run as the README describes) at the")
+	fmt.Println("same shape (vocabulary padded to 50304), random weights, same session:")
+	fmt.Println()
+	fmt.Println("| B | T    | OMP threads | ms/step | tok/s | GFLOP/s | peak RSS MB | B/param |")
+	fmt.Println("|---|------|-------------|---------|-------|---------|-------------|---------|")
+	for _, r := range rows {
+		fmt.Printf("| %d | %-4d | %11d | %7.0f | %5.0f | %7.1f | %11.0f | %7.1f |\n", r.B, r.T, r.threads, r.msStep, r.tokS, r.gflops, r.rssMB, r.bpp)
+	}
+	fmt.Println()
+	for _, T := range []int{256, 1024} {
+		best := nan
+		for _, r := range rows {
+			if r.B == 4 && r.T == T && (best != best || r.tokS > best) {
+				best = r.tokS
+			}
+		}
+		for _, b := range bs {
+			ours := b.get(fmt.Sprintf("GPT2Small/T%d/TrainStep/sft", T), "tok/s")
+			fmt.Printf("  T %-4d %-8s SFT step / llm.c's best (batch 4): %sx\n", T, b.name, num(ours/best, 2))
+		}
 	}
 }

@@ -96,13 +96,22 @@ type Env struct {
 	Client client.Client
 	Store  *storage.Store
 	Dir    string // logs of the workers
+
+	mu      sync.Mutex
+	workers []*Worker
 }
 
 // NewEnv starts a local stack on free ports (stacktest: skipped with -short, fails without
 // `make tools`) and dials it.
 func NewEnv(t testing.TB) *Env {
 	t.Helper()
-	st := stacktest.Start(t, stack.Options{})
+	return NewEnvWith(t, stack.Options{})
+}
+
+// NewEnvWith is NewEnv with stack options (e.g. Dir: a folder whose s3/ is a small tmpfs).
+func NewEnvWith(t testing.TB, opts stack.Options) *Env {
+	t.Helper()
+	st := stacktest.Start(t, opts)
 	e := &Env{T: t, Stack: st, Dir: t.TempDir()}
 	var err error
 	e.Client, err = client.Dial(client.Options{HostPort: st.TemporalAddress(), Logger: quietLogger{}})
@@ -124,6 +133,8 @@ type Worker struct {
 	LogPath  string
 	Args     []string // extra flags
 	Env      []string // extra KEY=VALUE (after the stack's, so they win)
+	Dir      string   // working directory ("" = the test's)
+	Bin      string   // the worker binary ("" = WorkerBinary: ./worker of this tree)
 
 	env  *Env
 	mu   sync.Mutex
@@ -136,6 +147,9 @@ type Worker struct {
 // appended to across restarts.
 func (e *Env) NewWorker(identity string, args ...string) *Worker {
 	w := &Worker{Identity: identity, LogPath: filepath.Join(e.Dir, identity+".log"), Args: args, env: e}
+	e.mu.Lock()
+	e.workers = append(e.workers, w)
+	e.mu.Unlock()
 	e.T.Cleanup(func() { w.Stop() })
 	return w
 }
@@ -151,7 +165,10 @@ func (e *Env) StartWorker(identity string, args ...string) *Worker {
 func (w *Worker) Start() {
 	t := w.env.T
 	t.Helper()
-	bin := WorkerBinary(t)
+	bin := w.Bin
+	if bin == "" {
+		bin = WorkerBinary(t)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cmd != nil {
@@ -169,6 +186,7 @@ func (w *Worker) Start() {
 	cmd.Env = append(append(os.Environ(), w.env.Stack.Env()...), w.Env...)
 	cmd.Env = append(cmd.Env, "OPENBLAS_NUM_THREADS=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = w.Dir
 	// Pdeathsig: a test binary killed by its timeout takes its workers with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

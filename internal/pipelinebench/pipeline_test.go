@@ -5,10 +5,19 @@
 //	make bench-pipeline
 //
 // BenchmarkCheckpointS3: a trainer checkpoint (d256 L6: weights and both optimizer
-// moments, about 96 MB) saved to and loaded from the S3 gateway: serialization alone, S3
-// transfer alone, and both (what an activity does), in MB/s. save = Trainer.Save + Put;
+// moments, all float32: about 58 MB; 96 MB while the moments were float64) saved to and
+// loaded from the S3 gateway: serialization alone, S3 transfer alone, and both (what an
+// activity does), in MB/s. save = Trainer.Save + Put;
 // load = Get + ResumeTrainer (which also builds the training graph); parse = model.Load
 // of the same bytes (read and verify every tensor, no graph).
+//
+// BenchmarkStreamCheckpoint1GB: a trainer checkpoint of about 1 GB (d768 L12, byte
+// vocabulary, 1024 positions: 86M parameters, weights and both float32 moments) streamed to
+// the S3 gateway and back as the activities do it: Store.PutStream(Trainer.Save) (multipart
+// above the threshold, sha256 computed while streaming) and Store.GetStream(ResumeTrainer)
+// (verified while read). MB/s of each, and the Go heap in use after each, in MB: about one
+// copy of the state (the trainer), not two. BENCH_STREAM_LAYERS sets the layers (12; fewer
+// for a quick check).
 //
 // BenchmarkPipelineRound: one self-play run (prepare, base model, one SPACE round) with an
 // in-process worker. From the workflow's history: its wall time, the time covered by at
@@ -28,6 +37,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,7 +61,7 @@ func BenchmarkCheckpointS3(b *testing.B) {
 	st := stacktest.StartS3(b)
 	ctx := context.Background()
 	cfg := st.StorageConfig()
-	// BENCH_MULTIPART_MB=16 puts the 98 MB checkpoint above the multipart threshold, to
+	// BENCH_MULTIPART_MB=16 puts the 58 MB checkpoint above the multipart threshold, to
 	// measure PutStream's two-pass multipart path (by default it is sent in one PutObject).
 	if v := os.Getenv("BENCH_MULTIPART_MB"); v != "" {
 		n, _ := strconv.Atoi(v)
@@ -131,6 +141,80 @@ func BenchmarkCheckpointS3(b *testing.B) {
 	b.ReportMetric(rate(get), "s3get-MB/s")
 	b.ReportMetric(rate(streamSave), "stream-save-MB/s")
 	b.ReportMetric(rate(streamLoad), "stream-load-MB/s")
+}
+
+func BenchmarkStreamCheckpoint1GB(b *testing.B) {
+	layers := 12
+	if v := os.Getenv("BENCH_STREAM_LAYERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BENCH_STREAM_LAYERS=%q: want a positive number of layers", v)
+		}
+		layers = n
+	}
+	st := stacktest.StartS3(b)
+	ctx := context.Background()
+	store, err := storage.New(ctx, st.StorageConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.New(model.Config{Shape: model.Shape{DModel: 768, Layers: layers, Heads: 12, Context: 1024}, Seed: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := []model.Example{{Prompt: []int{model.BOS, 'a', model.SEP}, Real: []int{'b', model.EOS}}}
+	tc := model.TrainConfig{Loss: model.LossConfig{Method: model.MethodSFT}, OptimConfig: model.OptimConfig{LR: 1e-4, Epochs: 2, BatchSize: 1}}
+	tr, err := model.NewTrainer(m, data, tc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.Step(); err != nil { // moments not all zero
+		b.Fatal(err)
+	}
+	heapMB := func() float64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapInuse) / 1e6
+	}
+	var save, load time.Duration
+	var size int64
+	var heapSaved, heapLoaded float64
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		obj, err := store.PutStream(ctx, fmt.Sprintf("bench/stream-%d.safetensors", i), tr.Save)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		heapSaved = heapMB()
+		var res *model.Trainer
+		t2 := time.Now()
+		if _, err := store.GetStream(ctx, obj.Key, obj.SHA256, obj.Size, func(r io.Reader) (err error) {
+			res, err = model.ResumeTrainer(r, data, tc)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		load += time.Since(t2)
+		save += t1.Sub(t0)
+		size = obj.Size
+		heapLoaded = heapMB() // the trainer and the resumed one
+		if res.StepCount() != 1 {
+			b.Fatalf("resumed at step %d, want 1", res.StepCount())
+		}
+		res = nil
+	}
+	mb := float64(size) * float64(b.N) / 1e6
+	b.ReportMetric(float64(size)/1e6, "MB")
+	b.ReportMetric(mb/save.Seconds(), "stream-save-MB/s")
+	b.ReportMetric(mb/load.Seconds(), "stream-load-MB/s")
+	b.ReportMetric(heapSaved, "heap-after-save-MB")
+	b.ReportMetric(heapLoaded, "heap-after-load-MB")
 }
 
 func BenchmarkPipelineRound(b *testing.B) {

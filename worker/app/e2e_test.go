@@ -28,11 +28,15 @@ import (
 	"github.com/space-sft/space/workflows"
 )
 
-// newestHistory is the history file -update writes; the older ones stay as they were
-// recorded, so that the replay test keeps proving that runs begun by older workers replay.
-const newestHistory = "selfplay_history_search_attributes.json"
+// newestHistory is the history file -update writes (the run's first execution: prepare,
+// base, round 1, continue-as-new; and its last, round 2 and the report, to newestHistory
+// with "_last"). The recorded ones stay as they were, so that the replay test keeps proving
+// that runs begun by older workers replay: selfplay_history_rounds.json and its _last were
+// written by -update on 2 Dec 2026 and renamed; rename a new recording the same way
+// (selfplay_history_WHAT.json) to keep it.
+const newestHistory = "selfplay_history_newest.json"
 
-var update = flag.Bool("update", false, "rewrite workflows/testdata/"+newestHistory+" from this run")
+var update = flag.Bool("update", false, "rewrite workflows/testdata/"+newestHistory+" (and its _last) from this run")
 
 // TinySpec is a run small enough for a 2-core CI machine: a d16 one-layer model on 16
 // arithmetic problems, two rounds of two shards, a continue-as-new after every round.
@@ -106,6 +110,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	firstRunID := run.GetRunID() // Get follows Continue-As-New to the last execution
 	var res workflows.RunResult
 	err = run.Get(ctx, &res)
 	close(runDone)
@@ -188,9 +193,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("none of the %d one-second CPU profiles taken during the run has the label activity with the value %q", len(profiles), spec.Name)
 	}
 
-	if *update { // the first run (prepare, base, round 1, continue-as-new) feeds the replay test
-		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), run.GetRunID(),
-			filepath.Join("..", "..", "workflows", "testdata", newestHistory))
+	if *update { // the first execution and the last feed the replay test
+		dir := filepath.Join("..", "..", "workflows", "testdata")
+		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), firstRunID, filepath.Join(dir, newestHistory))
+		writeHistory(ctx, t, c, workflows.WorkflowID(spec.Name), run.GetRunID(), filepath.Join(dir, strings.TrimSuffix(newestHistory, ".json")+"_last.json"))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -213,6 +214,11 @@ func (a *Activities) resume(ctx context.Context, j trainJob) (*model.Trainer, *s
 		})
 		if err != nil {
 			a.log().Warn("skipping trainer checkpoint", "key", o.Key, "err", err)
+			if errors.Is(err, model.ErrIncompatibleTrainer) {
+				// Another build's format, config or data: the earlier ones share it.
+				a.log().Warn("skipping the earlier trainer checkpoints too", "count", len(objs)-i-1)
+				break
+			}
 			continue
 		}
 		a.log().Info(fmt.Sprintf("resuming round %d from step %d", j.round, tr.StepCount()), "run", j.run, "key", o.Key)

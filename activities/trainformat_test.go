@@ -49,7 +49,20 @@ func TestTrainRestartsFromOldTrainerFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Keys = []storage.Object{old}
+	// A second, earlier format-1 checkpoint: it shares the format, so it is not even read.
+	ck1, ok := m.Lookup(storage.TrainCkptKey("f", 0, 1))
+	if !ok {
+		t.Fatalf("manifest %s does not list step 1: %+v", mkey, m.Keys)
+	}
+	b1, err := a.Store.Get(ctx, ck1.Key, ck1.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old1, err := a.Store.Put(ctx, ck1.Key, trainerFormat1(t, b1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Keys = []storage.Object{old1, old}
 	if _, err := storage.WriteManifest(ctx, a.Store, mkey, m); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +77,9 @@ func TestTrainRestartsFromOldTrainerFormat(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "skipping trainer checkpoint") || !strings.Contains(l, "trainer checkpoint format 1") {
 		t.Errorf("the log does not say why the checkpoint was skipped:\n%s", l)
+	}
+	if l := logs.String(); strings.Count(l, `msg="skipping trainer checkpoint"`) != 1 || !strings.Contains(l, "skipping the earlier trainer checkpoints too") {
+		t.Errorf("the earlier format-1 checkpoint was read too (the newest one's refusal covers it):\n%s", l)
 	}
 }
 

@@ -165,7 +165,7 @@ func TestUpgrade(t *testing.T) {
 				obs.resumedFrom, mixedRound)
 		}
 	case obs.resumedFrom == 0 && len(obs.skipped) > 0 && tr.Out.ResumedFrom == 0:
-		how = fmt.Sprintf("skipped the old build's %d checkpoint(s) (%s) and trained from step 0", len(obs.skipped), obs.reason)
+		how = fmt.Sprintf("skipped the old build's %d checkpoint(s) (%s), %d earlier one(s) unread for the same reason, and trained from step 0", len(obs.skipped), obs.reason, obs.earlier)
 		if !strings.Contains(obs.reason, "trainer checkpoint format 1") {
 			t.Errorf("the new build skipped the old build's trainer checkpoints of round %d for another reason than their format: %s", mixedRound, obs.reason)
 		}
@@ -237,11 +237,13 @@ type takeover struct {
 	resumedFrom int      // the step of the "resuming round R from step N" line (0: none)
 	skipped     []string // keys of the checkpoints it skipped
 	reason      string   // why it skipped the first one
+	earlier     int      // earlier checkpoints skipped unread for the same reason (one line)
 }
 
 var (
 	resumingLine = regexp.MustCompile(`msg="resuming round (\d+) from step (\d+)" run=(\S+) `)
 	skippingLine = regexp.MustCompile(`msg="skipping trainer checkpoint" key=(\S+) err=(.*)$`)
+	earlierLine  = regexp.MustCompile(`msg="skipping the earlier trainer checkpoints too" count=(\d+)`)
 )
 
 func observeTakeover(log, run string, round int) takeover {
@@ -250,6 +252,10 @@ func observeTakeover(log, run string, round int) takeover {
 	for _, line := range strings.Split(log, "\n") {
 		if m := resumingLine.FindStringSubmatch(line); m != nil && m[1] == strconv.Itoa(round) && m[3] == run {
 			o.resumedFrom, _ = strconv.Atoi(m[2])
+		}
+		if m := earlierLine.FindStringSubmatch(line); m != nil && len(o.skipped) > 0 {
+			n, _ := strconv.Atoi(m[1])
+			o.earlier += n
 		}
 		if m := skippingLine.FindStringSubmatch(line); m != nil && strings.HasPrefix(m[1], prefix) {
 			o.skipped = append(o.skipped, m[1])

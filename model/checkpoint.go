@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -44,6 +45,18 @@ const checkpointFormat = "space-sft/1"
 // earlier build nor this one would have made, so a resume from it could not be
 // bit-identical to any uninterrupted training. Refusing it makes the round start again.
 const trainerFormat = "2"
+
+// ErrIncompatibleTrainer is matched (errors.Is) by ResumeTrainer's refusals that concern the
+// training rather than the file: another trainer checkpoint format, TrainConfig or data. Every
+// checkpoint one training wrote shares them, so a caller that finds it need not try that
+// training's earlier checkpoints.
+var ErrIncompatibleTrainer = errors.New("model: trainer checkpoint incompatible with this training")
+
+type incompatibleError string
+
+func incompatible(msg string) error              { return incompatibleError(msg) }
+func (e incompatibleError) Error() string        { return string(e) }
+func (e incompatibleError) Is(target error) bool { return target == ErrIncompatibleTrainer }
 
 type stEntry struct {
 	DType   string   `json:"dtype"`
@@ -527,17 +540,17 @@ func ResumeTrainer(r io.Reader, data []Example, tc TrainConfig) (*Trainer, error
 		if v == "" {
 			v = "1"
 		}
-		return nil, fmt.Errorf("model: cannot resume: trainer checkpoint format %s (float64 optimizer state, an earlier build), this build writes and resumes format %s (optimizer state in the model's dtype); its moments cannot continue the training bit-identically, so start the training again from step 0", v, trainerFormat)
+		return nil, incompatible(fmt.Sprintf("model: cannot resume: trainer checkpoint format %s (float64 optimizer state, an earlier build), this build writes and resumes format %s (optimizer state in the model's dtype); its moments cannot continue the training bit-identically, so start the training again from step 0", v, trainerFormat))
 	}
 	if err := tc.Validate(); err != nil {
 		return nil, err
 	}
 	fp := fingerprint(data, tc)
 	if fp.Config != f.meta["train_config_sha256"] {
-		return nil, fmt.Errorf("model: cannot resume: the TrainConfig differs from the checkpoint's (checkpoint: %s); resume with the same configuration or start a new trainer", f.meta["train_config"])
+		return nil, incompatible(fmt.Sprintf("model: cannot resume: the TrainConfig differs from the checkpoint's (checkpoint: %s); resume with the same configuration or start a new trainer", f.meta["train_config"]))
 	}
 	if fp.Data != f.meta["data_sha256"] {
-		return nil, fmt.Errorf("model: cannot resume: the training data differs from the checkpoint's (data sha256 %s, checkpoint %s); resume with the same examples in the same order, or start a new trainer", fp.Data, f.meta["data_sha256"])
+		return nil, incompatible(fmt.Sprintf("model: cannot resume: the training data differs from the checkpoint's (data sha256 %s, checkpoint %s); resume with the same examples in the same order, or start a new trainer", fp.Data, f.meta["data_sha256"]))
 	}
 	m, err := f.model()
 	if err != nil {

@@ -37,32 +37,25 @@ func TestTrainRestartsFromOldTrainerFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, ok := m.Lookup(storage.TrainCkptKey("f", 0, 2))
-	if !ok {
-		t.Fatalf("manifest %s does not list step 2: %+v", mkey, m.Keys)
+	// The manifest lists steps 1 and 2, both rewritten as format 1. The newest is refused
+	// for its format; the earlier one shares it, so it is not even read.
+	var keys []storage.Object
+	for _, step := range []int{1, 2} {
+		ck, ok := m.Lookup(storage.TrainCkptKey("f", 0, step))
+		if !ok {
+			t.Fatalf("manifest %s does not list step %d: %+v", mkey, step, m.Keys)
+		}
+		b, err := a.Store.Get(ctx, ck.Key, ck.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := a.Store.Put(ctx, ck.Key, trainerFormat1(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, old)
 	}
-	b, err := a.Store.Get(ctx, ck.Key, ck.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := a.Store.Put(ctx, ck.Key, trainerFormat1(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A second, earlier format-1 checkpoint: it shares the format, so it is not even read.
-	ck1, ok := m.Lookup(storage.TrainCkptKey("f", 0, 1))
-	if !ok {
-		t.Fatalf("manifest %s does not list step 1: %+v", mkey, m.Keys)
-	}
-	b1, err := a.Store.Get(ctx, ck1.Key, ck1.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old1, err := a.Store.Put(ctx, ck1.Key, trainerFormat1(t, b1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Keys = []storage.Object{old1, old}
+	m.Keys = keys
 	if _, err := storage.WriteManifest(ctx, a.Store, mkey, m); err != nil {
 		t.Fatal(err)
 	}

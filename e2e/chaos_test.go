@@ -101,19 +101,7 @@ func TestChaos(t *testing.T) {
 	w := e.StartWorker("chaos", "--log-level", "debug") // debug: the "s3 read" lines checked below
 
 	// The undisturbed reference, and the activity durations that aim the faults.
-	// Larger than smallSpec so that generation and evaluation last long enough (a second or
-	// more) to be hit: d64, 128 prompts, 2 synthetic responses each, all 32 test prompts.
-	ref := smallSpec("chaos-ref", rounds, epochs)
-	ref.N, ref.Mu, ref.MaxEval, ref.Generation.MaxNewTokens = 128, 2, 0, 40
-	ref.BaseModel.DModel = 64
-	e.StartRun(ctx, ref)
-	want := runToEnd(ctx, t, e, ref, w)
-	dur := map[string]float64{}
-	for _, a := range e.ActivityTimes(ctx, workflows.WorkflowID(ref.Name)) {
-		dur[a.Type] = max(dur[a.Type], a.Seconds)
-	}
-	stepSec := dur["Train"] / float64(epochs*((ref.N+ref.BatchSize-1)/ref.BatchSize))
-	ckpt := time.Duration(float64(ref.CheckpointEvery) * stepSec * float64(time.Second))
+	ref, want, dur, ckpt := chaosReference(ctx, t, e, w, "chaos-ref", rounds, epochs)
 	hb := time.Duration(ref.Timeouts.HeartbeatSeconds * float64(time.Second))
 	t.Logf("undisturbed activity seconds: %v; checkpoint interval %.2fs", dur, ckpt.Seconds())
 
@@ -450,4 +438,25 @@ func checkListedReads(t *testing.T, logPath string) {
 	if reads == 0 || ckpts == 0 {
 		t.Errorf("the worker log has %d object reads and %d trainer-checkpoint reads: want both > 0", reads, ckpts)
 	}
+}
+
+// chaosReference runs the undisturbed reference of the chaos tests: smallSpec made larger
+// so that generation and evaluation last long enough (a second or more) to be hit (d64, 128
+// prompts, 2 synthetic responses each, all test prompts). It returns the spec, its result,
+// the longest duration of each activity type (which aims the faults) and the checkpoint
+// interval in seconds of training (part of every fault's bound).
+func chaosReference(ctx context.Context, t *testing.T, e *harness.Env, w *harness.Worker, name string, rounds, epochs int) (workflows.RunSpec, workflows.RunResult, map[string]float64, time.Duration) {
+	t.Helper()
+	ref := smallSpec(name, rounds, epochs)
+	ref.N, ref.Mu, ref.MaxEval, ref.Generation.MaxNewTokens = 128, 2, 0, 40
+	ref.BaseModel.DModel = 64
+	e.StartRun(ctx, ref)
+	want := runToEnd(ctx, t, e, ref, w)
+	dur := map[string]float64{}
+	for _, a := range e.ActivityTimes(ctx, workflows.WorkflowID(ref.Name)) {
+		dur[a.Type] = max(dur[a.Type], a.Seconds)
+	}
+	stepSec := dur["Train"] / float64(epochs*((ref.N+ref.BatchSize-1)/ref.BatchSize))
+	ckpt := time.Duration(float64(ref.CheckpointEvery) * stepSec * float64(time.Second))
+	return ref, want, dur, ckpt
 }

@@ -120,17 +120,7 @@ func TestNetChaos(t *testing.T) {
 			inject: func(l links) { l.http.Corrupt() }, http: true},
 	}
 
-	ref := smallSpec("net-ref", rounds, epochs)
-	ref.N, ref.Mu, ref.MaxEval, ref.Generation.MaxNewTokens = 128, 2, 0, 40
-	ref.BaseModel.DModel = 64
-	e.StartRun(ctx, ref)
-	want := runToEnd(ctx, t, e, ref, w)
-	dur := map[string]float64{}
-	for _, a := range e.ActivityTimes(ctx, workflows.WorkflowID(ref.Name)) {
-		dur[a.Type] = max(dur[a.Type], a.Seconds)
-	}
-	stepSec := dur["Train"] / float64(epochs*((ref.N+ref.BatchSize-1)/ref.BatchSize))
-	ckpt := time.Duration(float64(ref.CheckpointEvery) * stepSec * float64(time.Second))
+	ref, want, dur, ckpt := chaosReference(ctx, t, e, w, "net-ref", rounds, epochs)
 	var ckptBytes int64
 	if objs, err := e.Store.List(ctx, storage.TrainPrefix(ref.Name, 1)); err == nil {
 		for _, o := range objs {

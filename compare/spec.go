@@ -519,13 +519,6 @@ func (s Spec) selectMetric() (name string, higherBetter bool) {
 	return PrimaryMetric(s.Task)
 }
 
-// stepsPerRound is the optimizer steps an arm makes per round: epochs * ceil(pairs /
-// batch), as the trainer counts them (SFT(4n) makes 4 times SFT(n)'s).
-func (a Arm) stepsPerRound(s Spec) int {
-	pairs := a.DataMult * s.N
-	return a.epochs(s) * ((pairs + s.BatchSize - 1) / s.BatchSize)
-}
-
 // Quick is `--quick`: one seed, two rounds, single-setting arms (no search), a tiny
 // model and corpus. It checks that the whole comparison runs and reports, in minutes; its
 // numbers mean little.

@@ -361,7 +361,7 @@ func reportInput(res Result) ReportInput {
 		if a.Rounds > 0 || a.Epochs > 0 {
 			desc += fmt.Sprintf(", %d rounds of %d epochs", a.rounds(res.Spec), a.epochs(res.Spec))
 		}
-		in.Arms = append(in.Arms, ReportArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; "), Rounds: a.rounds(res.Spec), StepsPerRound: a.stepsPerRound(res.Spec)})
+		in.Arms = append(in.Arms, ReportArm{Name: a.Name, Description: desc, Grid: strings.Join(grid, "; "), Rounds: a.rounds(res.Spec), StepsPerRound: a.StepsPerRound(res.Spec)})
 	}
 	for _, x := range res.Spec.Arms {
 		for _, y := range res.Spec.Arms {

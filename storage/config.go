@@ -137,17 +137,17 @@ func ConfigFromEnv() Config {
 			c.PathStyle = b
 		}
 	}
-	if v := os.Getenv("S3_READ_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			c.ReadTimeout = d
-		}
-	}
-	if v := os.Getenv("S3_FULL_WAIT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			c.FullWait = d
-		}
-	}
+	envDuration("S3_READ_TIMEOUT", &c.ReadTimeout)
+	envDuration("S3_FULL_WAIT", &c.FullWait)
 	return c
+}
+
+// envDuration sets *dst from the environment variable name when it holds a Go duration
+// ("2m", "30s"); unset or unparsable leaves *dst alone.
+func envDuration(name string, dst *time.Duration) {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		*dst = d
+	}
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -113,14 +114,7 @@ func sortEntries(in []Entry) []Entry {
 // appendNew appends the glosses not already in list.
 func appendNew(list []string, glosses ...string) []string {
 	for _, g := range glosses {
-		seen := false
-		for _, h := range list {
-			if h == g {
-				seen = true
-				break
-			}
-		}
-		if !seen {
+		if !slices.Contains(list, g) {
 			list = append(list, g)
 		}
 	}

@@ -3,6 +3,8 @@ package eval
 import (
 	"fmt"
 	"math"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Paired is the summary of paired differences (one per seed): their mean and the two-sided
@@ -75,86 +77,10 @@ func (p Paired) String() string {
 }
 
 // TQuantile is the p-quantile of Student's t distribution with df degrees of freedom
-// (df >= 1, 0 < p < 1), found by bisection on the CDF.
+// (df >= 1, 0 < p < 1); NaN outside that range.
 func TQuantile(p float64, df int) float64 {
 	if df < 1 || !(p > 0 && p < 1) {
 		return math.NaN()
 	}
-	if p == 0.5 {
-		return 0
-	}
-	if p < 0.5 {
-		return -TQuantile(1-p, df)
-	}
-	lo, hi := 0.0, 1.0
-	for TCDF(hi, df) < p {
-		hi *= 2
-	}
-	for i := 0; i < 200 && hi-lo > 1e-12*hi; i++ {
-		mid := (lo + hi) / 2
-		if TCDF(mid, df) < p {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return (lo + hi) / 2
-}
-
-// TCDF is the CDF of Student's t distribution with df degrees of freedom.
-func TCDF(t float64, df int) float64 {
-	v := float64(df)
-	x := v / (v + t*t)
-	tail := 0.5 * regIncBeta(v/2, 0.5, x) // P(T > |t|)
-	if t >= 0 {
-		return 1 - tail
-	}
-	return tail
-}
-
-// regIncBeta is the regularised incomplete beta function I_x(a, b) (continued fraction,
-// Lentz's method).
-func regIncBeta(a, b, x float64) float64 {
-	if x <= 0 {
-		return 0
-	}
-	if x >= 1 {
-		return 1
-	}
-	la, _ := math.Lgamma(a + b)
-	lb, _ := math.Lgamma(a)
-	lc, _ := math.Lgamma(b)
-	front := math.Exp(la - lb - lc + a*math.Log(x) + b*math.Log(1-x))
-	if x > (a+1)/(a+b+2) {
-		return 1 - regIncBeta(b, a, 1-x)
-	}
-	const tiny = 1e-300
-	f, c, d := 1.0, 1.0, 0.0
-	for i := 0; i <= 400; i++ {
-		m := float64(i / 2)
-		var num float64
-		switch {
-		case i == 0:
-			num = 1
-		case i%2 == 0:
-			num = m * (b - m) * x / ((a + 2*m - 1) * (a + 2*m))
-		default:
-			num = -(a + m) * (a + b + m) * x / ((a + 2*m) * (a + 2*m + 1))
-		}
-		d = 1 + num*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		d = 1 / d
-		c = 1 + num/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		cd := c * d
-		f *= cd
-		if math.Abs(1-cd) < 1e-15 {
-			break
-		}
-	}
-	return front * (f - 1) / a
+	return distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(df)}.Quantile(p)
 }

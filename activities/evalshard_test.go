@@ -136,7 +136,7 @@ func TestEvalShardingValidateAndShards(t *testing.T) {
 
 // TestExactFloatsRoundTrip: every float64, NaN and infinities included, survives JSON.
 func TestExactFloatsRoundTrip(t *testing.T) {
-	in := exactFloats{-1.2345678901234567, math.SmallestNonzeroFloat64, -0.0, math.MaxFloat64, math.Inf(1), math.Inf(-1), math.NaN(), 1e-320}
+	in := exactFloats{-1.2345678901234567, math.SmallestNonzeroFloat64, math.Copysign(0, -1), math.MaxFloat64, math.Inf(1), math.Inf(-1), math.NaN(), 1e-320}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/space-sft/space/dataset"
 	"github.com/space-sft/space/model"
 	"github.com/space-sft/space/storage"
 )
@@ -120,16 +121,21 @@ func (a *Activities) trainWorker(ctx context.Context, in TrainWorkerInput) (Trai
 			return TrainWorkerOutput{}, err
 		}
 	}
-	all, err := examples(global, pairs, items)
+	// Only this worker's shard is encoded.
+	var shardPairs []dataset.Pair
+	var shardItems []ShardItem
+	for _, i := range in.Outer.ShardIndices(len(pairs), in.Worker) {
+		shardPairs = append(shardPairs, pairs[i])
+		if items != nil {
+			shardItems = append(shardItems, items[i])
+		}
+	}
+	if len(shardPairs) == 0 {
+		return TrainWorkerOutput{}, Invalid(fmt.Sprintf("worker %d of %d has no examples (%d train pairs); use at most %d train_workers", in.Worker, in.Outer.TrainWorkers, len(pairs), len(pairs)))
+	}
+	data, err := examples(global, shardPairs, shardItems)
 	if err != nil {
 		return TrainWorkerOutput{}, err
-	}
-	var data []model.Example
-	for _, i := range in.Outer.ShardIndices(len(all), in.Worker) {
-		data = append(data, all[i])
-	}
-	if len(data) == 0 {
-		return TrainWorkerOutput{}, Invalid(fmt.Sprintf("worker %d of %d has no examples (%d train pairs); use at most %d train_workers", in.Worker, in.Outer.TrainWorkers, len(all), len(all)))
 	}
 	j := trainJob{
 		run: in.Run, round: in.Round, phase: "train", model: global, data: data,

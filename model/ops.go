@@ -741,7 +741,6 @@ func (o *geluGradOp) Do(in ...G.Value) (G.Value, error) {
 	return r, nil
 }
 
-// geluSaved returns the forward's tanh values for x (recomputed if the forward did not run).
 // geluChunk is the number of elements whose tanh a float32 GELU keeps at a time.
 const geluChunk = 2048
 
@@ -771,6 +770,7 @@ func geluBwd32Recompute(x, g, d []float32) {
 	})
 }
 
+// geluSaved returns the forward's tanh values for x (recomputed if the forward did not run).
 func geluSaved[F fnum](s *scratch, x []F) []F {
 	if th, ok := s.v.([]F); ok && len(th) == len(x) {
 		return th

@@ -32,7 +32,7 @@ import (
 type Spec struct {
 	Name   string   `json:"name"`   // [a-z0-9][a-z0-9._-]{0,62}, short: children are NAME-ARM-sSEED
 	Task   string   `json:"task"`   // built-in task with a Pretrain corpus: "arith", "markov" or "wordnet"
-	N      int      `json:"n"`      // real train pairs of the 1x arms (default 128)
+	N      int      `json:"n"`      // real train pairs of the 1x arms (default 128; arith ArithN, 512)
 	Seeds  []uint64 `json:"seeds"`  // final seeds (default 1..5)
 	Rounds int      `json:"rounds"` // rounds after the base (default 5: the paper's iter0..iter4)
 	Arms   []Arm    `json:"arms"`   // default DefaultArms()
@@ -237,6 +237,15 @@ func SFTNormArms(quick bool) []Arm {
 	return out
 }
 
+// legacyN is n as comparisons recorded before versionArithN had it: 128 on every task
+// when the spec leaves it unset (arith's default is now ArithN).
+func (s Spec) legacyN() Spec {
+	if s.N == 0 {
+		s.N = 128
+	}
+	return s
+}
+
 // legacyDefaults completes a comparison recorded before the "fidelity-2" version marker as
 // the builds of then did, so that the children it has yet to start are those it would have
 // started: 3 final seeds but on markov (5), one search seed (100), and sft arms with the
@@ -262,6 +271,10 @@ func (s Spec) legacyDefaults() Spec {
 	return s
 }
 
+// ArithN is arith's default number of real pairs (n), 4 times the other tasks' 128:
+// comparisons recorded before the version marker versionArithN keep 128.
+const ArithN = 512
+
 // Defaults fills zero fields, some per task (model size, corpus, response length).
 func (s Spec) Defaults() Spec {
 	def := func(p *int, v int) {
@@ -273,6 +286,11 @@ func (s Spec) Defaults() Spec {
 		if *p == 0 {
 			*p = v
 		}
+	}
+	if s.Task == "arith" {
+		// 4n = 2048 target pairs: what it takes for SFT to lift the base's accuracy
+		// clearly (cmd/arithprobe: 512 pairs do not, 2048 do; docs/compare.md).
+		def(&s.N, ArithN)
 	}
 	def(&s.N, 128)
 	if len(s.Seeds) == 0 { // 5: a t interval on 4 degrees of freedom (2.78 standard errors)
@@ -557,24 +575,30 @@ func PaperArms() []Arm {
 }
 
 // PaperStepsPerRound is the least number of optimizer steps a round of the paper preset
-// makes on n pairs. RMSProp's second moment starts at 0 every round (v_t = a v_{t-1} + (1-a)
-// g^2, a = 0.99, no bias correction), so for t steps it is (1 - a^t) of its running value
-// and every step is 1/sqrt(1 - a^t) times too long: 2.6x at the 16 steps of the default
-// comparison's round, under 2.6 % once a^t < 0.05, i.e. t >= ln 0.05 / ln 0.99 = 298.
-// The paper's rounds are about 1.5k steps.
-const PaperStepsPerRound = 300
+// makes on n pairs: 12 epochs of 128 pairs in batches of 16, enough for SFT on n pairs to
+// fit them and begin to over-fit (the paper's rounds are about 1.5k steps, each near
+// convergence). The paper preset's RMSProp corrects its second moment's bias
+// (OptimConfig.BiasCorrection): its state starts at 0 every round (v_t = a v_{t-1} +
+// (1-a) g^2, a = 0.99), so without the correction v is (1 - a^t) of its running value for
+// the first t steps and every step is 1/sqrt(1 - a^t) too long (2.6x at the 16 steps of the
+// default comparison's round; under 2.6 % only from t = 298, which an uncorrected round
+// would have to exceed to leave that start-up). With it every step has its intended length
+// from the first.
+const PaperStepsPerRound = 96
 
 // Paper is `--preset paper`, the paper's regime (issue 12; docs/compare.md): the
 // pre-trained base is first fine-tuned with SFT on 16n target pairs (TargetSFT), so every
 // arm starts from a model that has converged on the target as the paper's SFT models had;
-// 10 rounds of at least PaperStepsPerRound optimizer steps on the n arms (4x on sft-4n);
-// PaperArms on 5 seeds; round 0 may be chosen on validation; forgetting measured on 128
-// source pairs. Far slower than the default comparison (docs/compare.md gives its steps).
+// 10 rounds of PaperStepsPerRound optimizer steps on the n arms (4x on sft-4n) with
+// bias-corrected RMSProp; PaperArms on 5 seeds; round 0 may be chosen on validation;
+// forgetting measured on 128 source pairs. Far slower than the default comparison
+// (`make compare-plan PRESET=paper` counts its steps).
 func Paper(name, task string) Spec {
 	s := Spec{Name: name, Task: task, N: 128, Seeds: []uint64{1, 2, 3, 4, 5}, Rounds: 10, Arms: PaperArms(),
 		SelectRound0: true, SourceEval: 128}
 	s.BatchSize = 16
-	s.Epochs = (PaperStepsPerRound*s.BatchSize + s.N - 1) / s.N // 38 epochs of 128 pairs: 304 steps
+	s.BiasCorrection = true
+	s.Epochs = (PaperStepsPerRound*s.BatchSize + s.N - 1) / s.N // 12 epochs of 128 pairs: 96 steps
 	s.TargetSFT = TargetSFTSpec{M: 16 * s.N}
 	return s
 }

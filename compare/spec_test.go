@@ -121,6 +121,34 @@ func TestCompareLegacyDefaults(t *testing.T) {
 	}
 }
 
+// arith's n is ArithN (512) since "arith-n512"; a comparison recorded before keeps 128, as
+// do the other tasks, and a spec that sets n keeps its own.
+func TestArithN(t *testing.T) {
+	for _, c := range []struct {
+		s      Spec
+		legacy bool
+		want   int
+	}{
+		{Spec{Name: "c", Task: "arith"}, false, ArithN},
+		{Spec{Name: "c", Task: "arith"}, true, 128},
+		{Spec{Name: "c", Task: "markov"}, false, 128},
+		{Spec{Name: "c", Task: "wordnet"}, false, 128},
+		{Spec{Name: "c", Task: "arith", N: 64}, false, 64},
+		{Spec{Name: "c", Task: "arith", N: 64}, true, 64},
+	} {
+		s := c.s
+		if c.legacy {
+			s = s.legacyN()
+		}
+		if got := s.Defaults().N; got != c.want {
+			t.Errorf("%s n %d legacy %v: n = %d, want %d", c.s.Task, c.s.N, c.legacy, got, c.want)
+		}
+	}
+	if s := (Spec{Name: "c", Task: "arith"}).legacyN().legacyDefaults(); s.N != 128 {
+		t.Errorf("pre-fidelity-2 arith: n = %d", s.N)
+	}
+}
+
 // Every exported method of an activities struct is registered as an activity: the run's
 // and the compare wing's must both register (a helper method would panic here).
 func TestActivitiesRegister(t *testing.T) {
@@ -132,8 +160,8 @@ func TestActivitiesRegister(t *testing.T) {
 
 // The paper preset (issue 12): a base SFT'd on many more target pairs than any arm has,
 // from a seed no arm uses; SFT(n), SFT(4n), SPIN, SPACE mu 1/3/7 and proximal SFT with the
-// same search budget; every n arm makes enough steps per round to leave RMSProp's start-up
-// (sft-4n four times as many); round 0 selectable; forgetting measured.
+// same search budget; every n arm makes PaperStepsPerRound steps per round with bias-corrected
+// RMSProp (sft-4n four times as many); round 0 selectable; forgetting measured.
 func TestPaperPreset(t *testing.T) {
 	for _, task := range []string{"markov", "arith"} {
 		s, err := NamedPreset("paper", task, "", 0, 0, 0)
@@ -147,9 +175,13 @@ func TestPaperPreset(t *testing.T) {
 		if s.Name != "paper-"+task || s.Rounds != 10 || len(s.Seeds) < 5 || !s.SelectRound0 || s.SourceEval <= 0 || s.TargetSFT.M < 16*s.N {
 			t.Fatalf("%s: %+v", task, s)
 		}
-		// RMSProp's v after t steps is (1 - 0.99^t) of its running value (model/optim.go).
-		if math.Pow(0.99, PaperStepsPerRound) > 0.05 {
-			t.Fatalf("%d steps leave RMSProp's start-up bias above 5%%", PaperStepsPerRound)
+		// RMSProp's v after t steps is (1 - 0.99^t) of its running value (model/optim.go):
+		// the preset corrects it, or else a round would need ln 0.05 / ln 0.99 = 298 steps.
+		if !s.BiasCorrection || s.Optimizer != "rmsprop" {
+			t.Fatalf("%s: optimizer %q, bias correction %v", task, s.Optimizer, s.BiasCorrection)
+		}
+		if c := s.child(s.Arms[3], s.Arms[3].Grid()[0], 1, false, 0, "b"); !c.BiasCorrection {
+			t.Fatalf("%s: a child runs without the bias correction", task)
 		}
 		methods := map[string]bool{}
 		budget := len(s.Arms[0].Grid())

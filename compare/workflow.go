@@ -74,8 +74,15 @@ func WorkflowID(name string) string { return "space-compare-" + name }
 // recorded before it go on as they began (Spec.legacyDefaults).
 const versionFidelity2 = "fidelity-2"
 
+// versionArithN marks comparisons recorded since arith's default n became ArithN (512);
+// those recorded before it keep n = 128.
+const versionArithN = "arith-n512"
+
 // Compare runs a comparison (see Spec).
 func Compare(ctx workflow.Context, spec Spec) (Result, error) {
+	if workflow.GetVersion(ctx, versionArithN, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		spec = spec.legacyN()
+	}
 	if workflow.GetVersion(ctx, versionFidelity2, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		spec = spec.legacyDefaults()
 	} else {

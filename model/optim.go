@@ -8,6 +8,9 @@ package model
 //
 //	RMSProp (PyTorch's defaults; the paper's optimizer): v = a v + (1-a) g^2,
 //	        p -= lr g / (sqrt(v) + eps),  a = 0.99, eps = 1e-8
+//	        with bias_correction: p -= lr g / (sqrt(v / (1-a^t)) + eps), as Adam corrects
+//	        its v: without it the first steps of a run are up to 1/sqrt(1-a^t) too long
+//	        (10x at t = 1, 2.6x at t = 16, under 2.6 % from t = 298)
 //	Adam (Kingma & Ba): m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
 //	        p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  b1 0.9, b2 0.999, eps 1e-8
 //
@@ -36,6 +39,10 @@ type OptimConfig struct {
 	BatchSize  int     `json:"batch_size"`  // examples per optimizer step
 	MicroBatch int     `json:"micro_batch"` // examples per forward/backward; 0 = BatchSize (same result, less memory)
 	ClipNorm   float64 `json:"clip_norm"`   // global-norm clipping; 0 = off
+	// BiasCorrection divides RMSProp's second moment by 1-a^t as Adam does (Adam always
+	// corrects; the setting is for rmsprop), so the first steps of a run are not too long.
+	// Off by default: PyTorch's RMSProp, and every run recorded before the setting.
+	BiasCorrection bool `json:"bias_correction,omitempty"`
 }
 
 // DefaultOptimizer is the paper's optimizer.
@@ -136,13 +143,14 @@ func scaleVec[S fnum](a []S, f float64) {
 
 type optimizer struct {
 	kind string // "rmsprop" or "adam"
-	t    int    // updates done (Adam's bias correction)
+	bc   bool   // rmsprop with bias correction (OptimConfig.BiasCorrection)
+	t    int    // updates done (the bias corrections)
 	m, v vecs   // per parameter; m unused by rmsprop (kept zero)
 }
 
 // newOptimizer makes zero moments, in float64 when f64 (float64 models) else float32.
-func newOptimizer(kind string, m *GPT, f64 bool) *optimizer {
-	return &optimizer{kind: kind, m: newVecs(m, f64), v: newVecs(m, f64)}
+func newOptimizer(o OptimConfig, m *GPT, f64 bool) *optimizer {
+	return &optimizer{kind: o.Optimizer, bc: o.BiasCorrection && o.Optimizer == "rmsprop", m: newVecs(m, f64), v: newVecs(m, f64)}
 }
 
 // update applies one step with gradient g (per parameter, the moments' dtype) and learning
@@ -153,6 +161,13 @@ func (o *optimizer) update(m *GPT, g vecs, lr float64) {
 	bc1 := 1 - math.Pow(adamBeta1, float64(o.t))
 	bc2 := 1 - math.Pow(adamBeta2, float64(o.t))
 	adam := o.kind == "adam"
+	if !adam {
+		// RMSProp: bc2 divides v only with bias correction (1 leaves it as it is).
+		bc2 = 1
+		if o.bc {
+			bc2 = 1 - math.Pow(rmspropAlpha, float64(o.t))
+		}
+	}
 	for i, p := range m.Params {
 		switch d := p.Value.Data().(type) {
 		case []float32:
@@ -186,7 +201,11 @@ func updateTensor[P, S fnum](d []P, mi, vi, gi []S, adam bool, lr, bc1, bc2 floa
 				delta = lr * (float64(mi[j]) / bc1) / (math.Sqrt(float64(vi[j])/bc2) + optEps)
 			} else {
 				vi[j] = S(rmspropAlpha*float64(vi[j]) + (1-rmspropAlpha)*g*g)
-				delta = lr * g / (math.Sqrt(float64(vi[j])) + optEps)
+				if bc2 == 1 {
+					delta = lr * g / (math.Sqrt(float64(vi[j])) + optEps)
+				} else {
+					delta = lr * g / (math.Sqrt(float64(vi[j])/bc2) + optEps)
+				}
 			}
 			d[j] = P(float64(d[j]) - delta)
 		}

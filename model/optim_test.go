@@ -40,7 +40,7 @@ func TestOptimizerStep(t *testing.T) {
 	w0 := m.Params[0].Value.Data().([]float64)[0]
 
 	// RMSProp: v = 0.01 * 0.25 = 0.0025; step = lr * 0.5 / (0.05 + 1e-8).
-	o := newOptimizer("rmsprop", m, true)
+	o := newOptimizer(OptimConfig{Optimizer: "rmsprop"}, m, true)
 	o.update(m, g, 0.1)
 	want := w0 - 0.1*0.5/(0.05+1e-8)
 	if got := m.Params[0].Value.Data().([]float64)[0]; math.Abs(got-want) > 1e-12 {
@@ -48,11 +48,32 @@ func TestOptimizerStep(t *testing.T) {
 	}
 	// Adam, first step: m/(1-0.9) = g, v/(1-0.999) = g^2: step = lr * 0.5/(0.5+1e-8).
 	w1 := want
-	o = newOptimizer("adam", m, true)
+	o = newOptimizer(OptimConfig{Optimizer: "adam"}, m, true)
 	o.update(m, g, 0.1)
 	want = w1 - 0.1*0.5/(0.5+1e-8)
 	if got := m.Params[0].Value.Data().([]float64)[0]; math.Abs(got-want) > 1e-12 {
 		t.Fatalf("adam: %v, want %v", got, want)
+	}
+	// RMSProp with bias correction: v/(1-0.99) = g^2 at the first step, so the step is
+	// lr * 0.5/(0.5+1e-8), 10x shorter than without; at the second, with g = 0.25,
+	// v = 0.99*0.0025 + 0.01*0.0625 = 0.003100 and v/(1-0.99^2) = 0.003100/0.0199.
+	w2 := want
+	o = newOptimizer(OptimConfig{Optimizer: "rmsprop", BiasCorrection: true}, m, true)
+	o.update(m, g, 0.1)
+	want = w2 - 0.1*0.5/(0.5+1e-8)
+	if got := m.Params[0].Value.Data().([]float64)[0]; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("rmsprop with bias correction, step 1: %v, want %v", got, want)
+	}
+	g.f64[0][0] = 0.25
+	o.update(m, g, 0.1)
+	v := 0.99*0.0025 + 0.01*0.0625
+	want -= 0.1 * 0.25 / (math.Sqrt(v/(1-0.99*0.99)) + 1e-8)
+	if got := m.Params[0].Value.Data().([]float64)[0]; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("rmsprop with bias correction, step 2: %v, want %v", got, want)
+	}
+	// Adam ignores the setting (it always corrects).
+	if newOptimizer(OptimConfig{Optimizer: "adam", BiasCorrection: true}, m, true).bc {
+		t.Fatal("adam with bias_correction: bc set")
 	}
 }
 

@@ -159,7 +159,7 @@ func newTrainer(m *GPT, data []Example, tc TrainConfig, f64 bool) (*Trainer, err
 		}
 	}
 	f64 = f64 || m.Config.DType == "float64"
-	t := &Trainer{m: m, data: data, tc: tc, opt: newOptimizer(tc.Optimizer, m, f64)}
+	t := &Trainer{m: m, data: data, tc: tc, opt: newOptimizer(tc.OptimConfig, m, f64)}
 	t.total = tc.Epochs * t.stepsPerEpoch()
 	t.fp = fingerprint(data, tc)
 	t.T = padT(maxLen, m.Config.Context)

@@ -236,10 +236,16 @@ func (a *Activities) combineOuter(ctx context.Context, in CombineInput) (Combine
 	if err != nil {
 		return CombineOutput{}, err
 	}
-	locals := make([]*model.GPT, len(in.Workers))
-	for k, w := range in.Workers {
-		if locals[k], err = a.loadModel(ctx, w); err != nil {
+	// One worker's weights at a time, added in worker order (model.OuterSum): the memory of
+	// the sum, not of K models.
+	sum := model.NewOuterSum(global)
+	for _, w := range in.Workers {
+		local, err := a.loadModel(ctx, w)
+		if err != nil {
 			return CombineOutput{}, err
+		}
+		if err := sum.Add(local); err != nil {
+			return CombineOutput{}, Invalid(fmt.Sprintf("outer step %d: %v", in.Step, err))
 		}
 	}
 	st := model.NewOuterState(global)
@@ -255,7 +261,7 @@ func (a *Activities) combineOuter(ctx context.Context, in CombineInput) (Combine
 	if st.Steps != in.Step {
 		return CombineOutput{}, Invalid(fmt.Sprintf("outer state has %d steps, outer step %d needs %d; it belongs to another step", st.Steps, in.Step, in.Step))
 	}
-	if err := in.Outer.OuterStep(global, locals, st); err != nil {
+	if err := in.Outer.OuterStepSum(global, sum, st); err != nil {
 		return CombineOutput{}, fmt.Errorf("round %d outer step %d: %w", in.Round, in.Step, err)
 	}
 	var out CombineOutput

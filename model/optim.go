@@ -19,6 +19,8 @@ package model
 import (
 	"fmt"
 	"math"
+
+	"github.com/space-sft/space/model/internal/vec"
 )
 
 const (
@@ -189,27 +191,54 @@ func (o *optimizer) update(m *GPT, g vecs, lr float64) {
 }
 
 // updateTensor is one parameter tensor's update. Element-wise: split over goroutines, same
-// bits whatever the split.
+// bits whatever the split. Float32 weights with float32 moments (a float32 model's state)
+// go through the AVX2 kernels where the CPU has them (optimAVX2), the same operations in the
+// same order as updateRange, 4 elements at a time: the same bits.
 func updateTensor[P, S fnum](d []P, mi, vi, gi []S, adam bool, lr, bc1, bc2 float64) {
-	parallelChunks(len(d), func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			g := float64(gi[j])
-			var delta float64
-			if adam {
-				mi[j] = S(adamBeta1*float64(mi[j]) + (1-adamBeta1)*g)
-				vi[j] = S(adamBeta2*float64(vi[j]) + (1-adamBeta2)*g*g)
-				delta = lr * (float64(mi[j]) / bc1) / (math.Sqrt(float64(vi[j])/bc2) + optEps)
-			} else {
-				vi[j] = S(rmspropAlpha*float64(vi[j]) + (1-rmspropAlpha)*g*g)
-				if bc2 == 1 {
-					delta = lr * g / (math.Sqrt(float64(vi[j])) + optEps)
-				} else {
-					delta = lr * g / (math.Sqrt(float64(vi[j])/bc2) + optEps)
+	if d32, ok := any(d).([]float32); ok && optimAVX2 {
+		if v32, ok := any(vi).([]float32); ok {
+			m32, g32 := any(mi).([]float32), any(gi).([]float32)
+			parallelChunks(len(d), func(lo, hi int) {
+				n := (hi - lo) &^ 3
+				if n > 0 {
+					if adam {
+						vec.AdamF32AVX2(&d32[lo], &m32[lo], &v32[lo], &g32[lo], n,
+							adamBeta1, 1-adamBeta1, adamBeta2, 1-adamBeta2, lr, bc1, bc2, optEps)
+					} else {
+						vec.RMSPropF32AVX2(&d32[lo], &v32[lo], &g32[lo], n, rmspropAlpha, 1-rmspropAlpha, lr, bc2, optEps)
+					}
 				}
-			}
-			d[j] = P(float64(d[j]) - delta)
+				updateRange(d32, m32, v32, g32, adam, lr, bc1, bc2, lo+n, hi)
+			})
+			return
 		}
-	})
+	}
+	parallelChunks(len(d), func(lo, hi int) { updateRange(d, mi, vi, gi, adam, lr, bc1, bc2, lo, hi) })
+}
+
+// optimAVX2: updateTensor uses the AVX2 kernels (tests turn it off to compare).
+var optimAVX2 = vec.HaveAVX2
+
+// updateRange updates elements lo..hi-1 (rmsprop when !adam: bc2 is 1 without its bias
+// correction, and v/1 = v exactly).
+func updateRange[P, S fnum](d []P, mi, vi, gi []S, adam bool, lr, bc1, bc2 float64, lo, hi int) {
+	for j := lo; j < hi; j++ {
+		g := float64(gi[j])
+		var delta float64
+		if adam {
+			mi[j] = S(adamBeta1*float64(mi[j]) + (1-adamBeta1)*g)
+			vi[j] = S(adamBeta2*float64(vi[j]) + (1-adamBeta2)*g*g)
+			delta = lr * (float64(mi[j]) / bc1) / (math.Sqrt(float64(vi[j])/bc2) + optEps)
+		} else {
+			vi[j] = S(rmspropAlpha*float64(vi[j]) + (1-rmspropAlpha)*g*g)
+			if bc2 == 1 {
+				delta = lr * g / (math.Sqrt(float64(vi[j])) + optEps)
+			} else {
+				delta = lr * g / (math.Sqrt(float64(vi[j])/bc2) + optEps)
+			}
+		}
+		d[j] = P(float64(d[j]) - delta)
+	}
 }
 
 // parallelChunks is parallelFor for element-wise loops, serial below 64k elements (where

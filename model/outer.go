@@ -95,17 +95,71 @@ func (c OuterConfig) OuterSteps(n int, o OptimConfig) (int, error) {
 //
 //	delta = theta - (1/K) sum_k locals[k];  v = momentum v + delta;  theta -= lr (delta + momentum v)
 func OuterUpdate(theta []float64, locals [][]float64, v []float64, lr, momentum float64) {
-	k := float64(len(locals))
-	for j := range theta {
-		var sum float64
-		for _, l := range locals {
-			sum += l[j]
+	sum := make([]float64, len(theta))
+	for _, l := range locals {
+		for j, x := range l {
+			sum[j] += x
 		}
-		delta := theta[j] - sum/k
+	}
+	outerUpdateSum(theta, sum, len(locals), v, lr, momentum)
+}
+
+// outerUpdateSum is OuterUpdate from the sum of the K workers' weights (added in worker
+// order, from 0).
+func outerUpdateSum(theta, sum []float64, k int, v []float64, lr, momentum float64) {
+	kf := float64(k)
+	for j := range theta {
+		delta := theta[j] - sum[j]/kf
 		v[j] = momentum*v[j] + delta
 		theta[j] -= lr * (delta + momentum*v[j])
 	}
 }
+
+// OuterSum adds up the workers' weights of one outer step, one worker at a time in worker
+// order (element by element in float64, from 0: the same bits as OuterUpdate's sum), so
+// that combining K workers holds one worker's model at a time, not K: 8 bytes a parameter
+// for the sum whatever K.
+type OuterSum struct {
+	global *GPT
+	sum    [][]float64
+	n      int
+}
+
+// NewOuterSum is an empty sum for workers of global's layout.
+func NewOuterSum(global *GPT) *OuterSum {
+	s := &OuterSum{global: global}
+	for _, p := range global.Params {
+		s.sum = append(s.sum, make([]float64, p.Value.Shape().TotalSize()))
+	}
+	return s
+}
+
+// Add adds the next worker's weights (workers in order: 0, 1, ...).
+func (s *OuterSum) Add(local *GPT) error {
+	if err := sameLayout(s.global, local); err != nil {
+		return fmt.Errorf("model: worker %d: %w", s.n, err)
+	}
+	for i, p := range local.Params {
+		sum := s.sum[i]
+		switch d := p.Value.Data().(type) {
+		case []float32:
+			for j, x := range d {
+				sum[j] += float64(x)
+			}
+		case []float64:
+			for j, x := range d {
+				sum[j] += x
+			}
+		default:
+			return fmt.Errorf("model: unsupported dtype %v", p.Value.Dtype())
+		}
+	}
+	s.n++
+	return nil
+}
+
+// Workers is the number of workers added.
+func (s *OuterSum) Workers() int { return s.n }
 
 // OuterState is the outer optimizer's state: the step count and one momentum buffer per
 // parameter tensor (float64, saved exactly).
@@ -126,10 +180,25 @@ func NewOuterState(m *GPT) *OuterState {
 // OuterStep applies one outer step: global (theta_t) becomes theta_t+1 in place, from the
 // workers' models locals (theta_t^k, in worker order), and st's momentum is updated. Every
 // model must have global's layout. Weights are combined in float64 and stored in the
-// model's dtype.
+// model's dtype. It is OuterStepSum over the locals' OuterSum.
 func (c OuterConfig) OuterStep(global *GPT, locals []*GPT, st *OuterState) error {
-	if len(locals) == 0 {
+	sum := NewOuterSum(global)
+	for _, l := range locals {
+		if err := sum.Add(l); err != nil {
+			return err
+		}
+	}
+	return c.OuterStepSum(global, sum, st)
+}
+
+// OuterStepSum applies one outer step from the sum of the workers' weights (OuterSum, for
+// this global): global (theta_t) becomes theta_t+1 in place and st's momentum is updated.
+func (c OuterConfig) OuterStepSum(global *GPT, sum *OuterSum, st *OuterState) error {
+	if sum.n == 0 {
 		return fmt.Errorf("model: outer step without worker models")
+	}
+	if sum.global != global {
+		return fmt.Errorf("model: outer step over a sum made for another model")
 	}
 	if err := global.checkLayout(); err != nil {
 		return err
@@ -137,21 +206,12 @@ func (c OuterConfig) OuterStep(global *GPT, locals []*GPT, st *OuterState) error
 	if len(st.V) != len(global.Params) {
 		return fmt.Errorf("model: outer state has %d momentum tensors, the model %d parameters", len(st.V), len(global.Params))
 	}
-	for k, l := range locals {
-		if err := sameLayout(global, l); err != nil {
-			return fmt.Errorf("model: worker %d: %w", k, err)
-		}
-	}
 	for i, p := range global.Params {
 		theta := floats(p.Value)
 		if len(st.V[i]) != len(theta) {
 			return fmt.Errorf("model: outer momentum of %q has %d values, the parameter %d", p.Name, len(st.V[i]), len(theta))
 		}
-		ls := make([][]float64, len(locals))
-		for k, l := range locals {
-			ls[k] = floats(l.Params[i].Value)
-		}
-		OuterUpdate(theta, ls, st.V[i], c.OuterLR, c.OuterMomentum)
+		outerUpdateSum(theta, sum.sum[i], sum.n, st.V[i], c.OuterLR, c.OuterMomentum)
 		for j := range theta {
 			if !finite(theta[j]) {
 				return &NonFiniteError{Step: st.Steps, Term: "outer update of " + p.Name}

@@ -143,6 +143,14 @@ func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 	real("beta", "scale of the reward (0 = the method's default: spin 0.1, space 1)", func(s *workflows.RunSpec) *float64 { return &s.Beta })
 	real("lr", "learning rate of the rounds", func(s *workflows.RunSpec) *float64 { return &s.LR })
 	str("optimizer", "rmsprop or adam", func(s *workflows.RunSpec) *string { return &s.Optimizer })
+	fs.BoolFunc("bias-correction", "rmsprop: divide the second moment by 1-0.99^t as Adam does (bias_correction), so a round's first steps are not too long", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		*edits = append(*edits, func(s *workflows.RunSpec) error { s.BiasCorrection = b; return nil })
+		return nil
+	})
 	num("epochs", "epochs per round", func(s *workflows.RunSpec) *int { return &s.Epochs })
 	num("batch-size", "examples per optimizer step", func(s *workflows.RunSpec) *int { return &s.BatchSize })
 	num("shards", "parallel Generate activities per round", func(s *workflows.RunSpec) *int { return &s.Shards })

@@ -47,4 +47,11 @@ func TestSpecFlagsZero(t *testing.T) {
 	if err != nil || s.TrainWorkers != 2 || s.LocalSteps != 4 || s.OuterLR != 0.5 || s.OuterMomentum != 0 {
 		t.Fatalf("data-parallel flags: %+v %v", s.OuterConfig, err)
 	}
+	if s.BiasCorrection {
+		t.Fatal("bias correction on by default")
+	}
+	s, err = parse("--bias-correction")
+	if err != nil || !s.BiasCorrection || s.Optimizer != "rmsprop" {
+		t.Fatalf("--bias-correction: %+v %v", s.OptimConfig, err)
+	}
 }

@@ -21,7 +21,7 @@ import (
 // Settings that belong to another package are that package's type, embedded (their JSON
 // fields inline) rather than copied: the loss (model.LossConfig: method, mu, beta, hinge,
 // gamma, sft_norm), the optimizer of the rounds (model.OptimConfig: optimizer, lr, warmup_frac,
-// epochs, batch_size, micro_batch, clip_norm), the training of a round over several workers
+// epochs, batch_size, micro_batch, clip_norm, bias_correction), the training of a round over several workers
 // (model.OuterConfig: train_workers, local_steps, outer_lr, outer_momentum), the sampling of synthetic responses
 // (model.SampleConfig), the base model's shape (model.Shape), how a dataset is read
 // (dataset.Options: allow_duplicates), the scorer of outputs (eval.Scorer), how often

@@ -255,25 +255,20 @@ func forgetting(ctx workflow.Context, spec Spec, final []ArmRun) error {
 		}
 		futures[i] = workflow.ExecuteActivity(ctx, a.SourceNLL, in)
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		var nll []float64
-		if err := f.Get(ctx, &nll); err != nil {
-			return err
-		}
-		if len(nll) != len(final[i].Rounds) {
-			return fmt.Errorf("source NLL of %s: %d values for %d rounds", final[i].Run, len(nll), len(final[i].Rounds))
-		}
-		for k := range final[i].Rounds {
-			if final[i].Rounds[k].Metrics == nil {
-				final[i].Rounds[k].Metrics = map[string]float64{}
+	// Wait for all (no activity left running unobserved when one fails), then the first error.
+	return workflows.WaitAll(ctx, futures, func(i int) string { return "source NLL of " + final[i].Run },
+		func(i int, nll []float64) error {
+			if len(nll) != len(final[i].Rounds) {
+				return fmt.Errorf("source NLL of %s: %d values for %d rounds", final[i].Run, len(nll), len(final[i].Rounds))
 			}
-			final[i].Rounds[k].Metrics[SourceNLL] = nll[k]
-		}
-	}
-	return nil
+			for k := range final[i].Rounds {
+				if final[i].Rounds[k].Metrics == nil {
+					final[i].Rounds[k].Metrics = map[string]float64{}
+				}
+				final[i].Rounds[k].Metrics[SourceNLL] = nll[k]
+			}
+			return nil
+		})
 }
 
 // sourceEvalSeed is the seed of the forgetting metric's held-out source pairs: another

@@ -34,19 +34,10 @@ func (r *runner) evaluate(ctx workflow.Context, in activities.EvaluateInput) (ac
 			})
 		}
 		in.Parts = make([]storage.Ref, k)
-		var firstErr error
-		for i, f := range futures { // wait for all, so no activity is left running unobserved
-			var out activities.EvaluateShardOutput
-			if err := f.Get(ctx, &out); err != nil {
-				if firstErr == nil {
-					firstErr = StepError(fmt.Sprintf("round %d evaluate shard %d", in.Round, i), err)
-				}
-				continue
-			}
-			in.Parts[i] = out.Part
-		}
-		if firstErr != nil {
-			return activities.EvaluateOutput{}, firstErr
+		err := WaitAll(ctx, futures, func(i int) string { return fmt.Sprintf("round %d evaluate shard %d", in.Round, i) },
+			func(i int, out activities.EvaluateShardOutput) error { in.Parts[i] = out.Part; return nil })
+		if err != nil {
+			return activities.EvaluateOutput{}, err
 		}
 	}
 	var ev activities.EvaluateOutput

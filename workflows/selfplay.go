@@ -258,27 +258,21 @@ func (r *runner) trainOuter(ctx workflow.Context, round int, shards []storage.Re
 				Outer: o, Worker: k, Step: t, Global: global, State: states[k],
 			})
 		}
-		var firstErr error
 		out.Steps, out.FinalLoss = 0, 0 // the workers' step counts are of the whole round so far
 		logs = logs[:0]
-		for k, f := range futures { // wait for all, so no activity is left running unobserved
-			var wo activities.TrainWorkerOutput
-			if err := f.Get(ctx, &wo); err != nil {
-				if firstErr == nil {
-					firstErr = StepError(fmt.Sprintf("round %d outer step %d worker %d", round, t, k), err)
+		err := WaitAll(ctx, futures, func(k int) string { return fmt.Sprintf("round %d outer step %d worker %d", round, t, k) },
+			func(k int, wo activities.TrainWorkerOutput) error {
+				states[k], models[k] = wo.State, wo.Model
+				if wo.Log.Key != "" {
+					logs = append(logs, wo.Log)
 				}
-				continue
-			}
-			states[k], models[k] = wo.State, wo.Model
-			if wo.Log.Key != "" {
-				logs = append(logs, wo.Log)
-			}
-			out.Steps += wo.Steps
-			out.Tokens += wo.Tokens
-			out.FinalLoss += wo.FinalLoss / float64(o.TrainWorkers)
-		}
-		if firstErr != nil {
-			return activities.TrainOutput{}, firstErr
+				out.Steps += wo.Steps
+				out.Tokens += wo.Tokens
+				out.FinalLoss += wo.FinalLoss / float64(o.TrainWorkers)
+				return nil
+			})
+		if err != nil {
+			return activities.TrainOutput{}, err
 		}
 		var co activities.CombineOutput
 		cin := activities.CombineInput{Run: s.Name, Round: round, Step: t, Steps: steps, Outer: o, Global: global, Workers: models, Momentum: momentum}
@@ -319,18 +313,9 @@ func (r *runner) generate(ctx workflow.Context, round int) ([]storage.Ref, error
 		})
 	}
 	shards := make([]storage.Ref, s.Shards)
-	var firstErr error
-	for k, f := range futures { // wait for all, so no activity is left running unobserved
-		var out activities.GenerateOutput
-		if err := f.Get(ctx, &out); err != nil {
-			if firstErr == nil {
-				firstErr = StepError(fmt.Sprintf("round %d generate shard %d", round, k), err)
-			}
-			continue
-		}
-		shards[k] = out.Shard
-	}
-	return shards, firstErr
+	err := WaitAll(ctx, futures, func(k int) string { return fmt.Sprintf("round %d generate shard %d", round, k) },
+		func(k int, out activities.GenerateOutput) error { shards[k] = out.Shard; return nil })
+	return shards, err
 }
 
 // evaluateAndCommit scores a round's model and writes its manifest (last).
@@ -427,6 +412,29 @@ func better(m, than map[string]float64) bool {
 // activity error (NonFinite, InvalidInput, Integrity) fails the workflow with the same type
 // and a message that says where it happened. The activity's message is carried over once:
 // keeping the activity error as the cause as well would print it twice.
+// WaitAll waits for every future in order (nil ones are skipped), so that no activity or
+// child is left running unobserved when one fails, and hands each result to got. It returns
+// the first failure, as StepError(where(i), err), or got's first error.
+func WaitAll[T any](ctx workflow.Context, futures []workflow.Future, where func(i int) string, got func(i int, out T) error) error {
+	var firstErr error
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		var out T
+		if err := f.Get(ctx, &out); err != nil {
+			if firstErr == nil {
+				firstErr = StepError(where(i), err)
+			}
+			continue
+		}
+		if err := got(i, out); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
 func StepError(where string, err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {

@@ -693,13 +693,9 @@ func geluTanh(x float64) float64 {
 	return tanhExp(geluC * (x + 0.044715*x*x*x))
 }
 
-// geluFwd writes GELU(x) to y and the tanh of each element to th (for the backward).
+// geluFwd writes GELU(x) to y and the tanh of each element to th (for the backward); float64
+// models (float32 ones go through geluFwd32Recompute).
 func geluFwd[F fnum](x, y, th []F) {
-	if x32, ok := any(x).([]float32); ok {
-		y32, th32 := any(y).([]float32), any(th).([]float32)
-		parallelFor(len(x), func(lo, hi int) { geluFwd32(x32[lo:hi], y32[lo:hi], th32[lo:hi]) })
-		return
-	}
 	parallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xv := float64(x[i])
@@ -787,11 +783,6 @@ func geluSaved[F fnum](s *scratch, x []F) []F {
 }
 
 func geluBwd[F fnum](x, g, d, th []F) {
-	if x32, ok := any(x).([]float32); ok {
-		g32, d32, th32 := any(g).([]float32), any(d).([]float32), any(th).([]float32)
-		parallelFor(len(x), func(lo, hi int) { geluBwd32(x32[lo:hi], g32[lo:hi], d32[lo:hi], th32[lo:hi]) })
-		return
-	}
 	parallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xv, t := float64(x[i]), float64(th[i])

@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,6 +190,11 @@ func TestPaperPreset(t *testing.T) {
 			methods[fmt.Sprintf("%s/%d", a.Method, a.Mu)] = true
 			if len(a.Grid()) != budget {
 				t.Errorf("arm %s tries %d settings, others %d", a.Name, len(a.Grid()), budget)
+			}
+			// every arm can reach the grid's smallest learning rate (the markov run chose it
+			// for every arm that had it)
+			if slices.Min(a.LRs) != slices.Min(s.Arms[0].LRs) {
+				t.Errorf("arm %s: smallest lr %v, others %v", a.Name, slices.Min(a.LRs), slices.Min(s.Arms[0].LRs))
 			}
 			if steps := a.StepsPerRound(s); steps < PaperStepsPerRound*a.DataMult {
 				t.Errorf("arm %s: %d steps per round", a.Name, steps)

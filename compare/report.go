@@ -228,7 +228,7 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 	if in.SelectRound0 {
 		w("- Round 0 may be chosen: an arm whose best validation round is 0 is better left at its starting point.\n")
 	}
-	w("- Differences between arms are paired by seed (a seed fixes the real pairs, the held-out prompts and the p_data samples of every arm) and given with their 95%% confidence interval from the t distribution on n-1 degrees of freedom; a difference is a win or a loss only when its interval excludes 0, else it is within noise.\n")
+	w("- Differences between arms are paired by seed (a seed fixes the real pairs, the held-out prompts and the p_data samples of every arm) and given with their 95%% confidence interval from the t distribution on n-1 degrees of freedom; a difference is a win or a loss only when its interval excludes 0, else it is within noise (identical: every difference is exactly 0, the same models or a constant metric).\n")
 	w("- Wall time of the comparison: %.0f s (%.1f min).\n\n", in.Seconds, in.Seconds/60)
 
 	w("## Arms and the search (same budget per arm)\n\n| arm | what | steps/round | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|---|\n", in.Primary)

@@ -49,11 +49,14 @@ func PairedCI(d []float64, level float64) Paired {
 
 // Verdict reads the interval for a metric where lower is better when lowerBetter is set:
 // "win" when the whole interval is on the better side of 0, "loss" when it is on the worse
-// side, "within noise" otherwise.
+// side, "identical" when every difference is exactly 0 (the same model, e.g. two arms at
+// round 0, or a metric that is constant), "within noise" otherwise.
 func (p Paired) Verdict(lowerBetter bool) string {
 	switch {
 	case p.N < 2 || math.IsNaN(p.Mean):
 		return "too few seeds"
+	case p.Mean == 0 && p.StdErr == 0:
+		return "identical"
 	case p.Hi < 0:
 		if lowerBetter {
 			return "win"

@@ -41,4 +41,16 @@ func TestPairedCI95(t *testing.T) {
 	if v := PairedCI95([]float64{1}).Verdict(true); v != "too few seeds" {
 		t.Errorf("one seed: %q", v)
 	}
+	// every difference exactly 0 (the same models): identical, not "within noise"
+	if v := PairedCI95([]float64{0, 0, 0, 0, 0}).Verdict(true); v != "identical" {
+		t.Errorf("all zero: %q", v)
+	}
+	// a mean of 0 with spread is noise
+	if v := PairedCI95([]float64{-1, 1, 0}).Verdict(true); v != "within noise" {
+		t.Errorf("zero mean with spread: %q", v)
+	}
+	// the same constant nonzero difference on every seed: a zero-width interval off 0
+	if v := PairedCI95([]float64{0.5, 0.5, 0.5}).Verdict(true); v != "loss" {
+		t.Errorf("constant difference: %q", v)
+	}
 }

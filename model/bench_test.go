@@ -53,17 +53,7 @@ func BenchmarkSgemm(b *testing.B) {
 					split2(n, func(lo, hi int) { gemm(false, false, hi-lo, n, n, 1, a[lo*n:], n, w, n, 0, c[lo*n:], n) })
 				}
 			}
-			// The ceiling is a warm one: one untimed product first (first touch of c, BLAS
-			// buffers), then sgemmReps products per iteration, so that even -benchtime 1x
-			// (the GPT-2 rows' setting) times about 0.1-0.3 s, not one 10 ms product.
-			mul()
-			b.ResetTimer()
-			for range b.N {
-				for range sgemmReps {
-					mul()
-				}
-			}
-			b.ReportMetric(2*n*n*n*float64(b.N*sgemmReps)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			timeSgemm(b, 2*n*n*n, mul)
 		})
 	}
 	// GPT-2 small's MLP up-projection at batch 4 x 256 tokens (1024 x 768 times 768 x 3072),
@@ -78,18 +68,25 @@ func BenchmarkSgemm(b *testing.B) {
 		for i := range wt {
 			wt[i] = float32(i%5) * 0.1
 		}
-		mul := func() {
+		timeSgemm(b, 2*m*k*nn, func() {
 			split2(m, func(lo, hi int) { gemm(false, false, hi-lo, nn, k, 1, x[lo*k:], k, wt, nn, 0, y[lo*nn:], nn) })
-		}
-		mul()
-		b.ResetTimer()
-		for range b.N {
-			for range sgemmReps {
-				mul()
-			}
-		}
-		b.ReportMetric(2*m*k*nn*float64(b.N*sgemmReps)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	})
+}
+
+// timeSgemm times mul, a product of flop floating-point operations, warm: one untimed call
+// first (first touch of the output, BLAS buffers), then sgemmReps calls per iteration, so
+// that even -benchtime 1x (the GPT-2 rows' setting) times about 0.1-0.3 s, not one 10 ms
+// product; it reports GFLOP/s.
+func timeSgemm(b *testing.B, flop float64, mul func()) {
+	mul()
+	b.ResetTimer()
+	for range b.N {
+		for range sgemmReps {
+			mul()
+		}
+	}
+	b.ReportMetric(flop*float64(b.N*sgemmReps)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 type benchShape struct {

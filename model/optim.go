@@ -231,11 +231,7 @@ func updateRange[P, S fnum](d []P, mi, vi, gi []S, adam bool, lr, bc1, bc2 float
 			delta = lr * (float64(mi[j]) / bc1) / (math.Sqrt(float64(vi[j])/bc2) + optEps)
 		} else {
 			vi[j] = S(rmspropAlpha*float64(vi[j]) + (1-rmspropAlpha)*g*g)
-			if bc2 == 1 {
-				delta = lr * g / (math.Sqrt(float64(vi[j])) + optEps)
-			} else {
-				delta = lr * g / (math.Sqrt(float64(vi[j])/bc2) + optEps)
-			}
+			delta = lr * g / (math.Sqrt(float64(vi[j])/bc2) + optEps)
 		}
 		d[j] = P(float64(d[j]) - delta)
 	}

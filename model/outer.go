@@ -158,9 +158,6 @@ func (s *OuterSum) Add(local *GPT) error {
 	return nil
 }
 
-// Workers is the number of workers added.
-func (s *OuterSum) Workers() int { return s.n }
-
 // OuterState is the outer optimizer's state: the step count and one momentum buffer per
 // parameter tensor (float64, saved exactly).
 type OuterState struct {

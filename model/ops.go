@@ -732,7 +732,7 @@ func (o *geluGradOp) Do(in ...G.Value) (G.Value, error) {
 	case []float32:
 		geluBwd32Recompute(xd, dense(in[1]).Data().([]float32), r.Data().([]float32))
 	case []float64:
-		geluBwd(xd, dense(in[1]).Data().([]float64), r.Data().([]float64), geluSaved[float64](o.th, xd))
+		geluBwd(xd, dense(in[1]).Data().([]float64), r.Data().([]float64), geluSaved(o.th, xd))
 	}
 	return r, nil
 }
@@ -766,18 +766,15 @@ func geluBwd32Recompute(x, g, d []float32) {
 	})
 }
 
-// geluSaved returns the forward's tanh values for x (recomputed if the forward did not run).
-func geluSaved[F fnum](s *scratch, x []F) []F {
-	if th, ok := s.v.([]F); ok && len(th) == len(x) {
+// geluSaved returns the forward's tanh values for x (recomputed if the forward did not run);
+// float64 models (float32 ones recompute in geluBwd32Recompute).
+func geluSaved(s *scratch, x []float64) []float64 {
+	if th, ok := s.v.([]float64); ok && len(th) == len(x) {
 		return th
 	}
-	th := scratchOf[F](s, len(x))
+	th := scratchOf[float64](s, len(x))
 	for i, v := range x {
-		if v32, ok := any(v).(float32); ok {
-			th[i] = F(geluTanh32(v32))
-		} else {
-			th[i] = F(geluTanh(float64(v)))
-		}
+		th[i] = geluTanh(v)
 	}
 	return th
 }

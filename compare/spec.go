@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/space-sft/space/eval"
@@ -565,7 +566,7 @@ func Quick(name, task string) Spec {
 // theirs was 3 times the others').
 func PaperArms() []Arm {
 	lrs := []float64{3e-5, 1e-4, 3e-4, 1e-3}
-	pair := lrs[:2]
+	pair := slices.Clone(lrs[:2]) // not an alias of lrs: each arm owns its grid
 	return []Arm{
 		{Name: "sft-n", Method: "sft", LRs: lrs},
 		{Name: "sft-4n", Method: "sft", DataMult: 4, LRs: lrs},

@@ -125,7 +125,7 @@ FORCE:
 #   make compare-sftnorm               SFT(n), SFT(4n) with the old and new SFT losses side by side on markov
 #   make compare TASK=wordnet          WordNet glosses (make wordnet-data first for the full data)
 #   make compare-paper TASK=markov|arith  the paper's regime (base SFT'd on 16n target pairs, 7 arms,
-#                                      10 rounds of >= 300 steps, forgetting; hours: `make compare-plan
+#                                      10 rounds of 96 steps, forgetting; 23 min to hours: `make compare-plan
 #                                      PRESET=paper TASK=...` prints its optimizer steps)
 TASK ?= markov
 .PHONY: compare compare-quick compare-sftnorm compare-paper compare-plan

@@ -362,11 +362,45 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 		}
 		rows(pr[0], pr[1], ms)
 	}
+	// Round over round: the paper's claim that SPACE improves every round (iter0..iter4)
+	// while gap-based methods peak and degrade, read per arm against itself, paired by seed.
+	w("\n## Round over round: each arm against itself, 95%% confidence intervals\n\n")
+	w("Per seed, an arm's `%s` at its later round minus the same arm's at the earlier one (r0 = the arms' common start); the mean over seeds, its 95%% t interval, and whether the arm got better or worse: only when the interval excludes 0, else within noise.\n\n", in.Primary)
+	w("| arm | rounds | steps | later minus earlier | 95%% CI | reading |\n|---|---|---|---|---|---|\n")
+	reading := map[string]string{"win": "better", "loss": "worse"}
+	for _, arm := range in.Arms {
+		l := last[arm.Name]
+		for _, rs := range roundPairs(l) {
+			p := eval.PairedCI95(paired(in.Final, arm.Name, rs[1], arm.Name, rs[0], in.Primary))
+			v := p.Verdict(!in.HigherBetter)
+			if r, ok := reading[v]; ok {
+				v = r
+			}
+			w("| %s | r%d - r%d | %s / %s | %s | %s | %s |\n", arm.Name, rs[1], rs[0], stepsAt(steps[arm.Name], rs[1]), stepsAt(steps[arm.Name], rs[0]), fmtMean(p), fmtCI(p), v)
+		}
+	}
 	w("\n## Plots\n\n")
 	for _, m := range metrics {
 		w("![%s](compare_%s.png)\n\n", m, m)
 	}
 	return b.String(), metrics
+}
+
+// roundPairs are the (earlier, later) rounds the round-over-round table compares for an
+// arm whose last round is last: the first round against the start, the last against the
+// start, the first and the one before it, without repeats.
+func roundPairs(last int) [][2]int {
+	var out [][2]int
+	for _, p := range [][2]int{{0, 1}, {0, last}, {1, last}, {last - 1, last}} {
+		dup := p[0] < 0 || p[0] >= p[1]
+		for _, q := range out {
+			dup = dup || q == p
+		}
+		if !dup {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func has(xs []string, x string) bool {

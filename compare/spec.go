@@ -664,7 +664,7 @@ func NamedPreset(preset, task, name string, seeds, rounds, n int) (Spec, error) 
 func SpecFlags(fs *flag.FlagSet) func() (Spec, error) {
 	task := fs.String("task", "markov", "built-in task with a pretrain corpus: markov, arith or wordnet (WordNet glosses, base on GCIDE: make wordnet-data)")
 	quick := fs.Bool("quick", false, "one seed, two rounds, no search, small model (minutes); the same as --preset quick")
-	preset := fs.String("preset", "default", "default, quick, or paper: the paper's regime (base SFT'd on 16n target pairs, 7 arms incl. SPACE mu 1/3/7 and proximal SFT, 10 rounds of >= 300 steps, forgetting metric; hours)")
+	preset := fs.String("preset", "default", "default, quick, or paper: the paper's regime (base SFT'd on 16n target pairs, 7 arms incl. SPACE mu 1/3/7 and proximal SFT, 10 rounds of 12 epochs (96 steps at n = 128) with bias-corrected RMSProp, forgetting metric; markov 23 min, arith longer)")
 	name := fs.String("name", "", "comparison name (default cmp-TASK, quick-TASK with --quick, paper-TASK with --preset paper)")
 	seeds := fs.Int("seeds", 0, "final seeds 1..N (default 5; quick 1)")
 	rounds := fs.Int("rounds", 0, "rounds after the base (default 5; quick 2; paper 10)")

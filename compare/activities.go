@@ -157,6 +157,9 @@ func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportO
 			in.Pretrain += "; task data: " + info.Source
 		}
 	}
+	if in.Backend == "" {
+		in.Backend = model.BackendDetail()
+	}
 	if out.Results, err = activities.PutJSON(ctx, a.Run, storage.ReportKey(in.Name, "results.json"), in); err != nil {
 		return out, err
 	}

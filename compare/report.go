@@ -59,10 +59,14 @@ type ReportInput struct {
 	SearchSeeds []uint64 `json:"search_seeds,omitempty"`
 	// SFTNormPairs are pairs of sft arms that differ only in sft_norm ("token" first), whose
 	// paired differences the report gives beside the reference arm's (`--arms sft-norm`).
-	SFTNormPairs [][2]string    `json:"sft_norm_pairs,omitempty"`
-	Primary      string         `json:"primary"`
-	HigherBetter bool           `json:"higher_better"`
-	Seconds      float64        `json:"seconds"`
+	SFTNormPairs [][2]string `json:"sft_norm_pairs,omitempty"`
+	Primary      string      `json:"primary"`
+	HigherBetter bool        `json:"higher_better"`
+	Seconds      float64     `json:"seconds"`
+	// Backend is the matrix backend of the worker that wrote the report (model.BackendDetail,
+	// e.g. "openblas (core Haswell, threads 1)"): the bits depend on OpenBLAS's kernel, so a
+	// rerun reproduces the report with the same one (README, Durability and determinism).
+	Backend      string         `json:"backend,omitempty"`
 	Base         storage.Ref    `json:"base"`
 	Model        string         `json:"model"`
 	Pretrain     string         `json:"pretrain"`
@@ -229,7 +233,11 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 		w("- Round 0 may be chosen: an arm whose best validation round is 0 is better left at its starting point.\n")
 	}
 	w("- Differences between arms are paired by seed (a seed fixes the real pairs, the held-out prompts and the p_data samples of every arm) and given with their 95%% confidence interval from the t distribution on n-1 degrees of freedom; a difference is a win or a loss only when its interval excludes 0, else it is within noise (identical: every difference is exactly 0, the same models or a constant metric).\n")
-	w("- Wall time of the comparison: %.0f s (%.1f min).\n\n", in.Seconds, in.Seconds/60)
+	w("- Wall time of the comparison: %.0f s (%.1f min).\n", in.Seconds, in.Seconds/60)
+	if in.Backend != "" {
+		w("- Matrix backend of the worker that wrote this report: %s; the numbers are reproduced to the bit with the same backend and OpenBLAS kernel (`OPENBLAS_CORETYPE`).\n", in.Backend)
+	}
+	w("\n")
 
 	w("## Arms and the search (same budget per arm)\n\n| arm | what | steps/round | grid | tried | chosen | best val round | val %s |\n|---|---|---|---|---|---|---|---|\n", in.Primary)
 	for _, arm := range in.Arms {

@@ -22,7 +22,7 @@ func TestReportPairedIntervals(t *testing.T) {
 		"sft-4n": {0.90, 1.20, 0.80, 1.15, 0.96},
 		"spin":   {0.90, 1.00, 0.79, 0.95, 0.86},
 	}
-	in := ReportInput{Name: "r", Task: "markov", N: 128, Rounds: 2, NEval: 8, Seeds: seeds, SearchSeeds: []uint64{100, 101}, Primary: eval.KL,
+	in := ReportInput{Name: "r", Task: "markov", N: 128, Rounds: 2, NEval: 8, Seeds: seeds, SearchSeeds: []uint64{100, 101}, Primary: eval.KL, Backend: "openblas (core Haswell, threads 1)",
 		Search: []ReportRun{{Arm: "space", Seed: 100, Status: "completed"}, {Arm: "space", Seed: 101, Status: "completed"}}}
 	for _, a := range []string{"sft-n", "sft-4n", "spin", "space"} {
 		per := 16
@@ -66,7 +66,7 @@ func TestReportPairedIntervals(t *testing.T) {
 			t.Errorf("%s: %q lacks %q", c.vs, l, c.want)
 		}
 	}
-	for _, want := range []string{"| sft-4n | 64 |", "search seeds [100 101]", "95% confidence interval from the t distribution"} {
+	for _, want := range []string{"| sft-4n | 64 |", "search seeds [100 101]", "95% confidence interval from the t distribution", "backend of the worker that wrote this report: openblas (core Haswell, threads 1)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -128,7 +128,7 @@ FORCE:
 #                                      10 rounds of 96 steps, forgetting; 23 min to hours: `make compare-plan
 #                                      PRESET=paper TASK=...` prints its optimizer steps)
 TASK ?= markov
-.PHONY: compare compare-quick compare-sftnorm compare-paper compare-plan
+.PHONY: compare compare-quick compare-sftnorm compare-paper compare-spec compare-plan
 compare: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --dir $(DATA)/compare
 
@@ -158,6 +158,12 @@ wordnet-sample: wordnet-pkgs
 	$(GO) run ./cmd/dictjsonl -sample 200 -raw dataset/dict/testdata -out tasks/testdata/wordnet
 compare-paper: tools
 	$(GO) run $(TAGS) ./cmd/compare --task $(TASK) --preset paper --dir $(DATA)/compare
+
+# A comparison from a spec file (compare.Spec), e.g. the committed ones:
+#   make compare-spec SPEC=docs/img/compare/fresh-arith/spec.json
+compare-spec: tools
+	@test -n "$(SPEC)" || { echo "SPEC=path/to/spec.json is required (e.g. docs/img/compare/fresh-markov/spec.json)"; exit 2; }
+	$(GO) run $(TAGS) ./cmd/compare --spec $(SPEC) --dir $(DATA)/compare
 
 PRESET ?= default
 compare-plan:

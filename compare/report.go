@@ -395,8 +395,8 @@ func RenderMarkdown(in ReportInput) (string, []string) {
 }
 
 // roundPairs are the (earlier, later) rounds the round-over-round table compares for an
-// arm whose last round is last: the first round against the start, the last against the
-// start, the first and the one before it, without repeats.
+// arm whose last round is last: the first round against the start, then the last round
+// against the start, the first round and the round before it; without repeats.
 func roundPairs(last int) [][2]int {
 	var out [][2]int
 	for _, p := range [][2]int{{0, 1}, {0, last}, {1, last}, {last - 1, last}} {

@@ -89,44 +89,33 @@ func cmdRun(ctx context.Context, args []string) error {
 	return printResult(res, *asJSON)
 }
 
+// setField is a flag's setter: it parses the value and appends an edit that writes it to
+// the RunSpec field; a value that does not parse is the flag's error.
+func setField[T any](edits *[]func(*workflows.RunSpec) error, parse func(string) (T, error), field func(*workflows.RunSpec) *T) func(string) error {
+	return func(v string) error {
+		x, err := parse(v)
+		if err != nil {
+			return err
+		}
+		*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = x; return nil })
+		return nil
+	}
+}
+
 // specFlags declares a flag per common RunSpec field; each set flag edits the spec after
 // the file is read, so flags override the file.
 func specFlags(fs *flag.FlagSet, edits *[]func(*workflows.RunSpec) error) {
 	str := func(name, usage string, field func(*workflows.RunSpec) *string) {
-		fs.Func(name, usage, func(v string) error {
-			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = v; return nil })
-			return nil
-		})
+		fs.Func(name, usage, setField(edits, func(v string) (string, error) { return v, nil }, field))
 	}
 	num := func(name, usage string, field func(*workflows.RunSpec) *int) {
-		fs.Func(name, usage, func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return err
-			}
-			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = n; return nil })
-			return nil
-		})
+		fs.Func(name, usage, setField(edits, strconv.Atoi, field))
 	}
 	real := func(name, usage string, field func(*workflows.RunSpec) *float64) {
-		fs.Func(name, usage, func(v string) error {
-			x, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return err
-			}
-			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = x; return nil })
-			return nil
-		})
+		fs.Func(name, usage, setField(edits, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }, field))
 	}
 	boolean := func(name, usage string, field func(*workflows.RunSpec) *bool) {
-		fs.BoolFunc(name, usage, func(v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return err
-			}
-			*edits = append(*edits, func(s *workflows.RunSpec) error { *field(s) = b; return nil })
-			return nil
-		})
+		fs.BoolFunc(name, usage, setField(edits, strconv.ParseBool, field))
 	}
 	str("name", "run name (required)", func(s *workflows.RunSpec) *string { return &s.Name })
 	fs.Func("method", "space (default), spin, sft, sipo, ssimpo or psft (proximal SFT: SFT plus beta times KL to the opponent)", func(v string) error {

@@ -54,4 +54,14 @@ func TestSpecFlagsZero(t *testing.T) {
 	if err != nil || !s.BiasCorrection || s.Optimizer != "rmsprop" {
 		t.Fatalf("--bias-correction: %+v %v", s.OptimConfig, err)
 	}
+	s, err = parse("--name", "x", "--allow-duplicates=true", "--bias-correction=false")
+	if err != nil || s.Name != "x" || !s.AllowDuplicates || s.BiasCorrection {
+		t.Fatalf("string and boolean flags: %q %v %v %v", s.Name, s.AllowDuplicates, s.BiasCorrection, err)
+	}
+	// a value that does not parse is the flag's error, for every kind of field
+	for _, args := range [][]string{{"--mu", "three"}, {"--lr", "fast"}, {"--bias-correction=maybe"}} {
+		if _, err := parse(args...); err == nil || !strings.Contains(err.Error(), "invalid") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
 }

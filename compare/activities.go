@@ -157,9 +157,7 @@ func (a *Activities) compareReport(ctx context.Context, in ReportInput) (ReportO
 			in.Pretrain += "; task data: " + info.Source
 		}
 	}
-	if in.Backend == "" {
-		in.Backend = model.BackendDetail()
-	}
+	in.Backend = model.BackendDetail() // the bits depend on it: the report says which
 	if out.Results, err = activities.PutJSON(ctx, a.Run, storage.ReportKey(in.Name, "results.json"), in); err != nil {
 		return out, err
 	}
